@@ -1,0 +1,1 @@
+"""The FastAPI service: composes knowledge, indexer and escalation into the support desk."""

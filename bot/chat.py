@@ -1,0 +1,97 @@
+"""A customer's turn: store the message first, then answer, clarify, or hand off."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot import phrases
+from bot.answering import Answerer, Reply
+from bot.decision import Decision
+from escalation.models import Message
+from escalation.queue import EscalationQueue
+from escalation.store import HelpdeskStore
+from knowledge.lang import detect_language
+
+NONE_OF_THESE = "none"
+
+
+class InvalidChoice(ValueError):
+    """The customer picked something that was not offered."""
+
+    code = "invalid_choice"
+
+
+@dataclass(frozen=True)
+class Turn:
+    conversation_id: str
+    customer_message: Message
+    bot_message: Message | None
+    reply: Reply
+    handoff_id: int | None = None
+
+
+class ChatService:
+    def __init__(self, store: HelpdeskStore, queue: EscalationQueue, answerer: Answerer) -> None:
+        self.store = store
+        self.queue = queue
+        self.answerer = answerer
+
+    def handle(self, text: str, conversation_id: str | None, lang: str | None, choice: str | None = None) -> Turn:
+        text = text.strip()
+        msg_lang = lang or detect_language(text)
+        conv = (
+            self.store.get_conversation(conversation_id)
+            if conversation_id
+            else self.store.create_conversation(msg_lang)
+        )
+        customer = self.store.add_message(conv.id, "customer", text, {"lang": msg_lang, "choice": choice})
+
+        if conv.status == "handoff":  # a person owns it now: the bot stays quiet, the message joins the ticket
+            handoff = self.store.open_handoff_for(conv.id)
+            reply = Reply("handoff", phrases.text("queued", msg_lang), 0.0, "queued")
+            return Turn(conv.id, customer, None, reply, handoff.id if handoff else None)
+
+        pending: list[str] = list(conv.state.get("pending", []))
+        kb = self.answerer.runtime.snapshot.kb
+        if choice:
+            if choice == NONE_OF_THESE:
+                reply = self.answerer.handoff(kb, Decision("handoff", "low_confidence", 0.0), None, msg_lang)
+                reply = Reply(reply.kind, reply.text, 0.0, "low_confidence",
+                              candidates=list(conv.state.get("candidates", [])))
+            elif choice in pending and choice in kb.entries:
+                reply = self.answerer.answer(
+                    kb, choice, msg_lang, float(conv.state.get("confidence", 0.0)), 0.0, "customer_choice"
+                )
+            else:
+                raise InvalidChoice(
+                    f"choice {choice!r} was not offered; pick one of {pending + [NONE_OF_THESE]}"
+                )
+        else:
+            reply = self.answerer.respond(
+                text, msg_lang, wants_human=phrases.wants_human(text), after_clarify=bool(pending)
+            )
+
+        handoff_id = None
+        if reply.kind == "handoff":
+            question = self._question(conv.id, text, reply.reason, customer.id)
+            handoff_id = self.queue.hand_off(conv.id, reply.reason, msg_lang, question, reply.candidates).id
+        state = (
+            {"pending": [s["id"] for s in reply.suggestions], "candidates": reply.candidates,
+             "confidence": reply.confidence}
+            if reply.kind == "clarify"
+            else {}
+        )
+        self.store.update_conversation(conv.id, lang=msg_lang, state=state)
+        meta = {**reply.public(), "reason": reply.reason}
+        bot = self.store.add_message(conv.id, "bot", reply.text, meta)
+        return Turn(conv.id, customer, bot, reply, handoff_id)
+
+    def _question(self, conversation_id: str, text: str, reason: str, current_id: int) -> str:
+        """The question a person must answer: this message, or the last real one before "talk to a human"."""
+        if reason != "customer_request":
+            return text
+        earlier = [
+            m.text for m in self.store.messages(conversation_id)
+            if m.role == "customer" and m.id != current_id and not phrases.wants_human(m.text)
+        ]
+        return earlier[-1] if earlier else ""

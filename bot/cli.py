@@ -1,0 +1,203 @@
+"""The ``helpdesk`` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bot.settings import Settings
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _progress_bar(desc: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    from tqdm import tqdm
+
+    bar: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if "b" not in bar:
+            bar["b"] = tqdm(total=total, desc=desc, unit="text", file=sys.stderr, dynamic_ncols=True)
+        b = bar["b"]
+        b.total = total
+        b.update(done - b.n)
+
+    def close() -> None:
+        if "b" in bar:
+            bar["b"].close()
+
+    return update, close
+
+
+data_dir_opt = click.option("--data-dir", type=click.Path(path_type=Path), help="Runtime state folder [.helpdesk].")
+faq_opt = click.option("--faq", "faq_dir", type=click.Path(path_type=Path), help="FAQ folder [data/faq].")
+tickets_opt = click.option("--tickets", "tickets_dir", type=click.Path(path_type=Path), help="Tickets folder [data/tickets].")
+
+
+@click.group(context_settings=CONTEXT)
+def main() -> None:
+    """invoice-helpdesk: the 24/7 support desk of the invoice app.
+
+    Example: helpdesk serve --port 8000
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@main.command()
+@click.option("--host", help="Interface to listen on [127.0.0.1].")
+@click.option("--port", type=int, help="Port [8000].")
+@data_dir_opt
+@faq_opt
+@tickets_opt
+def serve(host: str | None, port: int | None, data_dir: Path | None, faq_dir: Path | None, tickets_dir: Path | None) -> None:
+    """Run the service; builds the index first when it is missing or stale.
+
+    Example: helpdesk serve --port 8000 --data-dir .helpdesk
+    """
+    import uvicorn
+
+    from bot.app import create_app
+    from bot.services import agent_token, build_services
+
+    settings = _settings(host=host, port=port, data_dir=data_dir, faq_dir=faq_dir, tickets_dir=tickets_dir)
+    token, created = agent_token(settings)
+    update, close = _progress_bar("indexing")
+    services = build_services(settings, progress=update)
+    close()
+    for p in services.runtime.problems:
+        click.echo(f"warning: {p}", err=True)
+    if created:
+        click.echo(f"Agent API token (stored in {settings.data_dir / 'agent_token'}): {token}", err=True)
+    click.echo(f"invoice-helpdesk on http://{settings.host}:{settings.port}  (API docs at /docs)", err=True)
+    uvicorn.run(create_app(settings, services), host=settings.host, port=settings.port, log_level="info")
+    services.close()
+
+
+@main.command()
+@data_dir_opt
+@faq_opt
+@tickets_opt
+def index(data_dir: Path | None, faq_dir: Path | None, tickets_dir: Path | None) -> None:
+    """Build the FAISS index now (only new texts are embedded), then swap it in atomically.
+
+    Example: helpdesk index --data-dir .helpdesk
+    """
+    from indexer.build import build_and_publish
+    from indexer.embedders import load_embedders
+    from indexer.store import IndexLocation
+    from knowledge.corpus import load_knowledge
+
+    s = _settings(data_dir=data_dir, faq_dir=faq_dir, tickets_dir=tickets_dir)
+    kb = load_knowledge(s.faq_dir, s.ticket_dirs)
+    for p in kb.problems:
+        click.echo(f"warning: {p}", err=True)
+    embedders = load_embedders(s.models)
+    total = len(kb.docs) * len(embedders)
+    update, close = _progress_bar("embedding")
+    done = [0]
+
+    def tick(n: int) -> None:
+        done[0] += n
+        update(done[0], total)
+
+    store = build_and_publish(kb, embedders, IndexLocation(s.index_dir), tick)
+    close()
+    click.echo(json.dumps({"path": str(store.path), **store.manifest.__dict__}, indent=2))
+
+
+@main.command("check-faq")
+@click.argument("folder", type=click.Path(path_type=Path), default=Path("data/faq"))
+def check_faq_cmd(folder: Path) -> None:
+    """Validate FAQ files; print each problem with path and line; exit 1 on any.
+
+    Example: helpdesk check-faq data/faq
+    """
+    from knowledge.faq import load_faq
+
+    entries, problems = load_faq(folder)
+    for p in problems:
+        click.echo(str(p), err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) in {folder}", err=True)
+        sys.exit(1)
+    click.echo(f"{folder}: {len(entries)} entries OK ({len({e.id for e in entries})} ids)")
+
+
+@main.command()
+@click.argument("question")
+@click.option("--lang", type=click.Choice(["en", "zh"]), help="Detected when omitted.")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON reply.")
+@data_dir_opt
+@faq_opt
+@tickets_opt
+def ask(question: str, lang: str | None, as_json: bool, data_dir: Path | None, faq_dir: Path | None,
+        tickets_dir: Path | None) -> None:
+    """Print what the bot would reply (nothing is stored).
+
+    Example: helpdesk ask "怎么开红字发票" --json
+    """
+    from bot import phrases
+    from bot.services import build_services
+    from knowledge.lang import detect_language
+
+    s = _settings(data_dir=data_dir, faq_dir=faq_dir, tickets_dir=tickets_dir)
+    services = build_services(s)
+    try:
+        lang = lang or detect_language(question)
+        reply = services.answerer.respond(question, lang, wants_human=phrases.wants_human(question),
+                                          after_clarify=False)
+        if as_json:
+            click.echo(json.dumps({"reply": reply.public(), "reason": reply.reason,
+                                   "candidates": reply.candidates}, ensure_ascii=False, indent=2))
+        else:
+            click.echo(f"[{reply.kind} · confidence {reply.confidence:.2f} · {reply.reason}]")
+            for src in reply.sources:
+                click.echo(f"source: {src['title']} ({src['id']}, {src['lang']})")
+            click.echo(reply.text)
+            for sug in reply.suggestions:
+                click.echo(f"  - {sug['title']} ({sug['id']})")
+    finally:
+        services.close()
+
+
+@main.command()
+@click.option("--eval", "eval_file", type=click.Path(exists=True, path_type=Path),
+              default=Path("data/eval/questions.jsonl"), show_default=True, help="Labelled questions (JSON lines).")
+@click.option("--target-precision", type=float, help="Answer precision to reach [0.95].")
+@click.option("--out", type=click.Path(path_type=Path), help="Where to write [<data-dir>/calibration.json].")
+@data_dir_opt
+@faq_opt
+@tickets_opt
+def calibrate(eval_file: Path, target_precision: float | None, out: Path | None, data_dir: Path | None,
+              faq_dir: Path | None, tickets_dir: Path | None) -> None:
+    """Fit ranking weights, confidence and thresholds on the dev split of an eval file.
+
+    The test split is never used here. The service uses the result at its next start.
+    Example: helpdesk calibrate --eval data/eval/questions.jsonl
+    """
+    from bot.evalset import load_questions
+    from bot.fitting import fit_calibration
+    from bot.runtime import KnowledgeRuntime
+    from bot.calibration import default_weights
+    from indexer.embedders import load_embedders
+
+    s = _settings(data_dir=data_dir, faq_dir=faq_dir, tickets_dir=tickets_dir, target_precision=target_precision)
+    embedders = load_embedders(s.models)
+    runtime = KnowledgeRuntime(s.faq_dir, [s.tickets_dir], s.index_dir / "calibration-index", embedders,
+                               default_weights(s.models))
+    dev = load_questions(eval_file, "dev")
+    cal = fit_calibration(runtime.snapshot.retriever, dev, s.target_precision)
+    target = out or (s.data_dir / "calibration.json")
+    cal.save(target)
+    click.echo(json.dumps({"written": str(target), "thresholds": cal.thresholds.__dict__, "meta": cal.meta,
+                           "ranking": cal.ranking.weights}, indent=2))

@@ -1,0 +1,68 @@
+"""Records of the escalation store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+Role = Literal["customer", "bot", "agent", "system"]
+HandoffStatus = Literal["open", "claimed", "resolved"]
+REASONS = ("customer_request", "low_confidence", "clarify_rejected", "missing_knowledge")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    lang: str
+    status: str  # bot | handoff | closed
+    created_at: str
+    updated_at: str
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    conversation_id: str
+    role: Role
+    text: str
+    created_at: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    author: str | None = None
+    feedback: str | None = None
+
+
+@dataclass(frozen=True)
+class Handoff:
+    id: int
+    conversation_id: str
+    status: HandoffStatus
+    reason: str
+    lang: str
+    question: str
+    candidates: list[dict[str, Any]]
+    created_at: str
+    claimed_by: str | None = None
+    claimed_at: str | None = None
+    first_reply_at: str | None = None
+    resolved_at: str | None = None
+    resolution_answer: str | None = None
+    resolution_faq_id: str | None = None
+    ticket_id: str | None = None
+
+
+@dataclass(frozen=True)
+class FaqDraft:
+    id: int
+    handoff_id: int
+    lang: str
+    title: str
+    questions: list[str]
+    answer: str
+    created_by: str
+    created_at: str
