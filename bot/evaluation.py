@@ -1,0 +1,81 @@
+"""Score a retriever + calibration on labelled questions: the metrics of docs/benchmarks.md."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.calibration import Calibration, expected_calibration_error, scored
+from bot.decision import decide
+from bot.evalset import LabelledQuestion
+from indexer.search import Retriever
+
+
+@dataclass(frozen=True)
+class Outcome:
+    question: LabelledQuestion
+    top: str | None
+    kind: str
+    p_top: float
+    suggestions: tuple[str, ...]
+
+    @property
+    def in_scope(self) -> bool:
+        return self.question.expected is not None
+
+    @property
+    def top_right(self) -> bool:
+        return self.in_scope and self.top == self.question.expected
+
+
+def run(retriever: Retriever, cal: Calibration, questions: Sequence[LabelledQuestion]) -> list[Outcome]:
+    rs = retriever.search_many([q.question for q in questions], k=10)
+    out = []
+    for r, q in zip(rs, questions, strict=True):
+        p_top, p_among, _ = cal.assess(r, q.lang)
+        d = decide(scored(r), p_top, p_among, cal.thresholds)
+        top = r.candidates[0].entry_id if r.candidates else None
+        out.append(Outcome(q, top, d.kind, p_top, d.suggestions))
+    return out
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
+    ranks = np.empty(len(order))
+    allv = np.concatenate([pos, neg])[order]
+    # average ranks for ties
+    i = 0
+    while i < len(allv):
+        j = i
+        while j + 1 < len(allv) and allv[j + 1] == allv[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def metrics(outcomes: Sequence[Outcome]) -> dict[str, float]:
+    ins = [o for o in outcomes if o.in_scope]
+    oos = [o for o in outcomes if not o.in_scope]
+    answers = [o for o in outcomes if o.kind == "answer"]
+    clar = [o for o in ins if o.kind == "clarify"]
+    p = np.array([o.p_top for o in outcomes])
+    y = np.array([1 if o.top_right else 0 for o in outcomes])
+    return {
+        "n_in": len(ins),
+        "n_oos": len(oos),
+        "top1": float(np.mean([o.top_right for o in ins])) if ins else float("nan"),
+        "answer_rate": len(answers) / max(1, len(outcomes)),
+        "answer_precision": float(np.mean([o.top_right for o in answers])) if answers else float("nan"),
+        "coverage": sum(1 for o in ins if o.kind == "answer" and o.top_right) / max(1, len(ins)),
+        "clarify_rate": len(clar) / max(1, len(ins)),
+        "clarify_hit": float(np.mean([o.question.expected in o.suggestions for o in clar])) if clar else float("nan"),
+        "oos_handoff": sum(1 for o in oos if o.kind == "handoff") / max(1, len(oos)) if oos else float("nan"),
+        "auc": roc_auc(p, y),
+        "ece": expected_calibration_error(p, y),
+    }

@@ -1,0 +1,80 @@
+import json
+from typing import Any
+
+from tests.conftest import AGENT
+from tests.test_api_chat import ask
+
+
+def test_agent_api_needs_the_token(client: Any) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        r = client.get("/api/agent/handoffs", headers=headers)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+
+
+def test_weather_handoff_claimed_answered_resolved(client: Any, services: Any) -> None:
+    body = ask(client, "what's the weather in Paris")
+    cid = body["conversation_id"]
+    assert body["reply"]["kind"] == "handoff"
+    hid = client.get("/api/agent/handoffs", headers=AGENT).json()[0]["id"]
+
+    # the bot stops answering: a new message joins the ticket
+    follow = ask(client, "How do I fix the tax id on an invoice?", conversation_id=cid)
+    assert follow["reply"]["kind"] == "handoff" and follow["message_id"] is None
+
+    detail = client.get(f"/api/agent/handoffs/{hid}", headers=AGENT).json()
+    assert [m["role"] for m in detail["transcript"]] == ["customer", "bot", "customer"]
+    assert detail["question"] == "what's the weather in Paris" and detail["candidates"]
+
+    assert client.post(f"/api/agent/handoffs/{hid}/claim", headers=AGENT, json={"agent": "alice"}).status_code == 200
+    r = client.post(f"/api/agent/handoffs/{hid}/claim", headers=AGENT, json={"agent": "bob"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "already_claimed"
+
+    r = client.post(f"/api/agent/handoffs/{hid}/reply", headers=AGENT,
+                    json={"agent": "alice", "text": "We only help with Ledgerly, but it's sunny!"})
+    assert r.status_code == 200
+    r = client.post(f"/api/agent/handoffs/{hid}/resolve", headers=AGENT,
+                    json={"agent": "alice", "answer": "Weather questions are out of scope.",
+                          "reply_to_customer": False})
+    assert r.status_code == 200 and r.json()["handoff"]["status"] == "resolved" and not r.json()["learned"]
+
+    t = client.get(f"/api/conversations/{cid}/messages").json()
+    assert t["messages"][-1]["role"] == "agent" and "sunny" in t["messages"][-1]["text"]
+    assert t["messages"][-1]["author"] == "alice"
+    assert client.get("/api/agent/handoffs", headers=AGENT).json() == []
+    tickets = (services.settings.resolved_tickets_file).read_text().splitlines()
+    assert json.loads(tickets[-1])["question"] == "what's the weather in Paris"
+
+
+def test_resolution_linked_to_entry_changes_the_next_answer(client: Any, services: Any) -> None:
+    question = "Ledgerly keeps showing the orange banner 'Sync paused' on the dashboard"
+    similar = "why does my dashboard show an orange Sync paused banner?"
+    first = ask(client, question)
+    assert first["reply"]["kind"] == "handoff"
+    before = ask(client, similar)["reply"]
+    hid = client.get("/api/agent/handoffs", headers=AGENT).json()[0]["id"]
+    r = client.post(
+        f"/api/agent/handoffs/{hid}/resolve", headers=AGENT,
+        json={"agent": "alice", "answer": "That banner means the accounting export stopped; see the export entry.",
+              "faq_id": "export-failed"},
+    )
+    assert r.status_code == 200 and r.json()["learned"]
+    after = ask(client, similar)["reply"]
+    assert after["kind"] == "answer" and after["sources"][0]["id"] == "export-failed"
+    assert (before["kind"], before["sources"][:1]) != (after["kind"], after["sources"][:1])
+
+
+def test_resolve_with_unknown_faq_id_or_draft(client: Any, services: Any) -> None:
+    first = ask(client, "Can Ledgerly print invoices on pre-printed paper forms from 1998?")
+    ask(client, "let me talk to a human please", conversation_id=first["conversation_id"])
+    h = client.get("/api/agent/handoffs", headers=AGENT).json()[0]
+    assert h["reason"] == "customer_request" and h["question"].startswith("Can Ledgerly print")
+    hid = h["id"]
+    r = client.post(f"/api/agent/handoffs/{hid}/resolve", headers=AGENT,
+                    json={"agent": "a", "answer": "No.", "faq_id": "no-such-entry"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_faq_id"
+    r = client.post(f"/api/agent/handoffs/{hid}/resolve", headers=AGENT,
+                    json={"agent": "a", "answer": "Use a blank template.",
+                          "draft": {"title": "Can I print on pre-printed forms?", "questions": ["preprinted paper?"],
+                                    "answer": "Use Settings › Templates › Blank layout."}})
+    assert r.status_code == 200 and r.json()["draft_id"]
+    assert services.store.drafts()[0].title == "Can I print on pre-printed forms?"

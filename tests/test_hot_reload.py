@@ -1,0 +1,58 @@
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import FAQ, make_settings
+
+
+@pytest.fixture()
+def editable(tmp_path: Path, data_dir: Path, embedders: list) -> Any:
+    from fastapi.testclient import TestClient
+
+    from bot.app import create_app
+    from bot.services import build_services
+
+    faq = tmp_path / "faq"
+    shutil.copytree(FAQ, faq)
+    svc = build_services(make_settings(data_dir, faq_dir=faq), embedders=embedders)
+    with TestClient(create_app(svc.settings, svc)) as c:
+        yield c, svc, faq
+    svc.close()
+
+
+def wait_for(cond: Any, timeout: float = 15.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached")
+
+
+def test_broken_file_is_reported_and_old_knowledge_keeps_serving(editable: Any) -> None:
+    client, svc, faq = editable
+    path = faq / "en" / "fix-tax-id.md"
+    path.write_text(path.read_text().replace("id: fix-tax-id\n", ""))
+    wait_for(lambda: client.get("/api/knowledge/status").json()["problems"])
+    status = client.get("/api/knowledge/status").json()
+    problem = status["problems"][0]
+    assert problem["path"].endswith("en/fix-tax-id.md") and problem["line"] == 2
+    assert "add `id: fix-tax-id`" in problem["message"]
+    assert status["kept_previous_version"][0].endswith("en/fix-tax-id.md")
+    r = client.post("/api/chat", json={"message": "How do I fix the tax id on an invoice?"}).json()
+    assert r["reply"]["kind"] == "answer" and r["reply"]["sources"][0]["id"] == "fix-tax-id"
+
+
+def test_edited_answer_is_served_after_reload(editable: Any) -> None:
+    client, svc, faq = editable
+    path = faq / "en" / "api-keys.md"
+    text = path.read_text()
+    head, sep, body = text.partition("\n# ")
+    title, _, _ = body.partition("\n")
+    path.write_text(head + sep + title + "\n\nRotate keys in Developers › API keys. EDITED-MARKER.\n")
+    wait_for(lambda: "EDITED-MARKER" in svc.runtime.snapshot.kb.entry("api-keys", "en")[0].answer)
+    r = client.post("/api/chat", json={"message": "How do I create an API key?"}).json()
+    assert r["reply"]["sources"][0]["id"] == "api-keys" and "EDITED-MARKER" in r["reply"]["text"]

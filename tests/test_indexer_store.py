@@ -1,0 +1,99 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.build import build_and_publish, is_stale, load_current
+from indexer.store import IndexLocation, IndexMismatch, VectorStore
+from knowledge.corpus import load_knowledge
+
+MD = """---
+id: {id}
+lang: {lang}
+questions:
+  - {q}
+---
+# {title}
+
+{answer}
+"""
+
+
+def write(folder: Path, id: str, lang: str, q: str, title: str, answer: str = "Answer text.") -> Path:
+    p = folder / lang / f"{id}.md"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(MD.format(id=id, lang=lang, q=q, title=title, answer=answer))
+    return p
+
+
+@pytest.fixture()
+def faq(tmp_path: Path) -> Path:
+    f = tmp_path / "faq"
+    write(f, "credit-note", "en", "Can I cancel a sent invoice?", "How do I issue a credit note?")
+    write(f, "credit-note", "zh", "发票开错了怎么办", "怎么开红字发票？")
+    write(f, "api-keys", "en", "Where do I create an API key?", "How do I manage API keys?")
+    return f
+
+
+def test_build_publish_load_and_manifest(tmp_path: Path, faq: Path, embedders: list) -> None:
+    kb = load_knowledge(faq)
+    loc = IndexLocation(tmp_path / "index")
+    store = build_and_publish(kb, embedders, loc)
+    m = store.manifest
+    assert m.model_names == [e.name for e in embedders]
+    assert m.models[0]["dim"] == embedders[0].dim
+    assert m.counts["docs"] == len(kb.docs) == 6 and m.content_hash == kb.content_hash and m.built_at
+    loaded = load_current(loc, embedders)
+    assert loaded is not None and not is_stale(loaded, kb)
+    assert [d.text for d in loaded.faq.docs] == [d.text for d in store.faq.docs]
+    q = embedders[0].encode(["How do I make a credit note?"])
+    scores, ids = loaded.faq.search(embedders[0].name, q, 1)
+    assert loaded.faq.docs[int(ids[0][0])].entry_id == "credit-note"
+
+
+def test_index_built_with_other_models_is_refused(tmp_path: Path, faq: Path, embedders: list) -> None:
+    loc = IndexLocation(tmp_path / "index")
+    build_and_publish(load_knowledge(faq), embedders, loc)
+    folder = loc.current_folder()
+    assert folder is not None
+    with pytest.raises(IndexMismatch, match="run `helpdesk index`"):
+        VectorStore.load(folder, ["some-other-model"])
+
+
+def test_rebuild_embeds_only_new_texts(tmp_path: Path, faq: Path, embedders: list) -> None:
+    loc = IndexLocation(tmp_path / "index")
+    build_and_publish(load_knowledge(faq), embedders, loc)
+    first = loc.current_folder()
+    write(faq, "webhooks", "en", "How do I receive events?", "How do I set up webhooks?")
+    counted: list[int] = []
+
+    class Counting:
+        def __init__(self, inner: object) -> None:
+            self.inner, self.name, self.dim = inner, inner.name, inner.dim  # type: ignore[attr-defined]
+
+        def encode(self, texts: list[str]) -> np.ndarray:
+            counted.append(len(texts))
+            return self.inner.encode(texts)  # type: ignore[attr-defined]
+
+    store = build_and_publish(load_knowledge(faq), [Counting(e) for e in embedders], loc)
+    assert sum(counted) == 2 * len(embedders)  # title + one question, per model
+    assert loc.current_folder() != first and store.manifest.counts["docs"] == 8
+
+
+def test_failed_build_leaves_the_old_index_serving(tmp_path: Path, faq: Path, embedders: list) -> None:
+    loc = IndexLocation(tmp_path / "index")
+    build_and_publish(load_knowledge(faq), embedders, loc)
+    before = loc.current_folder()
+    write(faq, "webhooks", "en", "How do I receive events?", "How do I set up webhooks?")
+
+    class Broken:
+        name, dim = embedders[0].name, embedders[0].dim
+
+        def encode(self, texts: list[str]) -> np.ndarray:
+            raise RuntimeError("model crashed mid-build")
+
+    with pytest.raises(RuntimeError):
+        build_and_publish(load_knowledge(faq), [Broken(), *embedders[1:]], loc)
+    assert loc.current_folder() == before
+    assert not [p for p in loc.builds.iterdir() if p.name.startswith(".tmp-")]
+    assert load_current(loc, embedders) is not None
