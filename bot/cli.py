@@ -201,3 +201,7 @@ def calibrate(eval_file: Path, target_precision: float | None, out: Path | None,
     cal.save(target)
     click.echo(json.dumps({"written": str(target), "thresholds": cal.thresholds.__dict__, "meta": cal.meta,
                            "ranking": cal.ranking.weights}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

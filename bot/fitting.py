@@ -64,7 +64,7 @@ def fit_calibration(
     retriever: Retriever,
     questions: Sequence[LabelledQuestion],
     target_precision: float = 0.95,
-    clarify_precision: float = 0.8,
+    clarify_precision: float = 0.6,
     margin_quantile: float = 0.8,
 ) -> Calibration:
     models = [e.name for e in retriever.embedders]

@@ -66,28 +66,41 @@ def test_transcript_and_messages_stored_in_order(client: Any) -> None:
 
 
 def test_clarify_pick_and_reject(client: Any, services: Any) -> None:
-    # find a question the calibrated bot is unsure about between close entries
-    cal = services.calibration
-    from bot.calibration import scored
-    from bot.decision import decide
+    """With thresholds that never answer outright, close candidates are offered and a pick answers."""
+    from dataclasses import replace
 
-    probes = ["invoice number", "红字", "credit", "reminder", "export", "tax", "发票", "recurring", "void",
-              "currency", "payment", "numbering", "2FA", "webhook", "close"]
-    for p in probes:
-        r = services.answerer.retrieve(p)
-        pt, pa, _ = cal.assess(r, "en")
-        if decide(scored(r), pt, pa, cal.thresholds).kind == "clarify":
-            break
-    else:
-        pytest.skip("the fitted thresholds never ask 'did you mean' on the probes")
-    body = ask(client, p)
-    assert body["reply"]["kind"] == "clarify" and 2 <= len(body["reply"]["suggestions"]) <= 3
-    pick = body["reply"]["suggestions"][1]["id"]
+    from bot.decision import Thresholds
+
+    cal = services.answerer.calibration
+    services.answerer.calibration = replace(cal, thresholds=Thresholds(answer=1.01, clarify=0.0, clarify_margin=1e9))
+    body = ask(client, "How do I issue a credit note?")
+    reply = body["reply"]
+    assert reply["kind"] == "clarify" and len(reply["suggestions"]) == 3 and reply["text"]
+    pick = reply["suggestions"][1]["id"]
     picked = ask(client, pick, conversation_id=body["conversation_id"], choice=pick)["reply"]
     assert picked["kind"] == "answer" and picked["sources"][0]["id"] == pick
-    again = ask(client, p)
+
+    again = ask(client, "How do I issue a credit note?")
+    r = client.post("/api/chat", json={"message": "x", "conversation_id": again["conversation_id"],
+                                       "choice": "not-offered"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_choice"
     rejected = ask(client, "none of these", conversation_id=again["conversation_id"], choice="none")["reply"]
     assert rejected["kind"] == "handoff"
+    h = client.get("/api/agent/handoffs", headers=AGENT).json()[0]
+    assert h["reason"] == "low_confidence" and len(h["candidates"]) >= 2
+
+
+def test_rephrase_after_clarify_that_still_misses_hands_off(client: Any, services: Any) -> None:
+    from dataclasses import replace
+
+    from bot.decision import Thresholds
+
+    cal = services.answerer.calibration
+    services.answerer.calibration = replace(cal, thresholds=Thresholds(answer=1.01, clarify=0.0, clarify_margin=1e9))
+    body = ask(client, "How do I issue a credit note?")
+    assert body["reply"]["kind"] == "clarify"
+    again = ask(client, "I mean the thing for fixing invoices", conversation_id=body["conversation_id"])
+    assert again["reply"]["kind"] == "handoff"
 
 
 @pytest.mark.parametrize(
