@@ -33,7 +33,9 @@ class Reply:
         }
 
 
-def candidate_rows(kb: KnowledgeBase, r: Retrieval | None, lang: str, p_top: float, k: int = 5) -> list[dict[str, Any]]:
+def candidate_rows(
+    kb: KnowledgeBase, r: Retrieval | None, lang: str, p_top: float, k: int = 5
+) -> list[dict[str, Any]]:
     """The bot's top candidates with their scores, as recorded on a handoff for the agent."""
     if r is None:
         return []
@@ -60,20 +62,30 @@ class Answerer:
         self.calibration = calibration
         self.response_minutes = response_minutes
 
-    def retrieve(self, text: str) -> Retrieval:
-        return self.runtime.snapshot.retriever.search(text, k=10)
+    def retrieve(self, text: str, lang: str | None = None) -> Retrieval:
+        return self.runtime.snapshot.retriever.search(text, k=10, lang=lang)
 
     def respond(
-        self, text: str, lang: str, *, wants_human: bool, after_clarify: bool, retrieval: Retrieval | None = None
+        self,
+        text: str,
+        lang: str,
+        *,
+        wants_human: bool,
+        after_clarify: bool,
+        retrieval: Retrieval | None = None,
     ) -> Reply:
         kb = self.runtime.snapshot.kb
-        r = retrieval if retrieval is not None else (None if wants_human else self.retrieve(text))
+        r = retrieval if retrieval is not None else (None if wants_human else self.retrieve(text, lang))
         if r is None:
             return self.handoff(kb, Decision("handoff", "customer_request", 0.0), None, lang)
         p_top, p_among, _close = self.calibration.assess(r, lang)
         decision = decide(
-            scored(r), p_top, p_among, self.calibration.thresholds,
-            wants_human=wants_human, after_clarify=after_clarify,
+            scored(r),
+            p_top,
+            p_among,
+            self.calibration.thresholds,
+            wants_human=wants_human,
+            after_clarify=after_clarify,
         )
         if decision.kind == "answer":
             top = r.candidates[0]
@@ -89,7 +101,9 @@ class Answerer:
             )
         return self.handoff(kb, decision, r, lang)
 
-    def answer(self, kb: KnowledgeBase, entry_id: str, lang: str, confidence: float, score: float, reason: str) -> Reply:
+    def answer(
+        self, kb: KnowledgeBase, entry_id: str, lang: str, confidence: float, score: float, reason: str
+    ) -> Reply:
         entry, translated = kb.entry(entry_id, lang)
         body = entry.answer if translated else phrases.text("untranslated", lang) + entry.answer
         return Reply(

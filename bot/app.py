@@ -39,7 +39,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", "Authorization"],
         )
     errors.install(app)

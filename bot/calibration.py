@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from bot.decision import ScoredCandidate, Thresholds, close_candidates
-from indexer.search import HybridWeights, Retrieval
+from indexer.search import HybridWeights, Retrieval, signal_names
 
 
 def default_weights(models: Sequence[str]) -> HybridWeights:
@@ -47,10 +47,15 @@ class Logistic:
 
 
 def feature_names(signals: Sequence[str]) -> list[str]:
-    return ["top", "margin"] + [f"{s}_top" for s in signals] + [f"{s}_margin" for s in signals] + [
-        "agreement",
-        "lang_match",
-    ]
+    return (
+        ["top", "margin"]
+        + [f"{s}_top" for s in signals]
+        + [f"{s}_margin" for s in signals]
+        + [
+            "agreement",
+            "lang_match",
+        ]
+    )
 
 
 def features(r: Retrieval, lang: str, signals: Sequence[str]) -> np.ndarray:
@@ -64,8 +69,14 @@ def features(r: Retrieval, lang: str, signals: Sequence[str]) -> np.ndarray:
         c[0].signals.get(s, 0.0) - max((x.signals.get(s, 0.0) for x in c[1:]), default=0.0) for s in signals
     ]
     return np.array(
-        [c[0].score, c[0].score - (second.score if second else 0.0), *top, *margins, r.agreement,
-         1.0 if c[0].doc.lang == lang else 0.0]
+        [
+            c[0].score,
+            c[0].score - (second.score if second else 0.0),
+            *top,
+            *margins,
+            r.agreement,
+            1.0 if c[0].doc.lang == lang else 0.0,
+        ]
     )
 
 
@@ -77,10 +88,11 @@ class Calibration:
     p_among: Logistic
     thresholds: Thresholds
     meta: dict[str, Any] = field(default_factory=dict)
+    lexical: bool = True  # whether the character n-gram signal is used
 
     @property
     def signals(self) -> list[str]:
-        return [*self.models, "lexical"]
+        return signal_names(self.models, self.lexical)
 
     def assess(self, r: Retrieval, lang: str) -> tuple[float, float, tuple[str, ...]]:
         """``(p_top, p_among, close candidate ids)`` for one retrieval."""
@@ -102,6 +114,7 @@ class Calibration:
             p_among=Logistic(**d["p_among"]),
             thresholds=Thresholds(**d["thresholds"]),
             meta=d.get("meta", {}),
+            lexical=d.get("lexical", True),
         )
 
     @classmethod

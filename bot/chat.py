@@ -36,7 +36,9 @@ class ChatService:
         self.queue = queue
         self.answerer = answerer
 
-    def handle(self, text: str, conversation_id: str | None, lang: str | None, choice: str | None = None) -> Turn:
+    def handle(
+        self, text: str, conversation_id: str | None, lang: str | None, choice: str | None = None
+    ) -> Turn:
         text = text.strip()
         msg_lang = lang or detect_language(text)
         conv = (
@@ -46,7 +48,9 @@ class ChatService:
         )
         customer = self.store.add_message(conv.id, "customer", text, {"lang": msg_lang, "choice": choice})
 
-        if conv.status == "handoff":  # a person owns it now: the bot stays quiet, the message joins the ticket
+        if (
+            conv.status == "handoff"
+        ):  # a person owns it now: the bot stays quiet, the message joins the ticket
             handoff = self.store.open_handoff_for(conv.id)
             reply = Reply("handoff", phrases.text("queued", msg_lang), 0.0, "queued")
             return Turn(conv.id, customer, None, reply, handoff.id if handoff else None)
@@ -56,8 +60,13 @@ class ChatService:
         if choice:
             if choice == NONE_OF_THESE:
                 reply = self.answerer.handoff(kb, Decision("handoff", "low_confidence", 0.0), None, msg_lang)
-                reply = Reply(reply.kind, reply.text, 0.0, "low_confidence",
-                              candidates=list(conv.state.get("candidates", [])))
+                reply = Reply(
+                    reply.kind,
+                    reply.text,
+                    0.0,
+                    "low_confidence",
+                    candidates=list(conv.state.get("candidates", [])),
+                )
             elif choice in pending and choice in kb.entries:
                 reply = self.answerer.answer(
                     kb, choice, msg_lang, float(conv.state.get("confidence", 0.0)), 0.0, "customer_choice"
@@ -76,8 +85,11 @@ class ChatService:
             question = self._question(conv.id, text, reply.reason, customer.id)
             handoff_id = self.queue.hand_off(conv.id, reply.reason, msg_lang, question, reply.candidates).id
         state = (
-            {"pending": [s["id"] for s in reply.suggestions], "candidates": reply.candidates,
-             "confidence": reply.confidence}
+            {
+                "pending": [s["id"] for s in reply.suggestions],
+                "candidates": reply.candidates,
+                "confidence": reply.confidence,
+            }
             if reply.kind == "clarify"
             else {}
         )
@@ -91,7 +103,8 @@ class ChatService:
         if reason != "customer_request":
             return text
         earlier = [
-            m.text for m in self.store.messages(conversation_id)
+            m.text
+            for m in self.store.messages(conversation_id)
             if m.role == "customer" and m.id != current_id and not phrases.wants_human(m.text)
         ]
         return earlier[-1] if earlier else ""

@@ -39,9 +39,13 @@ def _progress_bar(desc: str) -> tuple[Callable[[int, int], None], Callable[[], N
     return update, close
 
 
-data_dir_opt = click.option("--data-dir", type=click.Path(path_type=Path), help="Runtime state folder [.helpdesk].")
+data_dir_opt = click.option(
+    "--data-dir", type=click.Path(path_type=Path), help="Runtime state folder [.helpdesk]."
+)
 faq_opt = click.option("--faq", "faq_dir", type=click.Path(path_type=Path), help="FAQ folder [data/faq].")
-tickets_opt = click.option("--tickets", "tickets_dir", type=click.Path(path_type=Path), help="Tickets folder [data/tickets].")
+tickets_opt = click.option(
+    "--tickets", "tickets_dir", type=click.Path(path_type=Path), help="Tickets folder [data/tickets]."
+)
 
 
 @click.group(context_settings=CONTEXT)
@@ -59,7 +63,9 @@ def main() -> None:
 @data_dir_opt
 @faq_opt
 @tickets_opt
-def serve(host: str | None, port: int | None, data_dir: Path | None, faq_dir: Path | None, tickets_dir: Path | None) -> None:
+def serve(
+    host: str | None, port: int | None, data_dir: Path | None, faq_dir: Path | None, tickets_dir: Path | None
+) -> None:
     """Run the service; builds the index first when it is missing or stale.
 
     Example: helpdesk serve --port 8000 --data-dir .helpdesk
@@ -140,8 +146,14 @@ def check_faq_cmd(folder: Path) -> None:
 @data_dir_opt
 @faq_opt
 @tickets_opt
-def ask(question: str, lang: str | None, as_json: bool, data_dir: Path | None, faq_dir: Path | None,
-        tickets_dir: Path | None) -> None:
+def ask(
+    question: str,
+    lang: str | None,
+    as_json: bool,
+    data_dir: Path | None,
+    faq_dir: Path | None,
+    tickets_dir: Path | None,
+) -> None:
     """Print what the bot would reply (nothing is stored).
 
     Example: helpdesk ask "怎么开红字发票" --json
@@ -154,11 +166,17 @@ def ask(question: str, lang: str | None, as_json: bool, data_dir: Path | None, f
     services = build_services(s)
     try:
         lang = lang or detect_language(question)
-        reply = services.answerer.respond(question, lang, wants_human=phrases.wants_human(question),
-                                          after_clarify=False)
+        reply = services.answerer.respond(
+            question, lang, wants_human=phrases.wants_human(question), after_clarify=False
+        )
         if as_json:
-            click.echo(json.dumps({"reply": reply.public(), "reason": reply.reason,
-                                   "candidates": reply.candidates}, ensure_ascii=False, indent=2))
+            click.echo(
+                json.dumps(
+                    {"reply": reply.public(), "reason": reply.reason, "candidates": reply.candidates},
+                    ensure_ascii=False,
+                    indent=2,
+                )
+            )
         else:
             click.echo(f"[{reply.kind} · confidence {reply.confidence:.2f} · {reply.reason}]")
             for src in reply.sources:
@@ -171,36 +189,63 @@ def ask(question: str, lang: str | None, as_json: bool, data_dir: Path | None, f
 
 
 @main.command()
-@click.option("--eval", "eval_file", type=click.Path(exists=True, path_type=Path),
-              default=Path("data/eval/questions.jsonl"), show_default=True, help="Labelled questions (JSON lines).")
+@click.option(
+    "--eval",
+    "eval_file",
+    type=click.Path(exists=True, path_type=Path),
+    default=Path("data/eval/questions.jsonl"),
+    show_default=True,
+    help="Labelled questions (JSON lines).",
+)
 @click.option("--target-precision", type=float, help="Answer precision to reach [0.95].")
 @click.option("--out", type=click.Path(path_type=Path), help="Where to write [<data-dir>/calibration.json].")
 @data_dir_opt
 @faq_opt
 @tickets_opt
-def calibrate(eval_file: Path, target_precision: float | None, out: Path | None, data_dir: Path | None,
-              faq_dir: Path | None, tickets_dir: Path | None) -> None:
+def calibrate(
+    eval_file: Path,
+    target_precision: float | None,
+    out: Path | None,
+    data_dir: Path | None,
+    faq_dir: Path | None,
+    tickets_dir: Path | None,
+) -> None:
     """Fit ranking weights, confidence and thresholds on the dev split of an eval file.
 
     The test split is never used here. The service uses the result at its next start.
     Example: helpdesk calibrate --eval data/eval/questions.jsonl
     """
-    from bot.evalset import load_questions
-    from bot.fitting import fit_calibration
-    from bot.runtime import KnowledgeRuntime
     from bot.calibration import default_weights
+    from bot.evalset import load_questions
+    from bot.fitting import cross_lingual_conditions, fit_calibration
+    from bot.runtime import KnowledgeRuntime
     from indexer.embedders import load_embedders
 
-    s = _settings(data_dir=data_dir, faq_dir=faq_dir, tickets_dir=tickets_dir, target_precision=target_precision)
+    s = _settings(
+        data_dir=data_dir, faq_dir=faq_dir, tickets_dir=tickets_dir, target_precision=target_precision
+    )
     embedders = load_embedders(s.models)
-    runtime = KnowledgeRuntime(s.faq_dir, [s.tickets_dir], s.index_dir / "calibration-index", embedders,
-                               default_weights(s.models))
+    runtime = KnowledgeRuntime(
+        s.faq_dir, [s.tickets_dir], s.index_dir / "calibration-index", embedders, default_weights(s.models)
+    )
     dev = load_questions(eval_file, "dev")
-    cal = fit_calibration(runtime.snapshot.retriever, dev, s.target_precision)
+    retriever = runtime.snapshot.retriever
+    vectors = retriever.encode([q.question for q in dev])
+    extra = cross_lingual_conditions(runtime.snapshot.kb, embedders, dev, vectors, runtime.location.cache)
+    cal = fit_calibration(retriever, dev, s.target_precision, vectors=vectors, extra=extra)
     target = out or (s.data_dir / "calibration.json")
     cal.save(target)
-    click.echo(json.dumps({"written": str(target), "thresholds": cal.thresholds.__dict__, "meta": cal.meta,
-                           "ranking": cal.ranking.weights}, indent=2))
+    click.echo(
+        json.dumps(
+            {
+                "written": str(target),
+                "thresholds": cal.thresholds.__dict__,
+                "meta": cal.meta,
+                "ranking": cal.ranking.weights,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,13 @@ def body(code: str, message: str, details: list[Any] | None = None) -> dict[str,
     return {"error": {"code": code, "message": message, "details": details or []}}
 
 
-def _json(status: int, code: str, message: str, details: list[Any] | None = None,
-          headers: dict[str, str] | None = None) -> JSONResponse:
+def _json(
+    status: int,
+    code: str,
+    message: str,
+    details: list[Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     return JSONResponse(body(code, message, details), status_code=status, headers=headers)
 
 
@@ -51,7 +56,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
+            exc.status_code, "http_error"
+        )
         return _json(exc.status_code, code, str(exc.detail))
 
     for exc_type, status in STATUS.items():

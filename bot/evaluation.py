@@ -30,8 +30,21 @@ class Outcome:
         return self.in_scope and self.top == self.question.expected
 
 
-def run(retriever: Retriever, cal: Calibration, questions: Sequence[LabelledQuestion]) -> list[Outcome]:
-    rs = retriever.search_many([q.question for q in questions], k=10)
+def run(
+    retriever: Retriever,
+    cal: Calibration,
+    questions: Sequence[LabelledQuestion],
+    vectors: dict[str, np.ndarray] | None = None,
+) -> list[Outcome]:
+    """Answer every question as the service would (ranking weights, confidence, thresholds of ``cal``)."""
+    texts = [q.question for q in questions]
+    retriever.weights = cal.ranking
+    rs = retriever.search_encoded(
+        texts,
+        vectors if vectors is not None else retriever.encode(texts),
+        k=10,
+        langs=[q.lang for q in questions],
+    )
     out = []
     for r, q in zip(rs, questions, strict=True):
         p_top, p_among, _ = cal.assess(r, q.lang)
@@ -74,7 +87,9 @@ def metrics(outcomes: Sequence[Outcome]) -> dict[str, float]:
         "answer_precision": float(np.mean([o.top_right for o in answers])) if answers else float("nan"),
         "coverage": sum(1 for o in ins if o.kind == "answer" and o.top_right) / max(1, len(ins)),
         "clarify_rate": len(clar) / max(1, len(ins)),
-        "clarify_hit": float(np.mean([o.question.expected in o.suggestions for o in clar])) if clar else float("nan"),
+        "clarify_hit": float(np.mean([o.question.expected in o.suggestions for o in clar]))
+        if clar
+        else float("nan"),
         "oos_handoff": sum(1 for o in oos if o.kind == "handoff") / max(1, len(oos)) if oos else float("nan"),
         "auc": roc_auc(p, y),
         "ece": expected_calibration_error(p, y),

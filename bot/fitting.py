@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -22,7 +23,10 @@ from bot.calibration import (
 )
 from bot.decision import Thresholds, close_candidates
 from bot.evalset import LabelledQuestion
-from indexer.search import HybridWeights, Retrieval, Retriever
+from indexer.build import build_store
+from indexer.embedders import Embedder
+from indexer.search import HybridWeights, Retrieval, Retriever, signal_names
+from knowledge.corpus import KnowledgeBase
 
 CANDIDATES = 20
 
@@ -36,8 +40,9 @@ def _logistic(x: np.ndarray, y: np.ndarray, names: list[str]) -> tuple[Logistic,
         return Logistic(names, [0.0] * len(names), logit), np.full(len(y), const)
     folds = min(5, int(min(np.bincount(y.astype(int)))))
     oof = (
-        cross_val_predict(model, x, y, cv=StratifiedKFold(folds, shuffle=True, random_state=0),
-                          method="predict_proba")[:, 1]
+        cross_val_predict(
+            model, x, y, cv=StratifiedKFold(folds, shuffle=True, random_state=0), method="predict_proba"
+        )[:, 1]
         if folds >= 2
         else None
     )
@@ -46,7 +51,9 @@ def _logistic(x: np.ndarray, y: np.ndarray, names: list[str]) -> tuple[Logistic,
     return fitted, (oof if oof is not None else fitted.predict(x))
 
 
-def fit_ranking(retrievals: Sequence[Retrieval], questions: Sequence[LabelledQuestion], signals: list[str]) -> HybridWeights:
+def fit_ranking(
+    retrievals: Sequence[Retrieval], questions: Sequence[LabelledQuestion], signals: list[str]
+) -> HybridWeights:
     rows, labels = [], []
     for r, q in zip(retrievals, questions, strict=True):
         if q.expected is None or q.expected not in {c.entry_id for c in r.candidates}:
@@ -57,7 +64,52 @@ def fit_ranking(retrievals: Sequence[Retrieval], questions: Sequence[LabelledQue
     if len(set(labels)) < 2:
         raise ValueError("calibration needs in-scope questions whose entry is retrieved; check the eval file")
     model = LogisticRegression(C=10.0, max_iter=2000).fit(np.array(rows), np.array(labels))
-    return HybridWeights({s: float(w) for s, w in zip(signals, model.coef_[0], strict=True)}, 0.0)
+    return HybridWeights(
+        {s: float(w) for s, w in zip(signals, model.coef_[0], strict=True)}, float(model.intercept_[0])
+    )
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Questions asked against one retriever (e.g. the full FAQ, or only the other language's)."""
+
+    retriever: Retriever
+    questions: Sequence[LabelledQuestion]
+    vectors: dict[str, np.ndarray]
+
+
+def cross_lingual_conditions(
+    kb: KnowledgeBase,
+    embedders: Sequence[Embedder],
+    questions: Sequence[LabelledQuestion],
+    vectors: dict[str, np.ndarray],
+    cache: Path | None,
+) -> list[Condition]:
+    """Every question asked again against an FAQ holding only the other language.
+
+    Shipped entries all have both translations, so without this the fit would never see a
+    Chinese question that must match an English-only entry (or the reverse).
+    """
+    out = []
+    for lang, other in (("en", "zh"), ("zh", "en")):
+        idx = [
+            i
+            for i, q in enumerate(questions)
+            if q.lang == lang and (q.expected is None or q.expected in kb.entries)
+        ]
+        part = kb.only(other)
+        if not idx or not part.entries:
+            continue
+        keep = [i for i in idx if questions[i].expected is None or questions[i].expected in part.entries]
+        store = build_store(part, embedders, cache)
+        out.append(
+            Condition(
+                Retriever(store, embedders, HybridWeights({})),
+                [questions[i] for i in keep],
+                {n: v[keep] for n, v in vectors.items()},
+            )
+        )
+    return out
 
 
 def fit_calibration(
@@ -66,17 +118,37 @@ def fit_calibration(
     target_precision: float = 0.95,
     clarify_precision: float = 0.6,
     margin_quantile: float = 0.8,
+    lexical: bool = True,
+    vectors: dict[str, np.ndarray] | None = None,
+    extra: Sequence[Condition] = (),
 ) -> Calibration:
-    models = [e.name for e in retriever.embedders]
-    signals = [*models, "lexical"]
-    texts = [q.question for q in questions]
-    vectors = retriever.encode(texts)
+    """Fit on ``questions`` (a dev split), pooled with the ``extra`` conditions.
 
-    retriever.weights = default_weights(models)
-    first = retriever.search_encoded(texts, vectors, CANDIDATES)
-    weights = fit_ranking(first, questions, signals)
-    retriever.weights = weights
-    rs = retriever.search_encoded(texts, vectors, CANDIDATES)
+    ``vectors`` may hold the questions' embeddings already.
+    """
+    models = [e.name for e in retriever.embedders]
+    signals = signal_names(models, lexical)
+    if vectors is None:
+        vectors = retriever.encode([q.question for q in questions])
+    conditions = [Condition(retriever, questions, vectors), *extra]
+    questions = [q for c in conditions for q in c.questions]
+
+    def search_all(weights: HybridWeights) -> list[Retrieval]:
+        found: list[Retrieval] = []
+        for c in conditions:
+            c.retriever.weights = weights
+            found += c.retriever.search_encoded(
+                [q.question for q in c.questions], c.vectors, CANDIDATES, [q.lang for q in c.questions]
+            )
+        return found
+
+    first = search_all(default_weights(models) if lexical else HybridWeights({m: 1.0 for m in models}))
+    n_main = len(conditions[0].questions)
+    weights = fit_ranking(first[:n_main], questions[:n_main], signals)
+    if extra:  # entries lacking the customer's language get their own, cross-lingual weights
+        cross = fit_ranking(first[n_main:], questions[n_main:], signals)
+        weights = replace(weights, cross=cross.weights, cross_bias=cross.bias)
+    rs = search_all(weights)
 
     # how far below the top the right entry sits when it is 2nd or 3rd: the "close" margin
     gaps = [
@@ -89,8 +161,10 @@ def fit_calibration(
 
     x = np.array([features(r, q.lang, signals) for r, q in zip(rs, questions, strict=True)])
     y_top = np.array(
-        [1 if q.expected and r.candidates and r.candidates[0].entry_id == q.expected else 0
-         for r, q in zip(rs, questions, strict=True)]
+        [
+            1 if q.expected and r.candidates and r.candidates[0].entry_id == q.expected else 0
+            for r, q in zip(rs, questions, strict=True)
+        ]
     )
     closes = [close_candidates(scored(r), provisional) for r in rs]
     y_among = np.array(
@@ -102,14 +176,17 @@ def fit_calibration(
 
     answer_t = lowest_threshold(oof_top, y_top, target_precision)
     not_answered = (oof_top < answer_t) & np.array([len(c) >= 2 for c in closes])
-    clarify_t = lowest_threshold(oof_among[not_answered], y_among[not_answered], clarify_precision, min_support=5)
+    clarify_t = lowest_threshold(
+        oof_among[not_answered], y_among[not_answered], clarify_precision, min_support=5
+    )
     thresholds = replace(provisional, answer=answer_t, clarify=clarify_t)
 
     answered = oof_top >= answer_t
     in_scope = np.array([q.expected is not None for q in questions])
     meta = {
         "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "dev_questions": len(questions),
+        "dev_questions": len(conditions[0].questions),
+        "fit_rows": len(questions),
         "dev_in_scope": int(in_scope.sum()),
         "target_precision": target_precision,
         "clarify_precision": clarify_precision,
@@ -117,4 +194,4 @@ def fit_calibration(
         "dev_cv_coverage": float((answered & (y_top == 1)).sum() / max(1, in_scope.sum())),
         "dev_cv_ece": expected_calibration_error(oof_top, y_top),
     }
-    return Calibration(models, weights, p_top, p_among, thresholds, meta)
+    return Calibration(models, weights, p_top, p_among, thresholds, meta, lexical)

@@ -18,6 +18,7 @@ from bot.settings import Settings
 from escalation.queue import EscalationQueue
 from escalation.store import HelpdeskStore, SqliteStore
 from indexer.embedders import Embedder, load_embedders
+from indexer.search import signal_names
 
 log = logging.getLogger("helpdesk")
 
@@ -30,10 +31,16 @@ def load_calibration(settings: Settings) -> Calibration:
     path = settings.calibration_path()
     if path is None:
         log.warning("no calibration found; using conservative defaults. Run `helpdesk calibrate`.")
-        names = feature_names([*settings.models, "lexical"])
+        names = feature_names(signal_names(settings.models))
         zero = Logistic(names, [0.0] * len(names), -5.0)
-        return Calibration(list(settings.models), default_weights(settings.models), zero, zero,
-                           Thresholds(answer=1.01, clarify=1.01, clarify_margin=0.0), {"source": "none"})
+        return Calibration(
+            list(settings.models),
+            default_weights(settings.models),
+            zero,
+            zero,
+            Thresholds(answer=1.01, clarify=1.01, clarify_margin=0.0),
+            {"source": "none"},
+        )
     cal = Calibration.load(path)
     if cal.models != list(settings.models):
         raise CalibrationMismatch(
@@ -91,6 +98,13 @@ def build_services(
     answerer = Answerer(runtime, calibration, settings.expected_response_minutes)
     token, _ = agent_token(settings)
     return Services(
-        settings, store, queue, runtime, answerer, ChatService(store, queue, answerer), calibration,
-        settings.calibration_path(), token,
+        settings,
+        store,
+        queue,
+        runtime,
+        answerer,
+        ChatService(store, queue, answerer),
+        calibration,
+        settings.calibration_path(),
+        token,
     )

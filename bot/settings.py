@@ -13,9 +13,13 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Interface the HTTP server listens on.")
     port: int = Field(8000, description="TCP port of the HTTP server.")
-    data_dir: Path = Field(Path(".helpdesk"), description="Runtime state: database, index, tokens. Never committed.")
+    data_dir: Path = Field(
+        Path(".helpdesk"), description="Runtime state: database, index, tokens. Never committed."
+    )
     faq_dir: Path = Field(Path("data/faq"), description="Folder of FAQ markdown files (one entry per file).")
-    tickets_dir: Path = Field(Path("data/tickets"), description="Folder of shipped resolved tickets (*.jsonl).")
+    tickets_dir: Path = Field(
+        Path("data/tickets"), description="Folder of shipped resolved tickets (*.jsonl)."
+    )
     calibration_file: Path | None = Field(
         None,
         description="Calibration JSON; default: <data-dir>/calibration.json, else the shipped data/calibration.json.",
@@ -24,12 +28,18 @@ class Settings(BaseSettings):
         default_factory=lambda: ["use-multilingual-v3", "multilingual-e5-small-q4"],
         description="Embedding models, from indexer.embedders.EMBEDDERS.",
     )
-    agent_token: str | None = Field(None, description="Bearer token of the agent API; generated on first start.")
+    agent_token: str | None = Field(
+        None, description="Bearer token of the agent API; generated on first start."
+    )
     target_precision: float = Field(0.95, description="Answer precision the calibration aims for.")
-    expected_response_minutes: int = Field(15, description="Typical wait for a human reply, told to customers.")
+    expected_response_minutes: int = Field(
+        15, description="Typical wait for a human reply, told to customers."
+    )
     max_message_chars: int = Field(2000, description="Longest customer message accepted.")
     watch_interval: float = Field(0.5, description="Seconds between checks of the FAQ and ticket folders.")
-    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API (widget).")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed to call the API (widget)."
+    )
 
     @property
     def db_path(self) -> Path:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from sqlite_utils import Database
-from sqlite_utils import Migrations
+from sqlite_utils import Database, Migrations
 
 migrations = Migrations("invoice-helpdesk")
 

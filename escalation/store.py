@@ -25,11 +25,19 @@ class HelpdeskStore(Protocol):
     def create_conversation(self, lang: str) -> Conversation: ...
     def get_conversation(self, conversation_id: str) -> Conversation: ...
     def update_conversation(
-        self, conversation_id: str, *, status: str | None = None, lang: str | None = None,
+        self,
+        conversation_id: str,
+        *,
+        status: str | None = None,
+        lang: str | None = None,
         state: dict[str, Any] | None = None,
     ) -> None: ...
     def add_message(
-        self, conversation_id: str, role: Role, text: str, meta: dict[str, Any] | None = None,
+        self,
+        conversation_id: str,
+        role: Role,
+        text: str,
+        meta: dict[str, Any] | None = None,
         author: str | None = None,
     ) -> Message: ...
     def messages(self, conversation_id: str, after_id: int = 0) -> list[Message]: ...
@@ -43,11 +51,14 @@ class HelpdeskStore(Protocol):
     def list_handoffs(self, status: str | None = None, lang: str | None = None) -> list[Handoff]: ...
     def claim_handoff(self, handoff_id: int, agent: str) -> Handoff: ...
     def mark_first_reply(self, handoff_id: int) -> None: ...
-    def resolve_handoff(self, handoff_id: int, answer: str, faq_id: str | None, ticket_id: str) -> Handoff: ...
+    def resolve_handoff(
+        self, handoff_id: int, answer: str, faq_id: str | None, ticket_id: str
+    ) -> Handoff: ...
     def add_agent(self, username: str, password_hash: str, display_name: str) -> None: ...
     def agent_password_hash(self, username: str) -> str | None: ...
-    def add_draft(self, handoff_id: int, lang: str, title: str, questions: list[str], answer: str,
-                  created_by: str) -> FaqDraft: ...
+    def add_draft(
+        self, handoff_id: int, lang: str, title: str, questions: list[str], answer: str, created_by: str
+    ) -> FaqDraft: ...
     def drafts(self) -> list[FaqDraft]: ...
     def close(self) -> None: ...
 
@@ -117,7 +128,11 @@ class SqliteStore:
         return Conversation(**row)
 
     def update_conversation(
-        self, conversation_id: str, *, status: str | None = None, lang: str | None = None,
+        self,
+        conversation_id: str,
+        *,
+        status: str | None = None,
+        lang: str | None = None,
         state: dict[str, Any] | None = None,
     ) -> None:
         sets, params = ["updated_at = ?"], [now_iso()]
@@ -141,7 +156,11 @@ class SqliteStore:
         return Message(**row)
 
     def add_message(
-        self, conversation_id: str, role: Role, text: str, meta: dict[str, Any] | None = None,
+        self,
+        conversation_id: str,
+        role: Role,
+        text: str,
+        meta: dict[str, Any] | None = None,
         author: str | None = None,
     ) -> Message:
         now = now_iso()
@@ -156,7 +175,8 @@ class SqliteStore:
 
     def messages(self, conversation_id: str, after_id: int = 0) -> list[Message]:
         rows = self._all(
-            "SELECT * FROM messages WHERE conversation_id = ? AND id > ? ORDER BY id", (conversation_id, after_id)
+            "SELECT * FROM messages WHERE conversation_id = ? AND id > ? ORDER BY id",
+            (conversation_id, after_id),
         )
         return [self._message(r) for r in rows]
 
@@ -168,7 +188,9 @@ class SqliteStore:
 
     def set_feedback(self, message_id: int, value: str) -> Message:
         with self._tx() as c:
-            cur = c.execute("UPDATE messages SET feedback = ? WHERE id = ? AND role = 'bot'", (value, message_id))
+            cur = c.execute(
+                "UPDATE messages SET feedback = ? WHERE id = ? AND role = 'bot'", (value, message_id)
+            )
             if cur.rowcount == 0:
                 raise NotFound(f"no bot message {message_id}")
         return self.get_message(message_id)
@@ -191,7 +213,8 @@ class SqliteStore:
                 (conversation_id, "open", reason, lang, question, _j(candidates), now),
             )
             c.execute(
-                "UPDATE conversations SET status = 'handoff', updated_at = ? WHERE id = ?", (now, conversation_id)
+                "UPDATE conversations SET status = 'handoff', updated_at = ? WHERE id = ?",
+                (now, conversation_id),
             )
             hid = int(cur.lastrowid or 0)
         return self.get_handoff(hid)
@@ -246,7 +269,9 @@ class SqliteStore:
     def resolve_handoff(self, handoff_id: int, answer: str, faq_id: str | None, ticket_id: str) -> Handoff:
         now = now_iso()
         with self._tx() as c:
-            row = c.execute("SELECT conversation_id, status FROM handoffs WHERE id = ?", (handoff_id,)).fetchone()
+            row = c.execute(
+                "SELECT conversation_id, status FROM handoffs WHERE id = ?", (handoff_id,)
+            ).fetchone()
             if row is None:
                 raise NotFound(f"no handoff {handoff_id}")
             c.execute(

@@ -6,10 +6,21 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
 
 from indexer.cache import EmbeddingCache
 from indexer.embedders import Embedder
-from indexer.store import PARTITIONS, IndexLocation, IndexMismatch, Manifest, Partition, VectorStore, partition_of
+from indexer.store import (
+    PARTITIONS,
+    IndexLocation,
+    IndexMismatch,
+    Manifest,
+    Partition,
+    VectorStore,
+    partition_of,
+)
 from knowledge.corpus import Doc, KnowledgeBase
 
 Progress = Callable[[int], None]
@@ -18,7 +29,7 @@ Progress = Callable[[int], None]
 def build_store(
     kb: KnowledgeBase,
     embedders: Sequence[Embedder],
-    cache_folder: object | None = None,
+    cache_folder: Path | None = None,
     progress: Progress | None = None,
 ) -> VectorStore:
     """Embed every doc of ``kb`` (reusing cached vectors) into an in-memory store."""
@@ -30,7 +41,7 @@ def build_store(
     for part, docs in by_part.items():
         vectors = {}
         for emb in embedders:
-            cache = EmbeddingCache(cache_folder, emb.name, emb.dim) if cache_folder is not None else None  # type: ignore[arg-type]
+            cache = EmbeddingCache(cache_folder, emb.name, emb.dim) if cache_folder is not None else None
             texts = [d.text for d in docs]
             if cache is not None:
                 vectors[emb.name] = cache.embed(emb, texts, progress=progress)
@@ -56,9 +67,7 @@ def build_store(
     return VectorStore(manifest, partitions)
 
 
-def _empty(emb: Embedder):  # type: ignore[no-untyped-def]
-    import numpy as np
-
+def _empty(emb: Embedder) -> np.ndarray:
     return np.zeros((0, emb.dim), dtype=np.float32)
 
 

@@ -12,17 +12,33 @@ from indexer.embedders import Embedder
 from indexer.lexical import CharNgramIndex
 from indexer.store import Partition, VectorStore
 from knowledge.corpus import Doc
+from knowledge.lang import detect_language
 
 LEXICAL = "lexical"
+CROSS = "~x"  # suffix: the model's best similarity among texts in the *other* language
+
+
+def signal_names(models: Sequence[str], lexical: bool = True) -> list[str]:
+    """Ranking signals: per model the best cosine over all texts and over other-language texts."""
+    return [*models, *(m + CROSS for m in models), *([LEXICAL] if lexical else [])]
+
+
 DENSE_DEPTH = 512  # docs fetched per model before aggregating per entry
 
 
 @dataclass(frozen=True)
 class HybridWeights:
-    """Linear weights of each signal in the ranking score (fitted by ``helpdesk calibrate``)."""
+    """Linear weights of each signal in the ranking score (fitted by ``helpdesk calibrate``).
+
+    ``cross``/``cross_bias``, when fitted, score entries that have no translation in the
+    customer's language (only a cross-lingual match is possible for them); both scores are
+    log-odds that the entry is the right one, so they compare directly.
+    """
 
     weights: dict[str, float]
     bias: float = 0.0
+    cross: dict[str, float] | None = None
+    cross_bias: float = 0.0
 
     def score(self, signals: dict[str, float]) -> float:
         return self.bias + sum(w * signals.get(k, 0.0) for k, w in self.weights.items())
@@ -66,28 +82,54 @@ class Retriever:
         self.entry_ids: list[str] = sorted({d.entry_id for d in faq.docs if d.entry_id})
         pos = {e: i for i, e in enumerate(self.entry_ids)}
         self._doc_entry = np.array([pos[d.entry_id] for d in faq.docs if d.entry_id], dtype=np.int64)
+        self._doc_zh = np.array([d.lang == "zh" for d in faq.docs], dtype=bool)
+        # which entries have a text (title, question or linked ticket) in each language
+        self._entry_has = {
+            lang: np.isin(np.arange(len(self.entry_ids)), self._doc_entry[[d.lang == lang for d in faq.docs]])
+            for lang in ("en", "zh")
+        }
         self._lexical = CharNgramIndex([d.text for d in faq.docs])
 
     @property
     def signal_names(self) -> list[str]:
-        return [e.name for e in self.embedders] + [LEXICAL]
+        return signal_names([e.name for e in self.embedders])
 
     def encode(self, queries: Sequence[str]) -> dict[str, np.ndarray]:
         return {e.name: e.encode(list(queries)) for e in self.embedders}
 
-    def search(self, query: str, k: int = 10) -> Retrieval:
-        return self.search_encoded([query], self.encode([query]), k)[0]
+    def search(self, query: str, k: int = 10, lang: str | None = None) -> Retrieval:
+        return self.search_encoded([query], self.encode([query]), k, [lang] if lang else None)[0]
 
     def search_many(self, queries: Sequence[str], k: int = 10) -> list[Retrieval]:
         return self.search_encoded(queries, self.encode(queries), k)
 
     def search_encoded(
-        self, queries: Sequence[str], vectors: dict[str, np.ndarray], k: int = 10
+        self,
+        queries: Sequence[str],
+        vectors: dict[str, np.ndarray],
+        k: int = 10,
+        langs: Sequence[str] | None = None,
     ) -> list[Retrieval]:
+        langs = langs or [detect_language(q) for q in queries]
         with self._lock:
-            return [self._rank(q, {n: v[i : i + 1] for n, v in vectors.items()}, k) for i, q in enumerate(queries)]
+            return [
+                self._rank(q, {n: v[i : i + 1] for n, v in vectors.items()}, k, langs[i])
+                for i, q in enumerate(queries)
+            ]
 
-    def _rank(self, query: str, vectors: dict[str, np.ndarray], k: int) -> Retrieval:
+    @staticmethod
+    def _best_per_entry(
+        ents: np.ndarray, s: np.ndarray, i: np.ndarray, n: int, floor: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Max score per entry (hits arrive sorted by score, so an entry's first hit is its best)."""
+        agg = np.full(n, floor, dtype=np.float32)
+        arg = np.full(n, -1, dtype=np.int64)
+        order = np.unique(ents, return_index=True)[1]
+        agg[ents[order]] = s[order]
+        arg[ents[order]] = i[order]
+        return agg, arg
+
+    def _rank(self, query: str, vectors: dict[str, np.ndarray], k: int, lang: str) -> Retrieval:
         faq = self.store.faq
         n_entries = len(self.entry_ids)
         if n_entries == 0:
@@ -100,14 +142,12 @@ class Retriever:
             keep = i >= 0
             s, i = s[keep], i[keep]
             floor = float(s.min()) if len(s) else 0.0
-            agg = np.full(n_entries, floor, dtype=np.float32)
-            arg = np.full(n_entries, -1, dtype=np.int64)
-            # ids come sorted by score: the first hit per entry is its best doc
             ents = self._doc_entry[i]
-            order = np.unique(ents, return_index=True)[1]
-            agg[ents[order]] = s[order]
-            arg[ents[order]] = i[order]
-            per_signal[name], best_doc[name] = agg, arg
+            per_signal[name], best_doc[name] = self._best_per_entry(ents, s, i, n_entries, floor)
+            other = self._doc_zh[i] != (lang == "zh")
+            per_signal[name + CROSS] = self._best_per_entry(
+                ents[other], s[other], i[other], n_entries, floor
+            )[0]
         lex_docs = self._lexical.scores(query)
         lex = np.zeros(n_entries, dtype=np.float32)
         np.maximum.at(lex, self._doc_entry, lex_docs.astype(np.float32))
@@ -117,6 +157,13 @@ class Retriever:
         hybrid = np.full(n_entries, w.bias, dtype=np.float32)
         for name, vals in per_signal.items():
             hybrid += w.weights.get(name, 0.0) * vals
+        if w.cross is not None:
+            cross = np.full(n_entries, w.cross_bias, dtype=np.float32)
+            for name, vals in per_signal.items():
+                cross += w.cross.get(name, 0.0) * vals
+            has = self._entry_has.get(lang)
+            if has is not None:
+                hybrid = np.where(has, hybrid, cross)
         top = np.argsort(-hybrid)[:k]
         first = self.embedders[0].name
         cands = []
@@ -132,7 +179,7 @@ class Retriever:
                     doc=faq.docs[doc_i],
                 )
             )
-        winners = [int(np.argmax(v)) for v in per_signal.values()]
+        winners = [int(np.argmax(v)) for n, v in per_signal.items() if not n.endswith(CROSS)]
         agreement = sum(1 for x in winners if x == top[0]) / len(winners)
         return Retrieval(query, cands, agreement)
 
@@ -163,4 +210,6 @@ class Retriever:
                 self.store.faq.add([docs[i] for i in linked], {n: v[linked] for n, v in vectors.items()})
                 self._reindex_faq()
             if unlinked:
-                self.store.tickets.add([docs[i] for i in unlinked], {n: v[unlinked] for n, v in vectors.items()})
+                self.store.tickets.add(
+                    [docs[i] for i in unlinked], {n: v[unlinked] for n, v in vectors.items()}
+                )

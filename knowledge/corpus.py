@@ -58,6 +58,11 @@ class KnowledgeBase:
         other = translations.get("en") or next(iter(translations.values()))
         return other, False
 
+    def only(self, lang: str) -> KnowledgeBase:
+        """The entries translated into ``lang`` and the tickets written in it."""
+        entries = {i: {lang: t[lang]} for i, t in self.entries.items() if lang in t}
+        return KnowledgeBase(entries, [t for t in self.tickets if t.lang == lang])
+
     def title(self, entry_id: str, lang: str) -> str:
         return self.entry(entry_id, lang)[0].title
 

@@ -47,7 +47,7 @@ def parse_ticket(line: str, path: Path, lineno: int) -> Ticket:
     if missing:
         raise ValueError(f"missing {', '.join(missing)}")
     if data["lang"] not in LANGS:
-        raise ValueError(f"unknown lang {data['lang']!r}; use \"en\" or \"zh\"")
+        raise ValueError(f'unknown lang {data["lang"]!r}; use "en" or "zh"')
     faq_id = data.get("faq_id") or None
     if faq_id is not None and (not isinstance(faq_id, str) or not ID_PATTERN.match(faq_id)):
         raise ValueError(f"faq_id {faq_id!r} is not a valid FAQ id")

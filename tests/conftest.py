@@ -49,8 +49,13 @@ def make_settings(data_dir: Path, faq_dir: Path = FAQ, **kw: object):  # type: i
     from bot.settings import Settings
 
     return Settings(
-        data_dir=data_dir, faq_dir=faq_dir, tickets_dir=TICKETS, calibration_file=CALIBRATION,
-        agent_token="test-token", watch_interval=0.2, **kw,
+        data_dir=data_dir,
+        faq_dir=faq_dir,
+        tickets_dir=TICKETS,
+        calibration_file=CALIBRATION,
+        agent_token="test-token",
+        watch_interval=0.2,
+        **kw,
     )
 
 

@@ -25,10 +25,27 @@ def free_port() -> int:
 @contextmanager
 def running_server(data_dir: Path, faq_dir: Path, token: str = "e2e-token", **env: str) -> Iterator[str]:
     port = free_port()
-    cmd = [sys.executable, "-m", "bot.cli", "serve", "--port", str(port), "--data-dir", str(data_dir),
-           "--faq", str(faq_dir), "--tickets", str(ROOT / "data" / "tickets")]
-    environ = {**os.environ, "HELPDESK_AGENT_TOKEN": token, "HELPDESK_WATCH_INTERVAL": "0.2",
-               "HELPDESK_CALIBRATION_FILE": str(ROOT / "data" / "calibration.json"), **env}
+    cmd = [
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--faq",
+        str(faq_dir),
+        "--tickets",
+        str(ROOT / "data" / "tickets"),
+    ]
+    environ = {
+        **os.environ,
+        "HELPDESK_AGENT_TOKEN": token,
+        "HELPDESK_WATCH_INTERVAL": "0.2",
+        "HELPDESK_CALIBRATION_FILE": str(ROOT / "data" / "calibration.json"),
+        **env,
+    }
     log = (data_dir / "server.log").open("w")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

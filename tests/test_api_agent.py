@@ -25,16 +25,24 @@ def test_weather_handoff_claimed_answered_resolved(client: Any, services: Any) -
     assert [m["role"] for m in detail["transcript"]] == ["customer", "bot", "customer"]
     assert detail["question"] == "what's the weather in Paris" and detail["candidates"]
 
-    assert client.post(f"/api/agent/handoffs/{hid}/claim", headers=AGENT, json={"agent": "alice"}).status_code == 200
+    assert (
+        client.post(f"/api/agent/handoffs/{hid}/claim", headers=AGENT, json={"agent": "alice"}).status_code
+        == 200
+    )
     r = client.post(f"/api/agent/handoffs/{hid}/claim", headers=AGENT, json={"agent": "bob"})
     assert r.status_code == 409 and r.json()["error"]["code"] == "already_claimed"
 
-    r = client.post(f"/api/agent/handoffs/{hid}/reply", headers=AGENT,
-                    json={"agent": "alice", "text": "We only help with Ledgerly, but it's sunny!"})
+    r = client.post(
+        f"/api/agent/handoffs/{hid}/reply",
+        headers=AGENT,
+        json={"agent": "alice", "text": "We only help with Ledgerly, but it's sunny!"},
+    )
     assert r.status_code == 200
-    r = client.post(f"/api/agent/handoffs/{hid}/resolve", headers=AGENT,
-                    json={"agent": "alice", "answer": "Weather questions are out of scope.",
-                          "reply_to_customer": False})
+    r = client.post(
+        f"/api/agent/handoffs/{hid}/resolve",
+        headers=AGENT,
+        json={"agent": "alice", "answer": "Weather questions are out of scope.", "reply_to_customer": False},
+    )
     assert r.status_code == 200 and r.json()["handoff"]["status"] == "resolved" and not r.json()["learned"]
 
     t = client.get(f"/api/conversations/{cid}/messages").json()
@@ -53,9 +61,13 @@ def test_resolution_linked_to_entry_changes_the_next_answer(client: Any, service
     before = ask(client, similar)["reply"]
     hid = client.get("/api/agent/handoffs", headers=AGENT).json()[0]["id"]
     r = client.post(
-        f"/api/agent/handoffs/{hid}/resolve", headers=AGENT,
-        json={"agent": "alice", "answer": "That banner means the accounting export stopped; see the export entry.",
-              "faq_id": "export-failed"},
+        f"/api/agent/handoffs/{hid}/resolve",
+        headers=AGENT,
+        json={
+            "agent": "alice",
+            "answer": "That banner means the accounting export stopped; see the export entry.",
+            "faq_id": "export-failed",
+        },
     )
     assert r.status_code == 200 and r.json()["learned"]
     after = ask(client, similar)["reply"]
@@ -69,12 +81,24 @@ def test_resolve_with_unknown_faq_id_or_draft(client: Any, services: Any) -> Non
     h = client.get("/api/agent/handoffs", headers=AGENT).json()[0]
     assert h["reason"] == "customer_request" and h["question"].startswith("Can Ledgerly print")
     hid = h["id"]
-    r = client.post(f"/api/agent/handoffs/{hid}/resolve", headers=AGENT,
-                    json={"agent": "a", "answer": "No.", "faq_id": "no-such-entry"})
+    r = client.post(
+        f"/api/agent/handoffs/{hid}/resolve",
+        headers=AGENT,
+        json={"agent": "a", "answer": "No.", "faq_id": "no-such-entry"},
+    )
     assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_faq_id"
-    r = client.post(f"/api/agent/handoffs/{hid}/resolve", headers=AGENT,
-                    json={"agent": "a", "answer": "Use a blank template.",
-                          "draft": {"title": "Can I print on pre-printed forms?", "questions": ["preprinted paper?"],
-                                    "answer": "Use Settings › Templates › Blank layout."}})
+    r = client.post(
+        f"/api/agent/handoffs/{hid}/resolve",
+        headers=AGENT,
+        json={
+            "agent": "a",
+            "answer": "Use a blank template.",
+            "draft": {
+                "title": "Can I print on pre-printed forms?",
+                "questions": ["preprinted paper?"],
+                "answer": "Use Settings › Templates › Blank layout.",
+            },
+        },
+    )
     assert r.status_code == 200 and r.json()["draft_id"]
     assert services.store.drafts()[0].title == "Can I print on pre-printed forms?"

@@ -72,7 +72,9 @@ def test_clarify_pick_and_reject(client: Any, services: Any) -> None:
     from bot.decision import Thresholds
 
     cal = services.answerer.calibration
-    services.answerer.calibration = replace(cal, thresholds=Thresholds(answer=1.01, clarify=0.0, clarify_margin=1e9))
+    services.answerer.calibration = replace(
+        cal, thresholds=Thresholds(answer=1.01, clarify=0.0, clarify_margin=1e9)
+    )
     body = ask(client, "How do I issue a credit note?")
     reply = body["reply"]
     assert reply["kind"] == "clarify" and len(reply["suggestions"]) == 3 and reply["text"]
@@ -81,8 +83,10 @@ def test_clarify_pick_and_reject(client: Any, services: Any) -> None:
     assert picked["kind"] == "answer" and picked["sources"][0]["id"] == pick
 
     again = ask(client, "How do I issue a credit note?")
-    r = client.post("/api/chat", json={"message": "x", "conversation_id": again["conversation_id"],
-                                       "choice": "not-offered"})
+    r = client.post(
+        "/api/chat",
+        json={"message": "x", "conversation_id": again["conversation_id"], "choice": "not-offered"},
+    )
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_choice"
     rejected = ask(client, "none of these", conversation_id=again["conversation_id"], choice="none")["reply"]
     assert rejected["kind"] == "handoff"
@@ -96,7 +100,9 @@ def test_rephrase_after_clarify_that_still_misses_hands_off(client: Any, service
     from bot.decision import Thresholds
 
     cal = services.answerer.calibration
-    services.answerer.calibration = replace(cal, thresholds=Thresholds(answer=1.01, clarify=0.0, clarify_margin=1e9))
+    services.answerer.calibration = replace(
+        cal, thresholds=Thresholds(answer=1.01, clarify=0.0, clarify_margin=1e9)
+    )
     body = ask(client, "How do I issue a credit note?")
     assert body["reply"]["kind"] == "clarify"
     again = ask(client, "I mean the thing for fixing invoices", conversation_id=body["conversation_id"])
@@ -140,8 +146,10 @@ def test_message_is_stored_even_when_answering_fails(client: Any, services: Any,
     from bot.app import create_app
 
     with TestClient(create_app(services.settings, services), raise_server_exceptions=False) as c:
-        r = c.post("/api/chat", json={"message": "what about credit notes?",
-                                      "conversation_id": first["conversation_id"]})
+        r = c.post(
+            "/api/chat",
+            json={"message": "what about credit notes?", "conversation_id": first["conversation_id"]},
+        )
         assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
         msgs = c.get(f"/api/conversations/{first['conversation_id']}/messages").json()["messages"]
     assert msgs[-1]["role"] == "customer" and msgs[-1]["text"] == "what about credit notes?"

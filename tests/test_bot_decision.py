@@ -3,7 +3,11 @@ import pytest
 from bot.decision import ScoredCandidate, Thresholds, decide
 
 TH = Thresholds(answer=0.7, clarify=0.6, clarify_margin=0.5)
-C = [ScoredCandidate("credit-note", 10.0), ScoredCandidate("void-invoice", 9.8), ScoredCandidate("vat-rates", 7.0)]
+C = [
+    ScoredCandidate("credit-note", 10.0),
+    ScoredCandidate("void-invoice", 9.8),
+    ScoredCandidate("vat-rates", 7.0),
+]
 
 
 @pytest.mark.parametrize(

@@ -27,8 +27,13 @@ def test_handoff_claim_reply_resolve(queue: EscalationQueue, tmp_path: Path) -> 
     store = queue.store
     conv = store.create_conversation("en")
     store.add_message(conv.id, "customer", "Where do I change my bank details on invoices?")
-    h = queue.hand_off(conv.id, "low_confidence", "en", "Where do I change my bank details on invoices?",
-                       [{"id": "invoice-template", "title": "t", "score": 0.5}])
+    h = queue.hand_off(
+        conv.id,
+        "low_confidence",
+        "en",
+        "Where do I change my bank details on invoices?",
+        [{"id": "invoice-template", "title": "t", "score": 0.5}],
+    )
     assert queue.hand_off(conv.id, "low_confidence", "en", "again", []).id == h.id  # never two open
     assert store.get_conversation(conv.id).status == "handoff"
     assert store.list_handoffs("open")[0].candidates[0]["id"] == "invoice-template"

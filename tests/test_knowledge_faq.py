@@ -33,8 +33,16 @@ def test_parse_good_entry(tmp_path: Path) -> None:
         (GOOD.replace("lang: en", "lang: fr"), 3, "unknown `lang: fr`"),
         (GOOD.replace("id: credit-note", "id: Credit Note"), 2, "must be lowercase"),
         (GOOD.split("# How")[0], 8, "no `# ` title"),
-        (GOOD.replace("\nOpen the invoice and choose **More ▾ › Create credit note**.\n", ""), 8, "no answer text"),
-        (GOOD.replace("questions:\n  - How do I correct an invoice I already sent?\n", ""), 2, "no `questions`"),
+        (
+            GOOD.replace("\nOpen the invoice and choose **More ▾ › Create credit note**.\n", ""),
+            8,
+            "no answer text",
+        ),
+        (
+            GOOD.replace("questions:\n  - How do I correct an invoice I already sent?\n", ""),
+            2,
+            "no `questions`",
+        ),
         (GOOD.replace("tags: [corrections]", "tags: [corrections"), 6, "not valid YAML"),
         (GOOD.replace("---\nid", "id", 1), 1, "must start with a `---`"),
         (GOOD.replace("tags: [corrections]\n---", "tags: [corrections]"), 1, "never closed"),

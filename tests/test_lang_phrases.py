@@ -20,8 +20,17 @@ def test_detect_language(text: str, lang: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["talk to a human", "Can I speak to a real person please?", "I want a live agent", "agent", "转人工",
-     "人工客服在吗", "我要找人工", "人工", "connect me with someone from support"],
+    [
+        "talk to a human",
+        "Can I speak to a real person please?",
+        "I want a live agent",
+        "agent",
+        "转人工",
+        "人工客服在吗",
+        "我要找人工",
+        "人工",
+        "connect me with someone from support",
+    ],
 )
 def test_wants_human(text: str) -> None:
     assert wants_human(text)
@@ -29,8 +38,13 @@ def test_wants_human(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["How do I add a user to my team?", "人工智能能帮我开发票吗", "Who is the agent of record for VAT?",
-     "How do I invite my accountant?", "怎么开红字发票"],
+    [
+        "How do I add a user to my team?",
+        "人工智能能帮我开发票吗",
+        "Who is the agent of record for VAT?",
+        "How do I invite my accountant?",
+        "怎么开红字发票",
+    ],
 )
 def test_not_a_request_for_a_person(text: str) -> None:
     assert not wants_human(text)

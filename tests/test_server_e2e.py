@@ -26,11 +26,22 @@ def test_done_when_over_real_http(tmp_path: Path, data_dir: Path) -> None:
         assert weather["reply"]["kind"] == "handoff"
         handoffs = c.get("/api/agent/handoffs", headers=H).json()
         hid = next(h["id"] for h in handoffs if h["conversation_id"] == weather["conversation_id"])
-        assert c.post(f"/api/agent/handoffs/{hid}/claim", headers=H, json={"agent": "alice"}).status_code == 200
-        assert c.post(f"/api/agent/handoffs/{hid}/reply", headers=H,
-                      json={"agent": "alice", "text": "I can't see the sky from here, sorry!"}).status_code == 200
-        res = c.post(f"/api/agent/handoffs/{hid}/resolve", headers=H,
-                     json={"agent": "alice", "answer": "Out of scope.", "reply_to_customer": False})
+        assert (
+            c.post(f"/api/agent/handoffs/{hid}/claim", headers=H, json={"agent": "alice"}).status_code == 200
+        )
+        assert (
+            c.post(
+                f"/api/agent/handoffs/{hid}/reply",
+                headers=H,
+                json={"agent": "alice", "text": "I can't see the sky from here, sorry!"},
+            ).status_code
+            == 200
+        )
+        res = c.post(
+            f"/api/agent/handoffs/{hid}/resolve",
+            headers=H,
+            json={"agent": "alice", "answer": "Out of scope.", "reply_to_customer": False},
+        )
         assert res.json()["handoff"]["status"] == "resolved"
         t = c.get(f"/api/conversations/{weather['conversation_id']}/messages").json()["messages"]
         assert t[-1]["role"] == "agent" and "sky" in t[-1]["text"]
@@ -43,6 +54,8 @@ def test_done_when_over_real_http(tmp_path: Path, data_dir: Path) -> None:
             assert time.monotonic() < deadline
             time.sleep(0.2)
         p = c.get("/api/knowledge/status").json()["problems"][0]
-        assert p["path"].endswith("zh/red-letter-invoice.md") and p["line"] == 3 and "lang: cn" in p["message"]
+        assert (
+            p["path"].endswith("zh/red-letter-invoice.md") and p["line"] == 3 and "lang: cn" in p["message"]
+        )
         r = c.post("/api/chat", json={"message": "怎么开红字发票"}).json()["reply"]
         assert r["kind"] == "answer" and "红字" in r["text"]

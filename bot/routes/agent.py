@@ -54,7 +54,9 @@ class HandoffDetail(HandoffOut):
 @router.get("/handoffs", response_model=list[HandoffOut])
 def list_handoffs(
     services: ServicesDep,
-    status: Literal["open", "claimed", "resolved", "active"] | None = Query("active", description="`active` = open or claimed."),
+    status: Literal["open", "claimed", "resolved", "active"] | None = Query(
+        "active", description="`active` = open or claimed."
+    ),
     lang: Literal["en", "zh"] | None = None,
 ) -> list[HandoffOut]:
     """Handoffs, oldest first."""
@@ -76,8 +78,15 @@ def get_handoff(handoff_id: int, services: ServicesDep) -> HandoffDetail:
         for t in snap.retriever.similar_tickets(question, k=5):
             ticket = snap.kb.tickets_by_id.get(t.ticket_id)
             if ticket is not None:
-                similar.append(SimilarTicketOut(id=t.ticket_id, score=round(t.score, 4), question=ticket.question,
-                                                answer=ticket.answer, faq_id=ticket.faq_id))
+                similar.append(
+                    SimilarTicketOut(
+                        id=t.ticket_id,
+                        score=round(t.score, 4),
+                        question=ticket.question,
+                        answer=ticket.answer,
+                        faq_id=ticket.faq_id,
+                    )
+                )
     return HandoffDetail(
         **handoff_out(h).model_dump(),
         transcript=[message_out(m) for m in services.store.messages(h.conversation_id)],
@@ -104,8 +113,12 @@ class DraftIn(BaseModel):
 
 class ResolveIn(AgentIn):
     answer: str = Field(..., min_length=1, max_length=8000, description="The answer that resolved it.")
-    faq_id: str | None = Field(None, description="Link the question to this FAQ entry: the bot learns it at once.")
-    question: str | None = Field(None, max_length=2000, description="Override the question recorded on the ticket.")
+    faq_id: str | None = Field(
+        None, description="Link the question to this FAQ entry: the bot learns it at once."
+    )
+    question: str | None = Field(
+        None, max_length=2000, description="Override the question recorded on the ticket."
+    )
     draft: DraftIn | None = Field(None, description="Propose a new FAQ entry (saved as a draft for editors).")
     reply_to_customer: bool = Field(True, description="Also send the answer to the customer.")
 
@@ -134,16 +147,24 @@ def resolve(handoff_id: int, body: ResolveIn, services: ServicesDep) -> ResolveO
     """Close the handoff. It becomes a resolved ticket; with `faq_id` the question is answerable at once."""
     kb = services.runtime.snapshot.kb
     if body.faq_id is not None and body.faq_id not in kb.entries:
-        raise ApiError(422, "unknown_faq_id", f"no FAQ entry {body.faq_id!r}; link an existing id or propose a draft")
-    res = services.queue.resolve(handoff_id, body.agent, body.answer, body.faq_id, body.question,
-                                 body.reply_to_customer)
+        raise ApiError(
+            422, "unknown_faq_id", f"no FAQ entry {body.faq_id!r}; link an existing id or propose a draft"
+        )
+    res = services.queue.resolve(
+        handoff_id, body.agent, body.answer, body.faq_id, body.question, body.reply_to_customer
+    )
     learned = False
     if body.faq_id and res.ticket.question:
-        services.runtime.learn(Doc(res.ticket.question, res.ticket.lang, "ticket", body.faq_id, res.ticket.id))
+        services.runtime.learn(
+            Doc(res.ticket.question, res.ticket.lang, "ticket", body.faq_id, res.ticket.id)
+        )
         learned = True
     draft_id = None
     if body.draft is not None:
         d = body.draft
-        draft_id = services.store.add_draft(handoff_id, d.lang or res.handoff.lang, d.title, d.questions,
-                                            d.answer, body.agent).id
-    return ResolveOut(handoff=handoff_out(res.handoff), ticket_id=res.ticket.id, learned=learned, draft_id=draft_id)
+        draft_id = services.store.add_draft(
+            handoff_id, d.lang or res.handoff.lang, d.title, d.questions, d.answer, body.agent
+        ).id
+    return ResolveOut(
+        handoff=handoff_out(res.handoff), ticket_id=res.ticket.id, learned=learned, draft_id=draft_id
+    )

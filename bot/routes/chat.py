@@ -22,7 +22,8 @@ class ChatRequest(BaseModel):
     conversation_id: str | None = Field(None, max_length=64, description="Omit to start a conversation.")
     lang: Literal["en", "zh"] | None = Field(None, description="Detected from the message when omitted.")
     choice: str | None = Field(
-        None, max_length=64,
+        None,
+        max_length=64,
         description="After a `clarify` reply: the id of the suggestion picked, or `none` for none of them.",
     )
 
@@ -74,8 +75,15 @@ class MessageOut(BaseModel):
 
 
 def message_out(m: Message) -> MessageOut:
-    return MessageOut(id=m.id, role=m.role, text=m.text, created_at=m.created_at, author=m.author,
-                      meta=m.meta, feedback=m.feedback)
+    return MessageOut(
+        id=m.id,
+        role=m.role,
+        text=m.text,
+        created_at=m.created_at,
+        author=m.author,
+        meta=m.meta,
+        feedback=m.feedback,
+    )
 
 
 @router.post("/chat", response_model=ChatResponse)
@@ -99,13 +107,16 @@ class Transcript(BaseModel):
 
 @router.get("/conversations/{conversation_id}/messages", response_model=Transcript)
 def transcript(
-    conversation_id: str, services: ServicesDep,
+    conversation_id: str,
+    services: ServicesDep,
     after: int = Query(0, ge=0, description="Only messages with a larger id (to resume)."),
 ) -> Transcript:
     """Customer, bot and agent messages of one conversation, oldest first."""
     conv = services.store.get_conversation(conversation_id)
     return Transcript(
-        conversation_id=conv.id, status=conv.status, lang=conv.lang,
+        conversation_id=conv.id,
+        status=conv.status,
+        lang=conv.lang,
         messages=[message_out(m) for m in services.store.messages(conv.id, after)],
     )
 
@@ -117,5 +128,5 @@ class FeedbackIn(BaseModel):
 
 @router.post("/messages/{message_id}/feedback", response_model=MessageOut)
 def feedback(message_id: int, body: FeedbackIn, services: ServicesDep) -> MessageOut:
-    """"Did this help?" on a bot reply."""
+    """ "Did this help?" on a bot reply."""
     return message_out(services.store.set_feedback(message_id, "yes" if body.helpful else "no"))
