@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from bot import errors
-from bot.routes import agent, chat, health
+from bot.routes import agent, chat, console, events, health
 from bot.services import Services, build_services
 from bot.settings import Settings
 
@@ -48,4 +48,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(chat.router)
     app.include_router(agent.router)
     app.include_router(health.router)
+    app.include_router(events.router)
+    app.include_router(console.router)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from bot import phrases
 from bot.answering import Answerer, Reply
@@ -97,6 +98,22 @@ class ChatService:
         meta = {**reply.public(), "reason": reply.reason}
         bot = self.store.add_message(conv.id, "bot", reply.text, meta)
         return Turn(conv.id, customer, bot, reply, handoff_id)
+
+    def state(self, conversation_id: str) -> dict[str, Any]:
+        """What the widget shows: bot or handoff, and whether a person has joined."""
+        conv = self.store.get_conversation(conversation_id)
+        handoff = self.store.open_handoff_for(conversation_id)
+        return {
+            "status": conv.status,
+            "handoff": None
+            if handoff is None
+            else {
+                "id": handoff.id,
+                "status": handoff.status,
+                "agent": handoff.claimed_by,
+                "expected_minutes": self.answerer.response_minutes,
+            },
+        }
 
     def _question(self, conversation_id: str, text: str, reason: str, current_id: int) -> str:
         """The question a person must answer: this message, or the last real one before "talk to a human"."""

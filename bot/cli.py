@@ -84,7 +84,17 @@ def serve(
         click.echo(f"warning: {p}", err=True)
     if created:
         click.echo(f"Agent API token (stored in {settings.data_dir / 'agent_token'}): {token}", err=True)
-    click.echo(f"invoice-helpdesk on http://{settings.host}:{settings.port}  (API docs at /docs)", err=True)
+    if services.first_password:
+        click.echo(
+            f"Console sign-in created: agent / {services.first_password} "
+            f"(stored in {settings.data_dir / 'console_password'}; add more with `helpdesk agent add`)",
+            err=True,
+        )
+    base = f"http://{settings.host}:{settings.port}"
+    click.echo(
+        f"invoice-helpdesk on {base}  demo page {base}/  console {base}/console  API docs {base}/docs",
+        err=True,
+    )
     uvicorn.run(create_app(settings, services), host=settings.host, port=settings.port, log_level="info")
     services.close()
 
@@ -119,6 +129,40 @@ def index(data_dir: Path | None, faq_dir: Path | None, tickets_dir: Path | None)
     store = build_and_publish(kb, embedders, IndexLocation(s.index_dir), tick)
     close()
     click.echo(json.dumps({"path": str(store.path), **store.manifest.__dict__}, indent=2))
+
+
+@main.group()
+def agent() -> None:
+    """Console accounts of support agents.
+
+    Example: helpdesk agent add alice
+    """
+
+
+@agent.command("add")
+@click.argument("username")
+@click.option(
+    "--password", prompt=True, hide_input=True, confirmation_prompt=True, help="At least 8 characters."
+)
+@click.option("--name", help="Display name [USERNAME].")
+@data_dir_opt
+def agent_add(username: str, password: str, name: str | None, data_dir: Path | None) -> None:
+    """Create or update a console sign-in (the password is stored as a scrypt hash).
+
+    Example: helpdesk agent add alice --data-dir .helpdesk
+    """
+    from escalation.accounts import Accounts
+    from escalation.store import SqliteStore
+
+    s = _settings(data_dir=data_dir)
+    store = SqliteStore(s.db_path)
+    try:
+        Accounts(store).add(username, password, name)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--password") from None
+    finally:
+        store.close()
+    click.echo(f"agent {username!r} can sign in at /console")
 
 
 @main.command("check-faq")

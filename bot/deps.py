@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from bot.errors import ApiError
 from bot.services import Services
 
+SESSION_COOKIE = "helpdesk_session"
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -22,12 +23,32 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def require_agent(
+def agent_identity(
+    request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    if credentials is None or not secrets.compare_digest(credentials.credentials, services.agent_token):
-        raise ApiError(401, "unauthorized", "Agent API: send `Authorization: Bearer <agent token>`.")
+) -> str | None:
+    """The signed-in console user, or None for the API token (the body then names the agent)."""
+    if credentials is not None and secrets.compare_digest(credentials.credentials, services.agent_token):
+        return None
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        user = services.accounts.user_of(cookie)
+        if user is not None:
+            return user
+    raise ApiError(
+        401, "unauthorized", "Agent API: sign in at /console or send `Authorization: Bearer <agent token>`."
+    )
 
 
-AgentAuth = Depends(require_agent)
+AgentUser = Annotated[str | None, Depends(agent_identity)]
+AgentAuth = Depends(agent_identity)
+
+
+def acting_agent(user: str | None, named: str | None) -> str:
+    """Who acts: the signed-in user; with the API token, the agent named in the body."""
+    if user is not None:
+        return user
+    if not named:
+        raise ApiError(422, "invalid_request", "`agent` is required when using the API token")
+    return named

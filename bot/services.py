@@ -15,6 +15,7 @@ from bot.chat import ChatService
 from bot.decision import Thresholds
 from bot.runtime import KnowledgeRuntime
 from bot.settings import Settings
+from escalation.accounts import Accounts
 from escalation.queue import EscalationQueue
 from escalation.store import HelpdeskStore, SqliteStore
 from indexer.embedders import Embedder, load_embedders
@@ -65,6 +66,25 @@ def agent_token(settings: Settings) -> tuple[str, bool]:
     return token, True
 
 
+def bootstrap_accounts(settings: Settings, accounts: Accounts) -> str | None:
+    """Create configured console accounts; with none at all, a first `agent` account.
+
+    Returns the generated password of that first account (also kept, readable only by the
+    operator, in <data-dir>/console_password), or None when nothing was generated.
+    """
+    for user, password in settings.console_accounts.items():
+        accounts.add(user, password)
+    if accounts.store.agent_names():
+        return None
+    password = secrets.token_urlsafe(12)
+    accounts.add("agent", password, "Support agent")
+    path = settings.data_dir / "console_password"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"agent:{password}\n")
+    return password
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -76,6 +96,8 @@ class Services:
     calibration: Calibration
     calibration_path: Path | None
     agent_token: str
+    accounts: Accounts
+    first_password: str | None = None
 
     def close(self) -> None:
         self.runtime.stop()
@@ -97,6 +119,8 @@ def build_services(
     queue = EscalationQueue(store, settings.resolved_tickets_file)
     answerer = Answerer(runtime, calibration, settings.expected_response_minutes)
     token, _ = agent_token(settings)
+    accounts = Accounts(store)
+    first_password = bootstrap_accounts(settings, accounts)
     return Services(
         settings,
         store,
@@ -107,4 +131,6 @@ def build_services(
         calibration,
         settings.calibration_path(),
         token,
+        accounts,
+        first_password,
     )

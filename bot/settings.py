@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     agent_token: str | None = Field(
         None, description="Bearer token of the agent API; generated on first start."
     )
+    console_accounts: dict[str, str] = Field(
+        default_factory=dict,
+        description='Console sign-ins to create at start, as JSON {"username": "password"}; stored hashed.',
+    )
     target_precision: float = Field(0.95, description="Answer precision the calibration aims for.")
     expected_response_minutes: int = Field(
         15, description="Typical wait for a human reply, told to customers."

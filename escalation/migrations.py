@@ -81,6 +81,15 @@ def m002_agents_and_drafts(db: Database) -> None:
     )
 
 
+@migrations()
+def m003_console_sessions(db: Database) -> None:
+    db["sessions"].create(  # type: ignore[union-attr]
+        {"token_hash": str, "username": str, "created_at": str, "expires_at": str},
+        pk="token_hash",
+        foreign_keys=[("username", "agents", "username")],
+    )
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied now."""
     pending = [m.name for m in migrations.pending(db)]

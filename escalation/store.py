@@ -60,6 +60,10 @@ class HelpdeskStore(Protocol):
         self, handoff_id: int, lang: str, title: str, questions: list[str], answer: str, created_by: str
     ) -> FaqDraft: ...
     def drafts(self) -> list[FaqDraft]: ...
+    def agent_names(self) -> list[str]: ...
+    def create_session(self, token_hash: str, username: str, expires_at: str) -> None: ...
+    def session_user(self, token_hash: str, now: str) -> str | None: ...
+    def delete_session(self, token_hash: str) -> None: ...
     def close(self) -> None: ...
 
 
@@ -296,6 +300,26 @@ class SqliteStore:
     def agent_password_hash(self, username: str) -> str | None:
         row = self._one("SELECT password_hash FROM agents WHERE username = ?", (username,))
         return row["password_hash"] if row else None
+
+    def agent_names(self) -> list[str]:
+        return [r["username"] for r in self._all("SELECT username FROM agents ORDER BY username")]
+
+    def create_session(self, token_hash: str, username: str, expires_at: str) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO sessions (token_hash, username, created_at, expires_at) VALUES (?,?,?,?)",
+                (token_hash, username, now_iso(), expires_at),
+            )
+
+    def session_user(self, token_hash: str, now: str) -> str | None:
+        row = self._one(
+            "SELECT username FROM sessions WHERE token_hash = ? AND expires_at > ?", (token_hash, now)
+        )
+        return row["username"] if row else None
+
+    def delete_session(self, token_hash: str) -> None:
+        with self._tx() as c:
+            c.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
 
     def add_draft(
         self, handoff_id: int, lang: str, title: str, questions: list[str], answer: str, created_by: str

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.deps import AgentAuth, ServicesDep
+from bot.deps import AgentAuth, AgentUser, ServicesDep, acting_agent
 from bot.errors import ApiError
 from bot.routes.chat import MessageOut, message_out
 from escalation.models import Handoff
@@ -96,7 +96,12 @@ def get_handoff(handoff_id: int, services: ServicesDep) -> HandoffDetail:
 
 class AgentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    agent: str = Field(..., min_length=1, max_length=64, description="The agent's name.")
+    agent: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="The agent's name (with the API token; the console uses the sign-in).",
+    )
 
 
 class ReplyIn(AgentIn):
@@ -124,15 +129,15 @@ class ResolveIn(AgentIn):
 
 
 @router.post("/handoffs/{handoff_id}/claim", response_model=HandoffOut)
-def claim(handoff_id: int, body: AgentIn, services: ServicesDep) -> HandoffOut:
+def claim(handoff_id: int, body: AgentIn, services: ServicesDep, user: AgentUser) -> HandoffOut:
     """Take a handoff. Exactly one agent wins; the others get 409."""
-    return handoff_out(services.queue.claim(handoff_id, body.agent))
+    return handoff_out(services.queue.claim(handoff_id, acting_agent(user, body.agent)))
 
 
 @router.post("/handoffs/{handoff_id}/reply", response_model=MessageOut)
-def reply(handoff_id: int, body: ReplyIn, services: ServicesDep) -> MessageOut:
+def reply(handoff_id: int, body: ReplyIn, services: ServicesDep, user: AgentUser) -> MessageOut:
     """Write to the customer; the message appears in the conversation transcript."""
-    return message_out(services.queue.reply(handoff_id, body.agent, body.text))
+    return message_out(services.queue.reply(handoff_id, acting_agent(user, body.agent), body.text))
 
 
 class ResolveOut(BaseModel):
@@ -143,15 +148,16 @@ class ResolveOut(BaseModel):
 
 
 @router.post("/handoffs/{handoff_id}/resolve", response_model=ResolveOut)
-def resolve(handoff_id: int, body: ResolveIn, services: ServicesDep) -> ResolveOut:
+def resolve(handoff_id: int, body: ResolveIn, services: ServicesDep, user: AgentUser) -> ResolveOut:
     """Close the handoff. It becomes a resolved ticket; with `faq_id` the question is answerable at once."""
     kb = services.runtime.snapshot.kb
     if body.faq_id is not None and body.faq_id not in kb.entries:
         raise ApiError(
             422, "unknown_faq_id", f"no FAQ entry {body.faq_id!r}; link an existing id or propose a draft"
         )
+    agent = acting_agent(user, body.agent)
     res = services.queue.resolve(
-        handoff_id, body.agent, body.answer, body.faq_id, body.question, body.reply_to_customer
+        handoff_id, agent, body.answer, body.faq_id, body.question, body.reply_to_customer
     )
     learned = False
     if body.faq_id and res.ticket.question:
@@ -163,7 +169,7 @@ def resolve(handoff_id: int, body: ResolveIn, services: ServicesDep) -> ResolveO
     if body.draft is not None:
         d = body.draft
         draft_id = services.store.add_draft(
-            handoff_id, d.lang or res.handoff.lang, d.title, d.questions, d.answer, body.agent
+            handoff_id, d.lang or res.handoff.lang, d.title, d.questions, d.answer, agent
         ).id
     return ResolveOut(
         handoff=handoff_out(res.handoff), ticket_id=res.ticket.id, learned=learned, draft_id=draft_id

@@ -102,6 +102,7 @@ class Transcript(BaseModel):
     conversation_id: str
     status: str
     lang: str
+    handoff: dict[str, Any] | None = Field(None, description="Open handoff: status, agent, expected wait.")
     messages: list[MessageOut]
 
 
@@ -117,6 +118,7 @@ def transcript(
         conversation_id=conv.id,
         status=conv.status,
         lang=conv.lang,
+        handoff=services.chat.state(conv.id)["handoff"],
         messages=[message_out(m) for m in services.store.messages(conv.id, after)],
     )
 
