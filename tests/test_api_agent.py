@@ -102,3 +102,32 @@ def test_resolve_with_unknown_faq_id_or_draft(client: Any, services: Any) -> Non
     )
     assert r.status_code == 200 and r.json()["draft_id"]
     assert services.store.drafts()[0].title == "Can I print on pre-printed forms?"
+
+
+def test_console_sign_in_session_acts_as_the_agent(client: Any, services: Any) -> None:
+    services.accounts.add("carol", "carol-pass-123")
+    bad = client.post("/api/console/login", json={"username": "carol", "password": "nope"})
+    assert bad.status_code == 401 and bad.json()["error"]["code"] == "invalid_credentials"
+    assert client.get("/api/console/me").status_code == 401
+    ok = client.post("/api/console/login", json={"username": "carol", "password": "carol-pass-123"})
+    assert ok.status_code == 200 and "helpdesk_session" in ok.cookies
+    assert client.get("/api/console/me").json() == {"username": "carol"}
+    ask(client, "转人工")
+    hid = client.get("/api/agent/handoffs").json()[0]["id"]
+    claimed = client.post(f"/api/agent/handoffs/{hid}/claim", json={})
+    assert claimed.status_code == 200 and claimed.json()["claimed_by"] == "carol"
+    faq = client.get("/api/agent/faq").json()
+    assert len(faq) >= 60 and set(faq[0]["titles"]) == {"en", "zh"}
+    client.post("/api/console/logout")
+    assert client.get("/api/console/me").status_code == 401
+
+
+def test_password_is_stored_hashed(services: Any) -> None:
+    services.accounts.add("dave", "dave-pass-123")
+    stored = services.store.agent_password_hash("dave")
+    assert stored.startswith("scrypt$") and "dave-pass-123" not in stored
+
+
+def test_first_start_creates_a_console_account(services: Any) -> None:
+    assert services.first_password and (services.settings.data_dir / "console_password").exists()
+    assert services.accounts.sign_in("agent", services.first_password)

@@ -174,3 +174,18 @@ def resolve(handoff_id: int, body: ResolveIn, services: ServicesDep, user: Agent
     return ResolveOut(
         handoff=handoff_out(res.handoff), ticket_id=res.ticket.id, learned=learned, draft_id=draft_id
     )
+
+
+class FaqEntryOut(BaseModel):
+    id: str
+    titles: dict[str, str]
+
+
+@router.get("/faq", response_model=list[FaqEntryOut])
+def faq_entries(services: ServicesDep) -> list[FaqEntryOut]:
+    """Every FAQ entry with its titles, to link a resolution to."""
+    kb = services.runtime.snapshot.kb
+    return [
+        FaqEntryOut(id=eid, titles={lang: e.title for lang, e in translations.items()})
+        for eid, translations in sorted(kb.entries.items())
+    ]
