@@ -14,9 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from indexer.batching import MicroBatcher
 from indexer.build import build_and_publish, is_stale, load_current
 from indexer.embedders import Embedder
-from indexer.search import HybridWeights, Retriever
+from indexer.search import HybridWeights, Retriever, encode_all
 from indexer.store import IndexLocation
 from knowledge.corpus import Doc, KnowledgeBase, load_knowledge
 from knowledge.errors import FormatProblem
@@ -53,6 +54,8 @@ class KnowledgeRuntime:
         embedders: Sequence[Embedder],
         weights: HybridWeights,
         progress: Callable[[int, int], None] | None = None,
+        max_batch: int = 1,
+        batch_wait: float = 0.004,
     ) -> None:
         self.faq_dir = faq_dir
         self.ticket_dirs = list(ticket_dirs)
@@ -66,6 +69,12 @@ class KnowledgeRuntime:
         self.last_error: str | None = None
         self.reloads = 0
         self._fingerprint = folder_fingerprint([faq_dir, *self.ticket_dirs])
+        embedders_ = self.embedders
+        self.batcher = (
+            MicroBatcher(lambda texts: encode_all(embedders_, texts), max_batch, batch_wait)
+            if max_batch > 1
+            else None
+        )
         self.snapshot = self._load(None)
 
     # -- loading -----------------------------------------------------------------------------------
@@ -86,7 +95,8 @@ class KnowledgeRuntime:
 
             store = build_and_publish(kb, self.embedders, self.location, tick)
         assert store is not None
-        return Snapshot(kb, Retriever(store, self.embedders, self.weights), time.time())
+        encoder = self.batcher.encode if self.batcher is not None else None
+        return Snapshot(kb, Retriever(store, self.embedders, self.weights, encoder), time.time())
 
     def reload(self) -> Snapshot:
         """Re-read the folders and swap in the new knowledge; on failure keep the old one."""
@@ -137,6 +147,9 @@ class KnowledgeRuntime:
 
     def stop(self) -> None:
         self._stop.set()
+        if self.batcher is not None:
+            self.batcher.close()
+            self.batcher = None
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None

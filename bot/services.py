@@ -113,7 +113,14 @@ def build_services(
     calibration = load_calibration(settings)
     embedders = embedders if embedders is not None else load_embedders(settings.models)
     runtime = KnowledgeRuntime(
-        settings.faq_dir, settings.ticket_dirs, settings.index_dir, embedders, calibration.ranking, progress
+        settings.faq_dir,
+        settings.ticket_dirs,
+        settings.index_dir,
+        embedders,
+        calibration.ranking,
+        progress,
+        settings.max_batch,
+        settings.batch_wait_ms / 1000,
     )
     store = SqliteStore(settings.db_path)
     queue = EscalationQueue(store, settings.resolved_tickets_file)

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     )
     max_message_chars: int = Field(2000, description="Longest customer message accepted.")
     watch_interval: float = Field(0.5, description="Seconds between checks of the FAQ and ticket folders.")
+    max_batch: int = Field(
+        32, description="Most questions embedded together in one encoder batch (1 = no batching)."
+    )
+    batch_wait_ms: float = Field(
+        4.0, description="How long the first question of a batch waits for others (ms)."
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed to call the API (widget)."
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +16,10 @@ from knowledge.lang import detect_language
 
 LEXICAL = "lexical"
 CROSS = "~x"  # suffix: the model's best similarity among texts in the *other* language
+
+
+def encode_all(embedders: Sequence[Embedder], texts: Sequence[str]) -> dict[str, np.ndarray]:
+    return {e.name: e.encode(list(texts)) for e in embedders}
 
 
 def signal_names(models: Sequence[str], lexical: bool = True) -> list[str]:
@@ -70,10 +74,17 @@ class Retrieval:
 class Retriever:
     """Ranks FAQ entries for a question. Thread-safe; new linked questions can be added live."""
 
-    def __init__(self, store: VectorStore, embedders: Sequence[Embedder], weights: HybridWeights) -> None:
+    def __init__(
+        self,
+        store: VectorStore,
+        embedders: Sequence[Embedder],
+        weights: HybridWeights,
+        encoder: Callable[[Sequence[str]], dict[str, np.ndarray]] | None = None,
+    ) -> None:
         self.store = store
         self.embedders = list(embedders)
         self.weights = weights
+        self._encoder = encoder  # e.g. a MicroBatcher shared by concurrent requests
         self._lock = threading.RLock()
         self._reindex_faq()
 
@@ -95,7 +106,9 @@ class Retriever:
         return signal_names([e.name for e in self.embedders])
 
     def encode(self, queries: Sequence[str]) -> dict[str, np.ndarray]:
-        return {e.name: e.encode(list(queries)) for e in self.embedders}
+        if self._encoder is not None:
+            return self._encoder(queries)
+        return encode_all(self.embedders, queries)
 
     def search(self, query: str, k: int = 10, lang: str | None = None) -> Retrieval:
         return self.search_encoded([query], self.encode([query]), k, [lang] if lang else None)[0]
