@@ -51,7 +51,7 @@ def intent_task(
     test: list[tuple[str, str]],
     k: int = 5,
     holdout: float = 0.2,
-    dev_per_intent: int = 8,
+    dev_per_intent: int = 20,
     dev_oos_per_intent: int = 25,
     learn_per_intent: int = 20,
     seed: int = 0,

@@ -108,7 +108,7 @@ def index(data_dir: Path | None, faq_dir: Path | None, tickets_dir: Path | None)
 
     Example: helpdesk index --data-dir .helpdesk
     """
-    from indexer.build import build_and_publish
+    from indexer.build import build_and_publish, total_work
     from indexer.embedders import load_embedders
     from indexer.store import IndexLocation
     from knowledge.corpus import load_knowledge
@@ -118,7 +118,7 @@ def index(data_dir: Path | None, faq_dir: Path | None, tickets_dir: Path | None)
     for p in kb.problems:
         click.echo(f"warning: {p}", err=True)
     embedders = load_embedders(s.models)
-    total = len(kb.docs) * len(embedders)
+    total = total_work(kb, embedders)
     update, close = _progress_bar("embedding")
     done = [0]
 

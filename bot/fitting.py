@@ -69,6 +69,32 @@ def fit_ranking(
     )
 
 
+def respect_oos_handoff(
+    p_among: np.ndarray,
+    eligible: np.ndarray,
+    y_top: np.ndarray,
+    answered: np.ndarray,
+    oos: np.ndarray,
+    clarify_t: float,
+    target: float,
+) -> float:
+    """Raise the clarify threshold until out-of-scope dev questions are handed off at ``target``.
+
+    A "did you mean" on an out-of-scope question is not a wrong answer, but it delays the person
+    the customer needs; so clarifying may only use what the answer threshold leaves of the budget.
+    """
+    if not oos.any():
+        return clarify_t
+    candidates = sorted({clarify_t, *p_among[eligible & oos].tolist()})
+    for t in candidates:
+        if t < clarify_t:
+            continue
+        kept = ~answered & ~(eligible & (p_among >= t))
+        if kept[oos].mean() >= target:
+            return float(t) if t == clarify_t else float(np.nextafter(t, 2.0))
+    return 1.0 + 1e-9
+
+
 @dataclass(frozen=True)
 class Condition:
     """Questions asked against one retriever (e.g. the full FAQ, or only the other language's)."""
@@ -121,6 +147,7 @@ def fit_calibration(
     lexical: bool = True,
     vectors: dict[str, np.ndarray] | None = None,
     extra: Sequence[Condition] = (),
+    oos_handoff_target: float = 0.9,
 ) -> Calibration:
     """Fit on ``questions`` (a dev split), pooled with the ``extra`` conditions.
 
@@ -178,6 +205,15 @@ def fit_calibration(
     not_answered = (oof_top < answer_t) & np.array([len(c) >= 2 for c in closes])
     clarify_t = lowest_threshold(
         oof_among[not_answered], y_among[not_answered], clarify_precision, min_support=5
+    )
+    clarify_t = respect_oos_handoff(
+        oof_among[:n_main],
+        not_answered[:n_main],
+        y_top[:n_main],
+        oof_top[:n_main] >= answer_t,
+        np.array([q.expected is None for q in questions[:n_main]]),
+        clarify_t,
+        oos_handoff_target,
     )
     thresholds = replace(provisional, answer=answer_t, clarify=clarify_t)
 

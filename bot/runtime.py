@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indexer.batching import MicroBatcher
-from indexer.build import build_and_publish, is_stale, load_current
+from indexer.build import build_and_publish, is_stale, load_current, total_work
 from indexer.embedders import Embedder
 from indexer.search import HybridWeights, Retriever, encode_all
 from indexer.store import IndexLocation
@@ -68,7 +68,7 @@ class KnowledgeRuntime:
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
         self.reloads = 0
-        self._fingerprint = folder_fingerprint([faq_dir, *self.ticket_dirs])
+        self._fingerprint = self._fingerprints()
         embedders_ = self.embedders
         self.batcher = (
             MicroBatcher(lambda texts: encode_all(embedders_, texts), max_batch, batch_wait)
@@ -79,13 +79,24 @@ class KnowledgeRuntime:
 
     # -- loading -----------------------------------------------------------------------------------
 
-    def _load(self, previous: KnowledgeBase | None) -> Snapshot:
-        kb = load_knowledge(self.faq_dir, self.ticket_dirs, previous)
+    def _load(self, previous: Snapshot | None, tickets_changed: bool = True) -> Snapshot:
+        """Read knowledge and bring the index up to date.
+
+        At start (no ``previous``) the published index is loaded from disk and rebuilt only if
+        stale. On a reload the previous in-memory store is the base: unchanged tickets are not
+        read again, their partition is reused, and only changed FAQ texts are embedded.
+        """
+        kb = load_knowledge(
+            self.faq_dir,
+            self.ticket_dirs,
+            previous.kb if previous else None,
+            tickets=None if (previous is None or tickets_changed) else previous.kb.ticket_set,
+        )
         for p in kb.problems:
             log.warning("knowledge problem: %s", p)
-        store = load_current(self.location, self.embedders)
+        store = previous.retriever.store if previous else load_current(self.location, self.embedders)
         if is_stale(store, kb):
-            total = len(kb.docs) * len(self.embedders)
+            total = total_work(kb, self.embedders)
             done = [0]
 
             def tick(n: int) -> None:
@@ -93,17 +104,22 @@ class KnowledgeRuntime:
                 if self._progress:
                     self._progress(done[0], total)
 
-            store = build_and_publish(kb, self.embedders, self.location, tick)
+            store = build_and_publish(kb, self.embedders, self.location, tick, previous=store)
         assert store is not None
         encoder = self.batcher.encode if self.batcher is not None else None
         return Snapshot(kb, Retriever(store, self.embedders, self.weights, encoder), time.time())
 
+    def _fingerprints(self) -> tuple[object, object]:
+        return folder_fingerprint([self.faq_dir]), folder_fingerprint(self.ticket_dirs)
+
     def reload(self) -> Snapshot:
-        """Re-read the folders and swap in the new knowledge; on failure keep the old one."""
+        """Re-read what changed and swap in the new knowledge; on failure keep the old one."""
         with self._reload_lock:
-            self._fingerprint = folder_fingerprint([self.faq_dir, *self.ticket_dirs])
+            faq_fp, tickets_fp = self._fingerprints()
+            tickets_changed = tickets_fp != self._fingerprint[1]
+            self._fingerprint = (faq_fp, tickets_fp)
             try:
-                snap = self._load(self.snapshot.kb)
+                snap = self._load(self.snapshot, tickets_changed)
             except Exception as exc:  # keep serving the old knowledge, report why
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("knowledge reload failed; the previous knowledge keeps serving")
@@ -128,7 +144,7 @@ class KnowledgeRuntime:
     # -- watching ----------------------------------------------------------------------------------
 
     def changed(self) -> bool:
-        return folder_fingerprint([self.faq_dir, *self.ticket_dirs]) != self._fingerprint
+        return self._fingerprints() != self._fingerprint
 
     def start_watching(self, interval: float) -> None:
         if self._thread is not None:

@@ -1,4 +1,9 @@
-"""Build the vector store for a knowledge base, written aside and swapped atomically."""
+"""Build the vector store for a knowledge base, written aside and swapped atomically.
+
+Incremental: FAQ texts come from the embedding cache unless new; the tickets partition of the
+previous store is reused when the tickets did not change, and extended when tickets were only
+appended (the usual case: agents resolve handoffs).
+"""
 
 from __future__ import annotations
 
@@ -12,18 +17,57 @@ import numpy as np
 
 from indexer.cache import EmbeddingCache
 from indexer.embedders import Embedder
-from indexer.store import (
-    PARTITIONS,
-    IndexLocation,
-    IndexMismatch,
-    Manifest,
-    Partition,
-    VectorStore,
-    partition_of,
-)
+from indexer.store import IndexLocation, IndexMismatch, Manifest, Partition, VectorStore
 from knowledge.corpus import Doc, KnowledgeBase
 
 Progress = Callable[[int], None]
+TICKET_BATCH = 256
+
+
+def _faq_partition(
+    docs: list[Doc], embedders: Sequence[Embedder], cache_folder: Path | None, progress: Progress | None
+) -> Partition:
+    vectors = {}
+    texts = [d.text for d in docs]
+    for emb in embedders:
+        if cache_folder is not None:
+            cache = EmbeddingCache(cache_folder, emb.name, emb.dim)
+            vectors[emb.name] = cache.embed(emb, texts, progress=progress)
+            cache.save()
+        else:
+            vectors[emb.name] = embed_batched(emb, texts, progress)
+    return Partition.from_vectors(docs, vectors)
+
+
+def embed_batched(emb: Embedder, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+    out = np.zeros((len(texts), emb.dim), dtype=np.float32)
+    for start in range(0, len(texts), TICKET_BATCH):
+        chunk = texts[start : start + TICKET_BATCH]
+        out[start : start + len(chunk)] = emb.encode(chunk)
+        if progress:
+            progress(len(chunk))
+    return out
+
+
+def _tickets_partition(
+    docs: list[Doc], first: Embedder, previous: VectorStore | None, progress: Progress | None
+) -> Partition:
+    if previous is not None and first.name in previous.tickets.indexes:
+        old = previous.tickets
+        n = len(old.docs)
+        if n <= len(docs) and [d.ticket_id for d in old.docs] == [d.ticket_id for d in docs[:n]]:
+            if n == len(docs):
+                if progress:
+                    progress(n)
+                return old  # unchanged: shared, never mutated
+            if progress:
+                progress(n)
+            new = docs[n:]
+            part = old.copy()
+            part.add(new, {first.name: embed_batched(first, [d.text for d in new], progress)})
+            return part
+    vecs = embed_batched(first, [d.text for d in docs], progress)
+    return Partition.from_vectors(docs, {first.name: vecs})
 
 
 def build_store(
@@ -31,49 +75,35 @@ def build_store(
     embedders: Sequence[Embedder],
     cache_folder: Path | None = None,
     progress: Progress | None = None,
+    previous: VectorStore | None = None,
 ) -> VectorStore:
-    """Embed every doc of ``kb`` (reusing cached vectors) into an in-memory store."""
+    """Embed ``kb`` into an in-memory store, reusing cached vectors and the previous tickets partition."""
     started = time.perf_counter()
-    by_part: dict[str, list[Doc]] = {p: [] for p in PARTITIONS}
-    for d in kb.docs:
-        by_part[partition_of(d)].append(d)
-    partitions: dict[str, Partition] = {}
-    for part, docs in by_part.items():
-        vectors = {}
-        for emb in embedders:
-            cache = EmbeddingCache(cache_folder, emb.name, emb.dim) if cache_folder is not None else None
-            texts = [d.text for d in docs]
-            if cache is not None:
-                vectors[emb.name] = cache.embed(emb, texts, progress=progress)
-                cache.save()
-            else:
-                vectors[emb.name] = emb.encode(texts) if texts else _empty(emb)
-                if progress:
-                    progress(len(texts))
-        partitions[part] = Partition.from_vectors(docs, vectors)
+    faq = _faq_partition(kb.faq_docs, embedders, cache_folder, progress)
+    tickets = _tickets_partition(kb.ticket_docs, embedders[0], previous, progress)
     manifest = Manifest(
         models=[{"name": e.name, "dim": e.dim} for e in embedders],
         counts={
-            "docs": len(kb.docs),
+            "docs": len(kb.faq_docs) + len(kb.ticket_docs),
+            "faq_docs": len(kb.faq_docs),
+            "ticket_docs": len(kb.ticket_docs),
             "entries": kb.entry_count,
             "entry_ids": len(kb.entries),
             "tickets": len(kb.tickets),
-            "linked_ticket_docs": sum(1 for d in kb.docs if d.kind == "ticket" and d.entry_id),
+            "linked_ticket_docs": sum(1 for d in kb.faq_docs if d.kind == "ticket"),
         },
         content_hash=kb.content_hash,
+        tickets_hash=kb.tickets_hash,
         built_at=datetime.now(UTC).isoformat(timespec="seconds"),
         build_seconds=round(time.perf_counter() - started, 3),
+        partitions={"faq": faq.describe(), "tickets": tickets.describe()},
     )
-    return VectorStore(manifest, partitions)
-
-
-def _empty(emb: Embedder) -> np.ndarray:
-    return np.zeros((0, emb.dim), dtype=np.float32)
+    return VectorStore(manifest, {"faq": faq, "tickets": tickets})
 
 
 def total_work(kb: KnowledgeBase, embedders: Sequence[Embedder]) -> int:
-    """Units the progress callback will receive in all: one per doc and model."""
-    return len(kb.docs) * len(embedders)
+    """Units the progress callback will receive in all."""
+    return len(kb.faq_docs) * len(embedders) + len(kb.ticket_docs)
 
 
 def build_and_publish(
@@ -81,12 +111,13 @@ def build_and_publish(
     embedders: Sequence[Embedder],
     location: IndexLocation,
     progress: Progress | None = None,
+    previous: VectorStore | None = None,
 ) -> VectorStore:
     """Build into a hidden folder, then swap it in. A failure leaves the current index serving."""
     tmp = location.new_build_folder()
     try:
-        store = build_store(kb, embedders, location.cache, progress)
-        store.save(tmp)
+        store = build_store(kb, embedders, location.cache, progress, previous)
+        store.save(tmp, location.tickets)
         final = location.publish(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -102,7 +133,7 @@ def load_current(location: IndexLocation, embedders: Sequence[Embedder]) -> Vect
         return None
     try:
         return VectorStore.load(folder, [e.name for e in embedders])
-    except (IndexMismatch, OSError, ValueError):
+    except (IndexMismatch, OSError, ValueError, TypeError):
         return None
 
 

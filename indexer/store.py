@@ -1,16 +1,19 @@
-"""The vector store: one FAISS index per model and partition, saved as a folder with a manifest.
+"""The vector store: FAISS indexes per partition and model, saved as folders with a manifest.
 
 Layout of ``<data-dir>/index``::
 
-    builds/<build-id>/manifest.json   models, dims, counts, content hash, build time
-    builds/<build-id>/docs.jsonl      the indexed texts, in vector order
-    builds/<build-id>/<partition>.<model>.faiss
+    builds/<build-id>/manifest.json   models, dims, counts, hashes, index kinds, build time
+    builds/<build-id>/faq.docs.jsonl  the FAQ partition's texts, in vector order
+    builds/<build-id>/faq.<model>.faiss
+    tickets/<tickets-hash>/           the tickets partition, shared by every build with the same tickets
     current -> builds/<build-id>      symlink, replaced atomically after a build
-    cache/<model>.npz                 embeddings by text hash, so rebuilds embed only new texts
+    cache/<model>.npz                 FAQ embeddings by text hash, so rebuilds embed only new texts
 
-Partitions: ``faq`` holds titles, FAQ questions and questions of tickets linked to an
-entry (what customers may be answered from); ``tickets`` holds unlinked tickets,
-shown only to agents as similar past cases.
+Partitions: ``faq`` (titles, FAQ questions and questions of tickets linked to an entry, embedded
+with every model: what customers may be answered from) and ``tickets`` (tickets linked to no
+entry, embedded with the first model only: shown to agents as similar past cases; it can hold
+a million tickets). A partition past ``APPROX_THRESHOLD`` vectors gets an approximate index
+(IVF with 8-bit scalar quantisation); smaller ones are searched exactly.
 """
 
 from __future__ import annotations
@@ -20,33 +23,56 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
 
 from knowledge.corpus import Doc
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 PARTITIONS = ("faq", "tickets")
+APPROX_THRESHOLD = 50_000
+NPROBE = 24
 
 
 class IndexMismatch(RuntimeError):
     """The saved index was built with other models or another format."""
 
 
-def partition_of(doc: Doc) -> str:
-    return "faq" if doc.entry_id is not None else "tickets"
+def make_index(vectors: np.ndarray, approx_threshold: int = APPROX_THRESHOLD) -> faiss.Index:
+    """Exact inner product while small; IVF + SQ8 (inner product) past the threshold."""
+    n, dim = vectors.shape
+    if n <= approx_threshold:
+        index: faiss.Index = faiss.IndexFlatIP(dim)
+    else:
+        nlist = int(4 * np.sqrt(n))
+        index = faiss.index_factory(dim, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
+        rng = np.random.default_rng(0)
+        sample = vectors[rng.choice(n, size=min(n, 64 * nlist), replace=False)]
+        index.train(np.ascontiguousarray(sample))
+        faiss.extract_index_ivf(index).nprobe = NPROBE
+    if n:
+        for start in range(0, n, 100_000):
+            index.add(np.ascontiguousarray(vectors[start : start + 100_000], dtype=np.float32))
+    return index
+
+
+def index_kind(index: faiss.Index) -> str:
+    return "exact" if isinstance(index, faiss.IndexFlat) else f"ivf-sq8 (nprobe {NPROBE})"
 
 
 @dataclass(frozen=True)
 class Manifest:
-    models: list[dict[str, object]]
+    models: list[dict[str, Any]]
     counts: dict[str, int]
     content_hash: str
+    tickets_hash: str
     built_at: str
     build_seconds: float
+    partitions: dict[str, dict[str, Any]] = field(default_factory=dict)
     format: int = FORMAT_VERSION
 
     @property
@@ -55,7 +81,7 @@ class Manifest:
 
 
 class Partition:
-    """Docs of one partition and one exact inner-product FAISS index per model."""
+    """Docs of one partition and one FAISS index per model, in the same order."""
 
     def __init__(self, docs: list[Doc], indexes: dict[str, faiss.Index]) -> None:
         self.docs = docs
@@ -63,13 +89,7 @@ class Partition:
 
     @classmethod
     def from_vectors(cls, docs: list[Doc], vectors: dict[str, np.ndarray]) -> Partition:
-        indexes: dict[str, faiss.Index] = {}
-        for name, vecs in vectors.items():
-            index = faiss.IndexFlatIP(vecs.shape[1])
-            if len(vecs):
-                index.add(np.ascontiguousarray(vecs, dtype=np.float32))
-            indexes[name] = index
-        return cls(docs, indexes)
+        return cls(docs, {name: make_index(v) for name, v in vectors.items()})
 
     def search(self, model: str, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         index = self.indexes[model]
@@ -81,9 +101,33 @@ class Partition:
         return scores, ids
 
     def add(self, docs: list[Doc], vectors: dict[str, np.ndarray]) -> None:
-        for name, vecs in vectors.items():
-            self.indexes[name].add(np.ascontiguousarray(vecs, dtype=np.float32))
+        for name, index in self.indexes.items():
+            index.add(np.ascontiguousarray(vectors[name], dtype=np.float32))
         self.docs.extend(docs)
+
+    def copy(self) -> Partition:
+        return Partition(list(self.docs), {n: faiss.clone_index(i) for n, i in self.indexes.items()})
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "models": list(self.indexes),
+            "vectors": len(self.docs),
+            "index": {n: index_kind(i) for n, i in self.indexes.items()},
+        }
+
+    def save(self, folder: Path, prefix: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / f"{prefix}docs.jsonl").open("w", encoding="utf-8") as fh:
+            for d in self.docs:
+                fh.write(json.dumps(asdict(d), ensure_ascii=False) + "\n")
+        for name, index in self.indexes.items():
+            faiss.write_index(index, str(folder / f"{prefix}{name}.faiss"))
+
+    @classmethod
+    def load(cls, folder: Path, prefix: str, models: Sequence[str]) -> Partition:
+        with (folder / f"{prefix}docs.jsonl").open(encoding="utf-8") as fh:
+            docs = [Doc(**json.loads(line)) for line in fh]
+        return cls(docs, {n: faiss.read_index(str(folder / f"{prefix}{n}.faiss")) for n in models})
 
 
 class VectorStore:
@@ -102,15 +146,16 @@ class VectorStore:
 
     # -- persistence -------------------------------------------------------------------------------
 
-    def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        with (folder / "docs.jsonl").open("w", encoding="utf-8") as fh:
-            for part in PARTITIONS:
-                for d in self.partitions[part].docs:
-                    fh.write(json.dumps({"partition": part, **asdict(d)}, ensure_ascii=False) + "\n")
-        for part in PARTITIONS:
-            for name, index in self.partitions[part].indexes.items():
-                faiss.write_index(index, str(folder / f"{part}.{name}.faiss"))
+    def save(self, folder: Path, tickets_root: Path) -> None:
+        """Write the FAQ partition into ``folder``; the tickets partition only if not saved yet."""
+        self.faq.save(folder, "faq.")
+        tickets_folder = tickets_root / self.manifest.tickets_hash
+        if not (tickets_folder / "done").exists():
+            tmp = tickets_root / f".tmp-{self.manifest.tickets_hash}-{os.getpid()}-{time.monotonic_ns()}"
+            self.tickets.save(tmp, "")
+            (tmp / "done").write_text("")
+            shutil.rmtree(tickets_folder, ignore_errors=True)
+            os.rename(tmp, tickets_folder)
         (folder / "manifest.json").write_text(json.dumps(asdict(self.manifest), indent=2) + "\n")
 
     @classmethod
@@ -118,30 +163,22 @@ class VectorStore:
         mpath = folder / "manifest.json"
         if not mpath.exists():
             raise IndexMismatch(f"{folder} holds no index (no manifest.json); run `helpdesk index`")
-        manifest = Manifest(**json.loads(mpath.read_text()))
-        if manifest.format != FORMAT_VERSION:
+        raw = json.loads(mpath.read_text())
+        if raw.get("format") != FORMAT_VERSION:
             raise IndexMismatch(
-                f"{folder} was built with index format {manifest.format}, this version reads "
+                f"{folder} was built with index format {raw.get('format')}, this version reads "
                 f"{FORMAT_VERSION}; run `helpdesk index` to rebuild"
             )
+        manifest = Manifest(**raw)
         if expected_models is not None and list(expected_models) != manifest.model_names:
             raise IndexMismatch(
                 f"{folder} was built with models {manifest.model_names}, settings ask for "
                 f"{list(expected_models)}; run `helpdesk index` to rebuild"
             )
-        docs: dict[str, list[Doc]] = {p: [] for p in PARTITIONS}
-        with (folder / "docs.jsonl").open(encoding="utf-8") as fh:
-            for line in fh:
-                row = json.loads(line)
-                docs[row.pop("partition")].append(Doc(**row))
-        partitions = {
-            p: Partition(
-                docs[p],
-                {n: faiss.read_index(str(folder / f"{p}.{n}.faiss")) for n in manifest.model_names},
-            )
-            for p in PARTITIONS
-        }
-        return cls(manifest, partitions, folder)
+        faq = Partition.load(folder, "faq.", manifest.model_names)
+        tickets_folder = folder.parent.parent / "tickets" / manifest.tickets_hash
+        tickets = Partition.load(tickets_folder, "", manifest.model_names[:1])
+        return cls(manifest, {"faq": faq, "tickets": tickets}, folder)
 
 
 class IndexLocation:
@@ -150,6 +187,7 @@ class IndexLocation:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.builds = root / "builds"
+        self.tickets = root / "tickets"
         self.current = root / "current"
         self.cache = root / "cache"
 
@@ -160,6 +198,7 @@ class IndexLocation:
 
     def new_build_folder(self) -> Path:
         self.builds.mkdir(parents=True, exist_ok=True)
+        self.tickets.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%S")
         folder = self.builds / f".tmp-{stamp}-{os.getpid()}-{time.monotonic_ns()}"
         folder.mkdir()
@@ -182,3 +221,11 @@ class IndexLocation:
         )
         for old in done[: max(0, len(done) - (keep - 1))]:
             shutil.rmtree(old, ignore_errors=True)
+        live = set()
+        for b in self.builds.iterdir():
+            m = b / "manifest.json"
+            if m.exists():
+                live.add(json.loads(m.read_text()).get("tickets_hash"))
+        for t in self.tickets.iterdir():
+            if t.name not in live and not t.name.startswith(".tmp-"):
+                shutil.rmtree(t, ignore_errors=True)

@@ -1,10 +1,16 @@
-"""The knowledge base: FAQ entries plus resolved tickets, as texts ready to index."""
+"""The knowledge base: FAQ entries plus resolved tickets, as texts ready to index.
+
+Texts fall in two partitions: ``faq`` (titles, alternative questions, and questions of tickets
+linked to an entry: what customers may be answered from) and ``tickets`` (tickets linked to no
+entry, shown only to agents). The tickets can number a million; they are read once and reused
+while only FAQ files change, and their texts and hash are computed once per ticket set.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -27,24 +33,64 @@ class Doc:
     ticket_id: str | None = None
 
 
-@dataclass
-class KnowledgeBase:
-    entries: dict[str, dict[str, FaqEntry]]
-    tickets: list[Ticket]
-    problems: list[FormatProblem] = field(default_factory=list)
-    kept_stale: list[Path] = field(default_factory=list)
+def _hash_docs(docs: Iterable[Doc]) -> str:
+    h = hashlib.sha256()
+    for d in docs:
+        h.update(f"{d.kind}\x1f{d.entry_id}\x1f{d.ticket_id}\x1f{d.lang}\x1f{d.text}\x1e".encode())
+    return h.hexdigest()
 
-    def __post_init__(self) -> None:
-        self.docs: list[Doc] = list(_docs(self.entries, self.tickets))
-        self.tickets_by_id = {t.id: t for t in self.tickets}
-        h = hashlib.sha256()
-        for d in self.docs:
-            h.update(f"{d.kind}\x1f{d.entry_id}\x1f{d.ticket_id}\x1f{d.lang}\x1f{d.text}\x1e".encode())
+
+class TicketSet:
+    """Resolved tickets as loaded from the ticket folders, with derived data cached."""
+
+    def __init__(self, tickets: list[Ticket], problems: list[FormatProblem] | None = None) -> None:
+        self.tickets = tickets
+        self.problems = problems or []
+        self.by_id = {t.id: t for t in tickets}
+        self._unlinked: tuple[frozenset[str], list[Doc], str] | None = None
+
+    def unlinked_docs(self, entry_ids: frozenset[str]) -> tuple[list[Doc], str]:
+        """Docs (and their hash) of tickets that link to none of ``entry_ids``; cached."""
+        if self._unlinked is None or self._unlinked[0] != entry_ids:
+            docs = [
+                Doc(t.question, t.lang, "ticket", None, t.id)
+                for t in self.tickets
+                if t.faq_id not in entry_ids
+            ]
+            self._unlinked = (entry_ids, docs, _hash_docs(docs))
+        return self._unlinked[1], self._unlinked[2]
+
+    def with_added(self, ticket: Ticket) -> TicketSet:
+        return TicketSet([*self.tickets, ticket], self.problems)
+
+
+class KnowledgeBase:
+    def __init__(
+        self,
+        entries: dict[str, dict[str, FaqEntry]],
+        tickets: list[Ticket] | TicketSet,
+        problems: list[FormatProblem] | None = None,
+        kept_stale: list[Path] | None = None,
+    ) -> None:
+        self.entries = entries
+        self.problems = problems or []
+        self.kept_stale = kept_stale or []
+        self.ticket_set = tickets if isinstance(tickets, TicketSet) else TicketSet(tickets)
+        self.tickets: list[Ticket] = self.ticket_set.tickets
+        self.tickets_by_id = self.ticket_set.by_id
+        self.faq_docs: list[Doc] = list(_faq_docs(self.entries, self.ticket_set.tickets))
+        self.ticket_docs, self.tickets_hash = self.ticket_set.unlinked_docs(frozenset(self.entries))
+        h = hashlib.sha256(_hash_docs(self.faq_docs).encode())
         for eid in sorted(self.entries):
             for lang in sorted(self.entries[eid]):
                 e = self.entries[eid][lang]
                 h.update(f"{eid}\x1f{lang}\x1f{e.title}\x1f{e.answer}\x1e".encode())
-        self.content_hash = h.hexdigest()
+        self.faq_hash = h.hexdigest()
+        self.content_hash = hashlib.sha256(f"{self.faq_hash}:{self.tickets_hash}".encode()).hexdigest()
+
+    @property
+    def docs(self) -> list[Doc]:
+        return self.faq_docs + self.ticket_docs
 
     @property
     def entry_count(self) -> int:
@@ -67,7 +113,7 @@ class KnowledgeBase:
         return self.entry(entry_id, lang)[0].title
 
 
-def _docs(entries: dict[str, dict[str, FaqEntry]], tickets: Iterable[Ticket]) -> Iterable[Doc]:
+def _faq_docs(entries: dict[str, dict[str, FaqEntry]], tickets: Iterable[Ticket]) -> Iterable[Doc]:
     for eid in sorted(entries):
         for lang in sorted(entries[eid]):
             e = entries[eid][lang]
@@ -75,16 +121,31 @@ def _docs(entries: dict[str, dict[str, FaqEntry]], tickets: Iterable[Ticket]) ->
             for q in e.questions:
                 yield Doc(q, e.lang, "question", eid)
     for t in tickets:
-        linked = t.faq_id if t.faq_id in entries else None
-        yield Doc(t.question, t.lang, "ticket", linked, t.id)
+        if t.faq_id in entries:
+            yield Doc(t.question, t.lang, "ticket", t.faq_id, t.id)
+
+
+def load_ticket_set(ticket_dirs: Sequence[Path]) -> TicketSet:
+    tickets: list[Ticket] = []
+    problems: list[FormatProblem] = []
+    seen: set[str] = set()
+    for folder in ticket_dirs:
+        found, tproblems = load_tickets(folder)
+        problems.extend(tproblems)
+        for t in found:
+            if t.id not in seen:
+                seen.add(t.id)
+                tickets.append(t)
+    return TicketSet(tickets, problems)
 
 
 def load_knowledge(
     faq_dir: Path,
     ticket_dirs: Sequence[Path] = (),
     previous: KnowledgeBase | None = None,
+    tickets: TicketSet | None = None,
 ) -> KnowledgeBase:
-    """Read the FAQ folder and ticket folders.
+    """Read the FAQ folder and (unless ``tickets`` is given, e.g. unchanged) the ticket folders.
 
     A broken file is reported in ``problems``; if ``previous`` held a good version
     of the same file, that version keeps serving (listed in ``kept_stale``), so
@@ -101,21 +162,14 @@ def load_knowledge(
                     entries.append(old)
                     have.add(old.key)
                     kept.append(old.path)
-    tickets: list[Ticket] = []
-    seen: set[str] = set()
-    for folder in ticket_dirs:
-        found, tproblems = load_tickets(folder)
-        problems.extend(tproblems)
-        for t in found:
-            if t.id not in seen:
-                seen.add(t.id)
-                tickets.append(t)
+    ticket_set = tickets if tickets is not None else load_ticket_set(ticket_dirs)
+    problems.extend(ticket_set.problems)
     grouped = group_by_id(entries)
-    for t in tickets:
+    for t in ticket_set.tickets:
         if t.faq_id and t.faq_id not in grouped:
             problems.append(
                 FormatProblem(
                     Path(f"ticket {t.id}"), 0, f"faq_id {t.faq_id!r} names no FAQ entry; indexed as unlinked"
                 )
             )
-    return KnowledgeBase(grouped, tickets, problems, kept)
+    return KnowledgeBase(grouped, ticket_set, problems, kept)

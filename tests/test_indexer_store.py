@@ -97,3 +97,55 @@ def test_failed_build_leaves_the_old_index_serving(tmp_path: Path, faq: Path, em
     assert loc.current_folder() == before
     assert not [p for p in loc.builds.iterdir() if p.name.startswith(".tmp-")]
     assert load_current(loc, embedders) is not None
+
+
+def test_large_partitions_get_an_approximate_index_with_high_recall() -> None:
+    from indexer.store import index_kind, make_index
+
+    rng = np.random.default_rng(1)
+    centers = rng.normal(size=(200, 64)).astype(np.float32)
+    vecs = centers[rng.integers(0, 200, 20_000)] + 0.3 * rng.normal(size=(20_000, 64)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    small = make_index(vecs[:1000], approx_threshold=5_000)
+    approx = make_index(vecs, approx_threshold=5_000)
+    exact = make_index(vecs, approx_threshold=10**9)
+    assert index_kind(small) == "exact" and index_kind(approx).startswith("ivf-sq8")
+    queries = vecs[:200] + 0.1 * rng.normal(size=(200, 64)).astype(np.float32)
+    _, truth = exact.search(queries, 10)
+    _, got = approx.search(queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, got, strict=True)])
+    assert recall >= 0.9
+
+
+def test_tickets_partition_is_reused_or_extended_not_rebuilt(
+    tmp_path: Path, faq: Path, embedders: list
+) -> None:
+    from indexer.build import build_store
+    from knowledge.tickets import Ticket, append_ticket
+
+    tdir = tmp_path / "tickets"
+    for i in range(3):
+        append_ticket(
+            tdir / "t.jsonl", Ticket(f"T{i}", f"customer issue number {i}", "fixed", "en", "2026-01-01")
+        )
+    kb = load_knowledge(faq, [tdir])
+    first = build_store(kb, embedders)
+    assert first.manifest.partitions["tickets"]["models"] == [embedders[0].name]
+    assert len(first.tickets.docs) == 3
+    same = build_store(load_knowledge(faq, [tdir]), embedders, previous=first)
+    assert same.tickets is first.tickets
+    append_ticket(tdir / "t.jsonl", Ticket("T9", "a brand new problem", "fixed", "en", "2026-01-02"))
+    counted: list[int] = []
+
+    class Counting:
+        def __init__(self, inner: object) -> None:
+            self.inner, self.name, self.dim = inner, inner.name, inner.dim  # type: ignore[attr-defined]
+
+        def encode(self, texts: list[str]) -> np.ndarray:
+            counted.append(len(texts))
+            return self.inner.encode(texts)  # type: ignore[attr-defined]
+
+    grown = build_store(load_knowledge(faq, [tdir]), [Counting(e) for e in embedders], previous=first)
+    assert counted == [len(load_knowledge(faq).faq_docs), len(load_knowledge(faq).faq_docs), 1]
+    assert [d.ticket_id for d in grown.tickets.docs] == ["T0", "T1", "T2", "T9"]
+    assert len(first.tickets.docs) == 3  # the serving store is never mutated
