@@ -94,7 +94,7 @@ class KnowledgeRuntime:
         )
         for p in kb.problems:
             log.warning("knowledge problem: %s", p)
-        store = previous.retriever.store if previous else load_current(self.location, self.embedders)
+        store = previous.retriever.store if previous else load_current(self.location, self.embedders, kb)
         if is_stale(store, kb):
             total = total_work(kb, self.embedders)
             done = [0]

@@ -7,6 +7,7 @@ appended (the usual case: agents resolve handoffs).
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -49,8 +50,15 @@ def embed_batched(emb: Embedder, texts: Sequence[str], progress: Progress | None
     return out
 
 
+VectorSink = Callable[[np.ndarray], None]
+
+
 def _tickets_partition(
-    docs: list[Doc], first: Embedder, previous: VectorStore | None, progress: Progress | None
+    docs: list[Doc],
+    first: Embedder,
+    previous: VectorStore | None,
+    progress: Progress | None,
+    sink: VectorSink | None = None,
 ) -> Partition:
     if previous is not None and first.name in previous.tickets.indexes:
         old = previous.tickets
@@ -67,6 +75,8 @@ def _tickets_partition(
             part.add(new, {first.name: embed_batched(first, [d.text for d in new], progress)})
             return part
     vecs = embed_batched(first, [d.text for d in docs], progress)
+    if sink is not None:
+        sink(vecs)
     return Partition.from_vectors(docs, {first.name: vecs})
 
 
@@ -76,11 +86,16 @@ def build_store(
     cache_folder: Path | None = None,
     progress: Progress | None = None,
     previous: VectorStore | None = None,
+    sink: VectorSink | None = None,
 ) -> VectorStore:
-    """Embed ``kb`` into an in-memory store, reusing cached vectors and the previous tickets partition."""
+    """Embed ``kb`` into an in-memory store, reusing cached vectors and the previous tickets partition.
+
+    ``sink`` receives the raw ticket vectors of a fresh tickets partition (benchmarks use it to
+    measure the approximate index's recall against exact search).
+    """
     started = time.perf_counter()
     faq = _faq_partition(kb.faq_docs, embedders, cache_folder, progress)
-    tickets = _tickets_partition(kb.ticket_docs, embedders[0], previous, progress)
+    tickets = _tickets_partition(kb.ticket_docs, embedders[0], previous, progress, sink)
     manifest = Manifest(
         models=[{"name": e.name, "dim": e.dim} for e in embedders],
         counts={
@@ -112,11 +127,12 @@ def build_and_publish(
     location: IndexLocation,
     progress: Progress | None = None,
     previous: VectorStore | None = None,
+    sink: VectorSink | None = None,
 ) -> VectorStore:
     """Build into a hidden folder, then swap it in. A failure leaves the current index serving."""
     tmp = location.new_build_folder()
     try:
-        store = build_store(kb, embedders, location.cache, progress, previous)
+        store = build_store(kb, embedders, location.cache, progress, previous, sink)
         store.save(tmp, location.tickets)
         final = location.publish(tmp)
     except BaseException:
@@ -126,13 +142,20 @@ def build_and_publish(
     return store
 
 
-def load_current(location: IndexLocation, embedders: Sequence[Embedder]) -> VectorStore | None:
+def load_current(
+    location: IndexLocation, embedders: Sequence[Embedder], kb: KnowledgeBase | None = None
+) -> VectorStore | None:
     """The current published store, or None when there is none or it was built with other models."""
     folder = location.current_folder()
     if folder is None:
         return None
     try:
-        return VectorStore.load(folder, [e.name for e in embedders])
+        reuse = None
+        if kb is not None:
+            manifest = json.loads((folder / "manifest.json").read_text())
+            if manifest.get("tickets_hash") == kb.tickets_hash:
+                reuse = kb.ticket_docs
+        return VectorStore.load(folder, [e.name for e in embedders], reuse)
     except (IndexMismatch, OSError, ValueError, TypeError):
         return None
 

@@ -103,7 +103,7 @@ class Partition:
     def add(self, docs: list[Doc], vectors: dict[str, np.ndarray]) -> None:
         for name, index in self.indexes.items():
             index.add(np.ascontiguousarray(vectors[name], dtype=np.float32))
-        self.docs.extend(docs)
+        self.docs = [*self.docs, *docs]  # never extend a list the knowledge base shares
 
     def copy(self) -> Partition:
         return Partition(list(self.docs), {n: faiss.clone_index(i) for n, i in self.indexes.items()})
@@ -124,9 +124,12 @@ class Partition:
             faiss.write_index(index, str(folder / f"{prefix}{name}.faiss"))
 
     @classmethod
-    def load(cls, folder: Path, prefix: str, models: Sequence[str]) -> Partition:
-        with (folder / f"{prefix}docs.jsonl").open(encoding="utf-8") as fh:
-            docs = [Doc(**json.loads(line)) for line in fh]
+    def load(
+        cls, folder: Path, prefix: str, models: Sequence[str], docs: list[Doc] | None = None
+    ) -> Partition:
+        if docs is None:
+            with (folder / f"{prefix}docs.jsonl").open(encoding="utf-8") as fh:
+                docs = [Doc(**json.loads(line)) for line in fh]
         return cls(docs, {n: faiss.read_index(str(folder / f"{prefix}{n}.faiss")) for n in models})
 
 
@@ -159,7 +162,11 @@ class VectorStore:
         (folder / "manifest.json").write_text(json.dumps(asdict(self.manifest), indent=2) + "\n")
 
     @classmethod
-    def load(cls, folder: Path, expected_models: Sequence[str] | None = None) -> VectorStore:
+    def load(
+        cls, folder: Path, expected_models: Sequence[str] | None = None, ticket_docs: list[Doc] | None = None
+    ) -> VectorStore:
+        """Load a saved store. ``ticket_docs``: the knowledge base's own ticket docs, used instead of
+        reading them again when their hash matches (saves a million objects at start)."""
         mpath = folder / "manifest.json"
         if not mpath.exists():
             raise IndexMismatch(f"{folder} holds no index (no manifest.json); run `helpdesk index`")
@@ -177,7 +184,7 @@ class VectorStore:
             )
         faq = Partition.load(folder, "faq.", manifest.model_names)
         tickets_folder = folder.parent.parent / "tickets" / manifest.tickets_hash
-        tickets = Partition.load(tickets_folder, "", manifest.model_names[:1])
+        tickets = Partition.load(tickets_folder, "", manifest.model_names[:1], ticket_docs)
         return cls(manifest, {"faq": faq, "tickets": tickets}, folder)
 
 

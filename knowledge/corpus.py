@@ -22,7 +22,7 @@ from knowledge.tickets import Ticket, load_tickets
 DocKind = Literal["title", "question", "ticket"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Doc:
     """One indexed text: a title, an alternative question, or a ticket question."""
 

@@ -21,7 +21,7 @@ from knowledge.faq import ID_PATTERN
 from knowledge.lang import LANGS, Lang
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ticket:
     id: str
     question: str

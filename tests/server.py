@@ -23,7 +23,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(data_dir: Path, faq_dir: Path, token: str = "e2e-token", **env: str) -> Iterator[str]:
+def running_server(
+    data_dir: Path, faq_dir: Path, token: str = "e2e-token", tickets_dir: Path | None = None, **env: str
+) -> Iterator[str]:
     port = free_port()
     cmd = [
         sys.executable,
@@ -37,7 +39,7 @@ def running_server(data_dir: Path, faq_dir: Path, token: str = "e2e-token", **en
         "--faq",
         str(faq_dir),
         "--tickets",
-        str(ROOT / "data" / "tickets"),
+        str(tickets_dir or ROOT / "data" / "tickets"),
     ]
     environ = {
         **os.environ,
