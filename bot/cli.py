@@ -165,6 +165,46 @@ def agent_add(username: str, password: str, name: str | None, data_dir: Path | N
     click.echo(f"agent {username!r} can sign in at /console")
 
 
+@main.command("import-tickets")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@data_dir_opt
+def import_tickets(source: Path, data_dir: Path | None) -> None:
+    """Validate resolved tickets (JSON lines) and add them to the data directory.
+
+    A running service picks them up in the background: only the new tickets are embedded, and
+    answering is never blocked. Broken lines are reported and skipped.
+    Example: helpdesk import-tickets exported.jsonl --data-dir .helpdesk
+    """
+    from tqdm import tqdm
+
+    from knowledge.tickets import parse_ticket
+
+    s = _settings(data_dir=data_dir)
+    target = s.resolved_tickets_dir / f"import-{source.stem}.jsonl"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".jsonl.part")
+    good = bad = 0
+    with source.open(encoding="utf-8") as fh, tmp.open("w", encoding="utf-8") as out:
+        total = sum(1 for _ in fh)
+        fh.seek(0)
+        for lineno, line in enumerate(
+            tqdm(fh, total=total, desc="importing", unit="ticket", file=sys.stderr), 1
+        ):
+            if not line.strip():
+                continue
+            try:
+                ticket = parse_ticket(line, source, lineno)
+            except ValueError as exc:
+                bad += 1
+                if bad <= 20:
+                    click.echo(f"{source} line {lineno}: {exc}", err=True)
+                continue
+            out.write(ticket.to_json() + "\n")
+            good += 1
+    os.replace(tmp, target)  # the watcher sees the whole file at once, never half of it
+    click.echo(f"imported {good} tickets into {target}" + (f"; skipped {bad} broken lines" if bad else ""))
+
+
 @main.command("check-faq")
 @click.argument("folder", type=click.Path(path_type=Path), default=Path("data/faq"))
 def check_faq_cmd(folder: Path) -> None:
