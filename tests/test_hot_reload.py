@@ -56,3 +56,40 @@ def test_edited_answer_is_served_after_reload(editable: Any) -> None:
     wait_for(lambda: "EDITED-MARKER" in svc.runtime.snapshot.kb.entry("api-keys", "en")[0].answer)
     r = client.post("/api/chat", json={"message": "How do I create an API key?"}).json()
     assert r["reply"]["sources"][0]["id"] == "api-keys" and "EDITED-MARKER" in r["reply"]["text"]
+
+
+def test_faq_edit_reuses_tickets_and_their_index(editable: Any) -> None:
+    client, svc, faq = editable
+    before = svc.runtime.snapshot
+    path = faq / "zh" / "api-keys.md"
+    path.write_text(
+        path.read_text().replace("questions:\n", "questions:\n  - 密钥轮换之后旧的还能用多久？\n", 1)
+    )
+    wait_for(lambda: svc.runtime.snapshot is not before)
+    after = svc.runtime.snapshot
+    assert after.kb.ticket_set is before.kb.ticket_set  # tickets were not read again
+    assert after.retriever.store.tickets is before.retriever.store.tickets  # nor embedded again
+    assert after.kb.faq_hash != before.kb.faq_hash
+    r = client.post("/api/chat", json={"message": "密钥轮换之后旧的还能用多久？"}).json()
+    assert r["reply"]["sources"][0]["id"] == "api-keys"
+
+
+def test_new_ticket_file_extends_the_tickets_index(editable: Any) -> None:
+    import json
+
+    client, svc, faq = editable
+    before = svc.runtime.snapshot.retriever.store.tickets
+    folder = svc.settings.resolved_tickets_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    row = {
+        "id": "IMP-1",
+        "question": "Our Sage export adds a phantom 0.01 EUR line",
+        "answer": "Fixed the mapping.",
+        "lang": "en",
+        "resolved_at": "2026-11-01T10:00:00Z",
+    }
+    (folder / "import.jsonl").write_text(json.dumps(row) + "\n")
+    wait_for(lambda: "IMP-1" in svc.runtime.snapshot.kb.tickets_by_id)
+    after = svc.runtime.snapshot.retriever.store.tickets
+    assert [d.ticket_id for d in after.docs[: len(before.docs)]] == [d.ticket_id for d in before.docs]
+    assert after.docs[-1].ticket_id == "IMP-1" and len(before.docs) + 1 == len(after.docs)
