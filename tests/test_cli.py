@@ -9,6 +9,10 @@ from bot.cli import main
 from tests.conftest import CALIBRATION, FAQ, TICKETS
 
 
+def state_args(data: Path) -> list[str]:
+    return ["--data-dir", str(data), "--faq", str(FAQ), "--tickets", str(TICKETS)]
+
+
 @pytest.mark.parametrize(
     "command",
     [
@@ -53,12 +57,7 @@ def test_ask_json(tmp_path: Path, shipped_index: Path, monkeypatch: pytest.Monke
         "ask",
         "How do I fix the tax id on an invoice?",
         "--json",
-        "--data-dir",
-        str(data),
-        "--faq",
-        str(FAQ),
-        "--tickets",
-        str(TICKETS),
+        *state_args(data),
     ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -94,12 +93,7 @@ def test_calibrate_writes_a_calibration_the_service_uses(
         "calibrate",
         "--eval",
         str(small),
-        "--data-dir",
-        str(data),
-        "--faq",
-        str(FAQ),
-        "--tickets",
-        str(TICKETS),
+        *state_args(data),
     ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output

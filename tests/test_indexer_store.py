@@ -26,6 +26,18 @@ def write(folder: Path, id: str, lang: str, q: str, title: str, answer: str = "A
     return p
 
 
+class Counting:
+    """Wraps an embedder and records how many texts each call encodes."""
+
+    def __init__(self, inner: object, calls: list[int]) -> None:
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim  # type: ignore[attr-defined]
+        self.calls = calls
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(len(texts))
+        return self.inner.encode(texts)  # type: ignore[attr-defined]
+
+
 @pytest.fixture()
 def faq(tmp_path: Path) -> Path:
     f = tmp_path / "faq"
@@ -67,15 +79,7 @@ def test_rebuild_embeds_only_new_texts(tmp_path: Path, faq: Path, embedders: lis
     write(faq, "webhooks", "en", "How do I receive events?", "How do I set up webhooks?")
     counted: list[int] = []
 
-    class Counting:
-        def __init__(self, inner: object) -> None:
-            self.inner, self.name, self.dim = inner, inner.name, inner.dim  # type: ignore[attr-defined]
-
-        def encode(self, texts: list[str]) -> np.ndarray:
-            counted.append(len(texts))
-            return self.inner.encode(texts)  # type: ignore[attr-defined]
-
-    store = build_and_publish(load_knowledge(faq), [Counting(e) for e in embedders], loc)
+    store = build_and_publish(load_knowledge(faq), [Counting(e, counted) for e in embedders], loc)
     assert sum(counted) == 2 * len(embedders)  # title + one question, per model
     assert loc.current_folder() != first and store.manifest.counts["docs"] == 8
 
@@ -137,15 +141,9 @@ def test_tickets_partition_is_reused_or_extended_not_rebuilt(
     append_ticket(tdir / "t.jsonl", Ticket("T9", "a brand new problem", "fixed", "en", "2026-01-02"))
     counted: list[int] = []
 
-    class Counting:
-        def __init__(self, inner: object) -> None:
-            self.inner, self.name, self.dim = inner, inner.name, inner.dim  # type: ignore[attr-defined]
-
-        def encode(self, texts: list[str]) -> np.ndarray:
-            counted.append(len(texts))
-            return self.inner.encode(texts)  # type: ignore[attr-defined]
-
-    grown = build_store(load_knowledge(faq, [tdir]), [Counting(e) for e in embedders], previous=first)
+    grown = build_store(
+        load_knowledge(faq, [tdir]), [Counting(e, counted) for e in embedders], previous=first
+    )
     assert counted == [len(load_knowledge(faq).faq_docs), len(load_knowledge(faq).faq_docs), 1]
     assert [d.ticket_id for d in grown.tickets.docs] == ["T0", "T1", "T2", "T9"]
     assert len(first.tickets.docs) == 3  # the serving store is never mutated
