@@ -83,7 +83,9 @@ class ChatService:
 
         handoff_id = None
         if reply.kind == "handoff":
-            question = self._question(conv.id, text, reply.reason, customer.id)
+            question = self._question(
+                conv.id, text, reply.reason, customer.id, rejected=choice == NONE_OF_THESE
+            )
             handoff_id = self.queue.hand_off(conv.id, reply.reason, msg_lang, question, reply.candidates).id
         state = (
             {
@@ -115,13 +117,19 @@ class ChatService:
             },
         }
 
-    def _question(self, conversation_id: str, text: str, reason: str, current_id: int) -> str:
-        """The question a person must answer: this message, or the last real one before "talk to a human"."""
-        if reason != "customer_request":
+    def _question(
+        self, conversation_id: str, text: str, reason: str, current_id: int, rejected: bool = False
+    ) -> str:
+        """The question a person must answer: this message, or, when this message is only "talk to a
+        human" or "none of these", the customer's last real question before it."""
+        if reason != "customer_request" and not rejected:
             return text
         earlier = [
             m.text
             for m in self.store.messages(conversation_id)
-            if m.role == "customer" and m.id != current_id and not phrases.wants_human(m.text)
+            if m.role == "customer"
+            and m.id != current_id
+            and not phrases.wants_human(m.text)
+            and not m.meta.get("choice")
         ]
         return earlier[-1] if earlier else ""

@@ -88,10 +88,11 @@ def test_clarify_pick_and_reject(client: Any, services: Any) -> None:
         json={"message": "x", "conversation_id": again["conversation_id"], "choice": "not-offered"},
     )
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_choice"
-    rejected = ask(client, "none of these", conversation_id=again["conversation_id"], choice="none")["reply"]
-    assert rejected["kind"] == "handoff"
+    rejected = ask(client, "none of these", conversation_id=again["conversation_id"], choice="none")
+    assert rejected["reply"]["kind"] == "handoff" and rejected["handoff"]["expected_minutes"] == 15
     h = client.get("/api/agent/handoffs", headers=AGENT).json()[0]
     assert h["reason"] == "low_confidence" and len(h["candidates"]) >= 2
+    assert h["question"] == "How do I issue a credit note?"  # not "none of these"
 
 
 def test_rephrase_after_clarify_that_still_misses_hands_off(client: Any, services: Any) -> None:

@@ -485,6 +485,12 @@ def test_html_in_messages_stays_text(browser: Any, base_url: str, api: httpx.Cli
     api.post(f"/api/agent/handoffs/{hid}/reply", json={"agent": "bob", "text": agent_html})
     expect(customer.locator(".row.agent .bubble")).to_have_text(agent_html)
     assert shadow_count(customer, "img, script, [onerror]") == 0
+    customer.reload()  # the same texts rendered again from the stored transcript
+    if customer.locator('[data-part="launcher"]').get_attribute("aria-expanded") != "true":
+        customer.locator('[data-part="launcher"]').click()
+    expect(customer.locator(".row.customer .bubble").first).to_have_text(XSS)
+    expect(customer.locator(".row.agent .bubble")).to_have_text(agent_html)
+    assert shadow_count(customer, "img, script, [onerror]") == 0
 
     # the markdown renderer escapes first and links only http(s)
     html = customer.evaluate(

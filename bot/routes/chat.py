@@ -62,6 +62,10 @@ class ChatResponse(BaseModel):
     reply: ReplyOut
     message_id: int | None = Field(None, description="Id of the bot message, for feedback.")
     customer_message_id: int
+    handoff: dict[str, Any] | None = Field(
+        None,
+        description="When a person owns the conversation: handoff id, status, agent, expected wait (minutes).",
+    )
 
 
 class MessageOut(BaseModel):
@@ -95,6 +99,9 @@ def chat(req: ChatRequest, services: ServicesDep) -> ChatResponse:
         reply=ReplyOut(**turn.reply.public()),
         message_id=turn.bot_message.id if turn.bot_message else None,
         customer_message_id=turn.customer_message.id,
+        handoff=services.chat.state(turn.conversation_id)["handoff"]
+        if turn.reply.kind == "handoff"
+        else None,
     )
 
 
