@@ -231,7 +231,14 @@ def server_pid(port: int) -> int:
     raise RuntimeError("server process not found")
 
 
-def run(n_tickets: int, seconds: float) -> dict:
+PROFILES = {
+    "full": (["use-multilingual-v3", "multilingual-e5-small-q4"], ROOT / "data" / "calibration.json"),
+    "fast": (["use-multilingual-v3"], ROOT / "data" / "calibration-fast.json"),
+}
+
+
+def run(n_tickets: int, seconds: float, profile: str = "full") -> dict:
+    models, calibration = PROFILES[profile]
     work = OUT / "load" / f"n{n_tickets}"
     tickets_dir = work / "tickets"
     write_tickets(tickets_dir, n_tickets)
@@ -241,7 +248,7 @@ def run(n_tickets: int, seconds: float) -> dict:
     data = work / "state"
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
-    embedders = load_embedders()
+    embedders = load_embedders(models)
     questions = [json.loads(line)["question"] for line in (ROOT / "data/eval/questions.jsonl").open()]
     rates = encoder_rates(embedders, questions)
     print("encoder rates", rates, flush=True)
@@ -266,8 +273,9 @@ def run(n_tickets: int, seconds: float) -> dict:
     print("search", search, flush=True)
     del kb
 
-    out: dict = {"tickets": n_tickets, "encoder": rates, "build": build, "search": search}
-    env = {"HELPDESK_CALIBRATION_FILE": str(ROOT / "data/calibration.json")}
+    out: dict = {"tickets": n_tickets, "profile": profile, "models": models, "encoder": rates, "build": build,
+                 "search": search}
+    env = {"HELPDESK_CALIBRATION_FILE": str(calibration), "HELPDESK_MODELS": json.dumps(models)}
     with running_server(data, faq, tickets_dir=tickets_dir, **env) as base:
         port = int(base.rsplit(":", 1)[1])
         pid = server_pid(port)
@@ -315,7 +323,8 @@ def render(r: dict) -> str:
     c1, c32, ce = r["1 client"], r["32 clients"], r["32 clients + FAQ edit"]
     batched = e["all models batched/s"]
     lines = [
-        f"\n### {r['tickets']:,} synthetic resolved tickets + shipped FAQ\n",
+        f"\n### {r['tickets']:,} synthetic resolved tickets + shipped FAQ, profile `{r['profile']}` "
+        f"({' + '.join(r['models'])})\n",
         "| measure | value |",
         "|---|---|",
         *[f"| raw encoder: {k} | {v:.0f} |" for k, v in e.items()],
@@ -341,15 +350,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tickets", type=int, nargs="+", default=[100_000])
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--profile", choices=list(PROFILES), default="full",
+                    help="full: both models (default service); fast: USE-multilingual only")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     OUT.mkdir(parents=True, exist_ok=True)
     for n in args.tickets:
-        r = run(n, args.seconds)
+        r = run(n, args.seconds, args.profile)
         md = render(r)
         print(md, flush=True)
-        (OUT / f"load-{n}.md").write_text(md + "\n")
-        (OUT / f"load-{n}.json").write_text(json.dumps(r, indent=2, default=str))
+        (OUT / f"load-{n}-{args.profile}.md").write_text(md + "\n")
+        (OUT / f"load-{n}-{args.profile}.json").write_text(json.dumps(r, indent=2, default=str))
 
 
 if __name__ == "__main__":
