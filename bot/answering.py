@@ -114,12 +114,22 @@ class Answerer:
             sources=[{"id": entry.id, "title": entry.title, "lang": entry.lang, "score": round(score, 4)}],
         )
 
-    def handoff(self, kb: KnowledgeBase, decision: Decision, r: Retrieval | None, lang: str) -> Reply:
+    def handoff(
+        self,
+        kb: KnowledgeBase,
+        decision: Decision,
+        r: Retrieval | None,
+        lang: str,
+        candidates: list[dict[str, Any]] | None = None,
+    ) -> Reply:
+        """Hand off; the agent sees ``candidates`` (default: the retrieval's top entries with scores)."""
         key = "handoff" if decision.reason == "customer_request" else "handoff_low_confidence"
         return Reply(
             "handoff",
             phrases.text(key, lang, minutes=self.response_minutes),
             decision.confidence,
             decision.reason,
-            candidates=candidate_rows(kb, r, lang, decision.confidence),
+            candidates=candidates
+            if candidates is not None
+            else candidate_rows(kb, r, lang, decision.confidence),
         )

@@ -49,9 +49,8 @@ class ChatService:
         )
         customer = self.store.add_message(conv.id, "customer", text, {"lang": msg_lang, "choice": choice})
 
-        if (
-            conv.status == "handoff"
-        ):  # a person owns it now: the bot stays quiet, the message joins the ticket
+        # a person owns the conversation now: the bot stays quiet, the message joins the ticket
+        if conv.status == "handoff":
             handoff = self.store.open_handoff_for(conv.id)
             reply = Reply("handoff", phrases.text("queued", msg_lang), 0.0, "queued")
             return Turn(conv.id, customer, None, reply, handoff.id if handoff else None)
@@ -60,14 +59,8 @@ class ChatService:
         kb = self.answerer.runtime.snapshot.kb
         if choice:
             if choice == NONE_OF_THESE:
-                reply = self.answerer.handoff(kb, Decision("handoff", "low_confidence", 0.0), None, msg_lang)
-                reply = Reply(
-                    reply.kind,
-                    reply.text,
-                    0.0,
-                    "low_confidence",
-                    candidates=list(conv.state.get("candidates", [])),
-                )
+                rejected = Decision("handoff", "low_confidence", 0.0)
+                reply = self.answerer.handoff(kb, rejected, None, msg_lang, conv.state.get("candidates", []))
             elif choice in pending and choice in kb.entries:
                 reply = self.answerer.answer(
                     kb, choice, msg_lang, float(conv.state.get("confidence", 0.0)), 0.0, "customer_choice"

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
         15, description="Typical wait for a human reply, told to customers."
     )
     max_message_chars: int = Field(2000, description="Longest customer message accepted.")
-    watch_interval: float = Field(0.5, description="Seconds between checks of the FAQ and ticket folders.")
+    watch_interval: float = Field(0.25, description="Seconds between checks of the FAQ and ticket folders.")
     max_batch: int = Field(
         32, description="Most questions embedded together in one encoder batch (1 = no batching)."
     )

@@ -47,6 +47,7 @@ class TicketSet:
         self.tickets = tickets
         self.problems = problems or []
         self.by_id = {t.id: t for t in tickets}
+        self.linked = [t for t in tickets if t.faq_id]  # few; reloads iterate these, not every ticket
         self._unlinked: tuple[frozenset[str], list[Doc], str] | None = None
 
     def unlinked_docs(self, entry_ids: frozenset[str]) -> tuple[list[Doc], str]:
@@ -78,7 +79,7 @@ class KnowledgeBase:
         self.ticket_set = tickets if isinstance(tickets, TicketSet) else TicketSet(tickets)
         self.tickets: list[Ticket] = self.ticket_set.tickets
         self.tickets_by_id = self.ticket_set.by_id
-        self.faq_docs: list[Doc] = list(_faq_docs(self.entries, self.ticket_set.tickets))
+        self.faq_docs: list[Doc] = list(_faq_docs(self.entries, self.ticket_set.linked))
         self.ticket_docs, self.tickets_hash = self.ticket_set.unlinked_docs(frozenset(self.entries))
         h = hashlib.sha256(_hash_docs(self.faq_docs).encode())
         for eid in sorted(self.entries):
@@ -165,8 +166,8 @@ def load_knowledge(
     ticket_set = tickets if tickets is not None else load_ticket_set(ticket_dirs)
     problems.extend(ticket_set.problems)
     grouped = group_by_id(entries)
-    for t in ticket_set.tickets:
-        if t.faq_id and t.faq_id not in grouped:
+    for t in ticket_set.linked:
+        if t.faq_id not in grouped:
             problems.append(
                 FormatProblem(
                     Path(f"ticket {t.id}"), 0, f"faq_id {t.faq_id!r} names no FAQ entry; indexed as unlinked"

@@ -44,5 +44,6 @@ def knowledge_status(services: ServicesDep) -> dict[str, Any]:
         "kept_previous_version": [str(p) for p in kb.kept_stale],
         "reload_error": rt.last_error,
         "reloads": rt.reloads,
+        "loaded_at": rt.snapshot.loaded_at,
         "content_hash": kb.content_hash,
     }
