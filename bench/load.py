@@ -258,27 +258,11 @@ def run(n_tickets: int, seconds: float, profile: str = "full", keep_index: bool 
     rates = encoder_rates(embedders, questions)
     print("encoder rates", rates, flush=True)
 
+    header: dict = {"tickets": n_tickets, "profile": profile, "models": models, "encoder": rates}
     if reuse:
         last = json.loads(previous.read_text())
-        build, search = last["build"], last["search"]
-        search["note"] = "from the previous run (--keep-index)"
-        return _serve_phases(
-            {
-                "tickets": n_tickets,
-                "profile": profile,
-                "models": models,
-                "encoder": rates,
-                "build": build,
-                "search": search,
-            },
-            data,
-            faq,
-            tickets_dir,
-            calibration,
-            models,
-            questions,
-            seconds,
-        )
+        header["build"], header["search"] = last["build"], {**last["search"], "note": "from the previous run"}
+        return _serve_phases(header, data, faq, tickets_dir, calibration, models, questions, seconds)
     kb = load_knowledge(faq, [tickets_dir])
     captured: dict[str, np.ndarray] = {}
     t = time.perf_counter()
@@ -299,15 +283,16 @@ def run(n_tickets: int, seconds: float, profile: str = "full", keep_index: bool 
     print("search", search, flush=True)
     del kb
 
-    out: dict = {
-        "tickets": n_tickets,
-        "profile": profile,
-        "models": models,
-        "encoder": rates,
-        "build": build,
-        "search": search,
-    }
-    return _serve_phases(out, data, faq, tickets_dir, calibration, models, questions, seconds)
+    return _serve_phases(
+        {**header, "build": build, "search": search},
+        data,
+        faq,
+        tickets_dir,
+        calibration,
+        models,
+        questions,
+        seconds,
+    )
 
 
 def _serve_phases(
