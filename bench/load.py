@@ -352,6 +352,10 @@ def _serve_phases(
     return out
 
 
+def secs(v: float | None) -> str:
+    return "not within the run" if v is None else f"{v:.2f} s"
+
+
 def render(r: dict) -> str:
     e, b, s = r["encoder"], r["build"], r["search"]
     c1, c32, ce = r["1 client"], r["32 clients"], r["32 clients + FAQ edit"]
@@ -372,9 +376,9 @@ def render(r: dict) -> str:
         f"| 32 clients: req/s, p50 / p95 / p99 | {c32['rps']:.1f}, {c32['p50 ms']:.0f} / {c32['p95 ms']:.0f} / "
         f"{c32['p99 ms']:.0f} ms, errors {c32['errors']} |",
         f"| 32 clients throughput vs raw batched rate of all models | {c32['rps'] / batched:.0%} |",
-        f"| FAQ edit under 32 clients: new knowledge live (server swap) after | {ce.get('edit live after s') or 0:.2f} s |",
+        f"| FAQ edit under 32 clients: new knowledge live (server swap) after | {secs(ce.get('edit live after s'))} |",
         f"| ... first answer from it received by a client after (includes that request's own latency) | "
-        f"{ce['edit answerable after s'] or 0:.2f} s |",
+        f"{secs(ce['edit answerable after s'])} |",
         f"| ... p99 in the 3 s around the edit / errors during the run | "
         f"{ce['during edit (+-2 s)']['p99 ms']:.0f} ms / {ce['errors']} |",
         f"| server peak RSS | {r['server peak RSS MB']:.0f} MB |",
