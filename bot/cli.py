@@ -193,7 +193,7 @@ def import_tickets(source: Path, data_dir: Path | None) -> None:
             if not line.strip():
                 continue
             try:
-                ticket = parse_ticket(line, source, lineno)
+                ticket = parse_ticket(line)
             except ValueError as exc:
                 bad += 1
                 if bad <= 20:

@@ -133,10 +133,6 @@ class KnowledgeRuntime:
     def problems(self) -> list[FormatProblem]:
         return self.snapshot.kb.problems
 
-    def set_weights(self, weights: HybridWeights) -> None:
-        self.weights = weights
-        self.snapshot.retriever.weights = weights
-
     def learn(self, doc: Doc) -> None:
         """Make a newly linked question answerable at once, without a rebuild."""
         self.snapshot.retriever.add_docs([doc])

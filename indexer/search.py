@@ -44,9 +44,6 @@ class HybridWeights:
     cross: dict[str, float] | None = None
     cross_bias: float = 0.0
 
-    def score(self, signals: dict[str, float]) -> float:
-        return self.bias + sum(w * signals.get(k, 0.0) for k, w in self.weights.items())
-
 
 @dataclass(frozen=True)
 class Candidate:
@@ -198,8 +195,8 @@ class Retriever:
 
     def similar_tickets(self, query: str, k: int = 5) -> list[SimilarTicket]:
         """Past resolved tickets close to ``query`` (linked or not), for agents only."""
-        name = self.embedders[0].name
-        vec = self.encode([query])[name]
+        first = self.embedders[0]  # tickets are embedded with the first model only
+        name, vec = first.name, first.encode([query])
         found: list[SimilarTicket] = []
         with self._lock:
             for part in (self.store.faq, self.store.tickets):

@@ -61,9 +61,6 @@ class TicketSet:
             self._unlinked = (entry_ids, docs, _hash_docs(docs))
         return self._unlinked[1], self._unlinked[2]
 
-    def with_added(self, ticket: Ticket) -> TicketSet:
-        return TicketSet([*self.tickets, ticket], self.problems)
-
 
 class KnowledgeBase:
     def __init__(

@@ -204,11 +204,6 @@ def load_faq(folder: Path) -> tuple[list[FaqEntry], list[FormatProblem]]:
     return entries, problems
 
 
-def check_faq(folder: Path) -> list[FormatProblem]:
-    """Validate a folder; an empty list means every file is fine."""
-    return load_faq(folder)[1]
-
-
 def group_by_id(entries: Iterable[FaqEntry]) -> dict[str, dict[str, FaqEntry]]:
     """Translations of each entry: ``{id: {lang: entry}}``."""
     out: dict[str, dict[str, FaqEntry]] = {}

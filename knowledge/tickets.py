@@ -35,7 +35,7 @@ class Ticket:
         return json.dumps(data, ensure_ascii=False)
 
 
-def parse_ticket(line: str, path: Path, lineno: int) -> Ticket:
+def parse_ticket(line: str) -> Ticket:
     """Parse one JSON line; raise ValueError with a message an editor can act on."""
     try:
         data = json.loads(line)
@@ -78,7 +78,7 @@ def load_tickets(folder: Path) -> tuple[list[Ticket], list[FormatProblem]]:
                 if not line.strip():
                     continue
                 try:
-                    ticket = parse_ticket(line, path, lineno)
+                    ticket = parse_ticket(line)
                 except ValueError as exc:
                     problems.append(FormatProblem(path, lineno, str(exc)))
                     continue
