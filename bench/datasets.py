@@ -8,7 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.evalset import LabelledQuestion, load_questions, split_of
+from bot.calibration.evalset import LabelledQuestion, load_questions, split_of
 from knowledge.corpus import KnowledgeBase, load_knowledge
 from knowledge.faq import FaqEntry
 from knowledge.tickets import Ticket
@@ -26,23 +26,39 @@ class Task:
     # linked-ticket questions held back for the learning curve: (entry id, question)
     learnable: list[tuple[str, str]] = field(default_factory=list)
     note: str = ""
+    also: dict[str, list[LabelledQuestion]] = field(default_factory=dict)  # further sets, same calibration
+    bilingual: bool = False
 
 
-def product_task() -> Task:
+NO_ANSWER = "…"  # intent sets have no answer text: no passages are made from it (and none leak the label)
+
+
+def honest() -> Task:
+    """The shipped FAQ, the honest test set; honest dev and the original set reported beside it."""
     kb = load_knowledge(ROOT / "data" / "faq", [ROOT / "data" / "tickets"])
-    qs = load_questions(ROOT / "data" / "eval" / "questions.jsonl")
+    ev = ROOT / "data" / "eval"
+    test = load_questions(ev / "honest-test.jsonl")
+    n_in = sum(1 for q in test if q.expected)
     return Task(
-        "invoice-helpdesk eval",
+        "honest",
         kb,
-        [q for q in qs if split_of(q.qid) == "dev"],
-        [q for q in qs if split_of(q.qid) == "test"],
-        note="shipped FAQ (66 entries x en/zh) + 240 tickets; 320 in-scope, 120 out-of-scope questions",
+        [],
+        test,
+        note=(
+            f"shipped FAQ ({len(kb.entries)} entries x en/zh) + {len(kb.tickets)} tickets; honest test set: "
+            f"{n_in} in-scope, {len(test) - n_in} out-of-scope questions written blind to the FAQ's questions and titles"
+        ),
+        also={
+            "honest-dev": load_questions(ev / "honest-dev.jsonl"),
+            "original": load_questions(ev / "questions.jsonl"),
+        },
+        bilingual=True,
     )
 
 
 def _entry(intent: str, examples: list[str]) -> FaqEntry:
     eid = intent.replace("_", "-").lower()
-    return FaqEntry(eid, "en", examples[0], tuple(examples[1:]), f"[answer for {intent}]")
+    return FaqEntry(eid, "en", examples[0], tuple(examples[1:]), NO_ANSWER)
 
 
 def intent_task(
@@ -136,7 +152,7 @@ def afqmc() -> Task:
     for s1, _s2, label in pairs:
         if label == "1" and s1 not in ids:
             ids[s1] = f"q{len(ids)}"
-            entries[ids[s1]] = {"zh": FaqEntry(ids[s1], "zh", s1, (), f"[answer {ids[s1]}]")}
+            entries[ids[s1]] = {"zh": FaqEntry(ids[s1], "zh", s1, (), NO_ANSWER)}
     dev: list[LabelledQuestion] = []
     test: list[LabelledQuestion] = []
     for i, (s1, s2, label) in enumerate(pairs):

@@ -27,12 +27,12 @@ import httpx
 import numpy as np
 
 from bench.datasets import ROOT
+from bench.server import running_server
 from indexer.build import build_and_publish
 from indexer.embedders import load_embedders
 from indexer.search import encode_all
 from indexer.store import IndexLocation, make_index
 from knowledge.corpus import load_knowledge
-from tests.server import running_server
 
 OUT = ROOT / "bench" / "out"
 FAQ = ROOT / "data" / "faq"
@@ -231,14 +231,15 @@ def server_pid(port: int) -> int:
     raise RuntimeError("server process not found")
 
 
-PROFILES = {
-    "full": (["use-multilingual-v3", "multilingual-e5-small-q4"], ROOT / "data" / "calibration.json"),
-    "fast": (["use-multilingual-v3"], ROOT / "data" / "calibration-fast.json"),
+PROFILES = {  # each desk calibrates itself from the FAQ at its first start
+    "full": ["use-multilingual-v3", "multilingual-e5-small"],
+    "fast": ["use-multilingual-v3"],
+    "engine": ["use-multilingual-v3", "multilingual-e5-small-q4"],
 }
 
 
 def run(n_tickets: int, seconds: float, profile: str = "full", keep_index: bool = False) -> dict:
-    models, calibration = PROFILES[profile]
+    models = PROFILES[profile]
     work = OUT / "load" / f"n{n_tickets}"
     tickets_dir = work / "tickets"
     write_tickets(tickets_dir, n_tickets)
@@ -262,7 +263,7 @@ def run(n_tickets: int, seconds: float, profile: str = "full", keep_index: bool 
     if reuse:
         last = json.loads(previous.read_text())
         header["build"], header["search"] = last["build"], {**last["search"], "note": "from the previous run"}
-        return _serve_phases(header, data, faq, tickets_dir, calibration, models, questions, seconds)
+        return _serve_phases(header, data, faq, tickets_dir, models, questions, seconds)
     kb = load_knowledge(faq, [tickets_dir])
     captured: dict[str, np.ndarray] = {}
     t = time.perf_counter()
@@ -288,7 +289,6 @@ def run(n_tickets: int, seconds: float, profile: str = "full", keep_index: bool 
         data,
         faq,
         tickets_dir,
-        calibration,
         models,
         questions,
         seconds,
@@ -300,12 +300,11 @@ def _serve_phases(
     data: Path,
     faq: Path,
     tickets_dir: Path,
-    calibration: Path,
     models: list[str],
     questions: list[str],
     seconds: float,
 ) -> dict:
-    env = {"HELPDESK_CALIBRATION_FILE": str(calibration), "HELPDESK_MODELS": json.dumps(models)}
+    env = {"HELPDESK_MODELS": json.dumps(models)}
     with running_server(data, faq, tickets_dir=tickets_dir, **env) as base:
         port = int(base.rsplit(":", 1)[1])
         pid = server_pid(port)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot import phrases
-from bot.calibration import Calibration, scored
-from bot.decision import Decision, decide
+from bot import guard, phrases
+from bot.decision import Decision
 from bot.runtime import KnowledgeRuntime
 from indexer.search import Retrieval
 from knowledge.corpus import KnowledgeBase
@@ -57,13 +56,13 @@ def candidate_rows(
 
 
 class Answerer:
-    def __init__(self, runtime: KnowledgeRuntime, calibration: Calibration, response_minutes: int) -> None:
+    def __init__(self, runtime: KnowledgeRuntime, response_minutes: int) -> None:
         self.runtime = runtime
-        self.calibration = calibration
         self.response_minutes = response_minutes
 
     def retrieve(self, text: str, lang: str | None = None) -> Retrieval:
-        return self.runtime.snapshot.retriever.search(text, k=10, lang=lang)
+        snap = self.runtime.snapshot
+        return snap.retriever.search(text, k=10, lang=lang, weights=snap.calibration.ranking)
 
     def respond(
         self,
@@ -74,19 +73,16 @@ class Answerer:
         after_clarify: bool,
         retrieval: Retrieval | None = None,
     ) -> Reply:
-        kb = self.runtime.snapshot.kb
+        snap = self.runtime.snapshot
+        kb = snap.kb
+        risk = guard.risk(text)
+        if risk is not None:  # never answered from the FAQ, whatever the retrieval says
+            return self.handoff(kb, Decision("handoff", risk, 0.0), None, lang)
         r = retrieval if retrieval is not None else (None if wants_human else self.retrieve(text, lang))
         if r is None:
             return self.handoff(kb, Decision("handoff", "customer_request", 0.0), None, lang)
-        p_top, p_among, _close = self.calibration.assess(r, lang)
-        decision = decide(
-            scored(r),
-            p_top,
-            p_among,
-            self.calibration.thresholds,
-            wants_human=wants_human,
-            after_clarify=after_clarify,
-        )
+        decision = snap.calibration.decide(r, lang, wants_human=wants_human, after_clarify=after_clarify)
+        p_top = decision.confidence
         if decision.kind == "answer":
             top = r.candidates[0]
             return self.answer(kb, top.entry_id, lang, p_top, top.score, decision.reason)
@@ -100,6 +96,10 @@ class Answerer:
                 candidates=candidate_rows(kb, r, lang, p_top),
             )
         return self.handoff(kb, decision, r, lang)
+
+    def candidates_for(self, kb: KnowledgeBase, r: Retrieval, lang: str) -> list[dict[str, Any]]:
+        p_top = self.runtime.snapshot.calibration.assess(r, lang)[0]
+        return candidate_rows(kb, r, lang, p_top)
 
     def answer(
         self, kb: KnowledgeBase, entry_id: str, lang: str, confidence: float, score: float, reason: str
@@ -123,7 +123,7 @@ class Answerer:
         candidates: list[dict[str, Any]] | None = None,
     ) -> Reply:
         """Hand off; the agent sees ``candidates`` (default: the retrieval's top entries with scores)."""
-        key = "handoff" if decision.reason == "customer_request" else "handoff_low_confidence"
+        key = phrases.HANDOFF_TEXT.get(decision.reason, "handoff_low_confidence")
         return Reply(
             "handoff",
             phrases.text(key, lang, minutes=self.response_minutes),

@@ -94,6 +94,41 @@ class ChatService:
         bot = self.store.add_message(conv.id, "bot", reply.text, meta)
         return Turn(conv.id, customer, bot, reply, handoff_id)
 
+    def not_what_i_asked(self, message_id: int) -> Turn:
+        """The customer says an answer missed their question: hand off at once, remember the miss.
+
+        The bot's answer is marked ``wrong`` (a negative example for the next calibration) and the
+        question goes to a person with the bot's candidates, so nobody has to ask it again.
+        """
+        bot = self.store.get_message(message_id)
+        if bot.role != "bot" or bot.meta.get("kind") != "answer":
+            raise InvalidChoice(f"message {message_id} is not an answer of the bot")
+        conv = self.store.get_conversation(bot.conversation_id)
+        earlier = [m for m in self.store.messages(conv.id) if m.role == "customer" and m.id < bot.id]
+        if not earlier:
+            raise InvalidChoice(f"message {message_id} answers no question")
+        question = earlier[-1]
+        lang = str(question.meta.get("lang") or conv.lang)
+        self.store.set_feedback(message_id, "wrong")
+        existing = self.store.open_handoff_for(conv.id)
+        if existing is not None:  # asked twice (a retry): one handoff, one reply
+            reply = Reply("handoff", phrases.text("queued", lang), 0.0, "queued")
+            return Turn(conv.id, question, None, reply, existing.id)
+        kb = self.answerer.runtime.snapshot.kb
+        rejected = [s.get("id") for s in bot.meta.get("sources", [])]
+        retrieval = self.answerer.retrieve(question.text, lang)
+        candidates = [
+            {**c, "rejected_by_customer": c["id"] in rejected}
+            for c in self.answerer.candidates_for(kb, retrieval, lang)
+        ]
+        reply = self.answerer.handoff(kb, Decision("handoff", "wrong_answer", 0.0), None, lang, candidates)
+        handoff = self.queue.hand_off(conv.id, "wrong_answer", lang, question.text, reply.candidates)
+        self.store.update_conversation(conv.id, state={})
+        meta = {**reply.public(), "reason": reply.reason}
+        msg = self.store.add_message(conv.id, "bot", reply.text, meta)
+        self.answerer.runtime.request_calibration(urgent=False)
+        return Turn(conv.id, question, msg, reply, handoff.id)
+
     def state(self, conversation_id: str) -> dict[str, Any]:
         """What the widget shows: bot or handoff, and whether a person has joined."""
         conv = self.store.get_conversation(conversation_id)

@@ -5,7 +5,7 @@ No I/O, no models: everything it needs comes in as values, so it is tested with 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -14,12 +14,13 @@ Kind = Literal["answer", "clarify", "handoff"]
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Fitted by ``helpdesk calibrate`` for a target answer precision; never hard-coded in logic."""
+    """Fitted by the calibration for a target answer precision; never hard-coded in logic."""
 
     answer: float  # minimum P(top candidate is right) to answer
     clarify: float  # minimum P(right entry is among the suggestions) to ask "did you mean"
     clarify_margin: float  # suggestions are candidates whose score is within this of the top
     max_suggestions: int = 3
+    overlap_margin: float = 0.0  # confusable entries this close to each other: ask, do not answer
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,21 @@ def close_candidates(candidates: Sequence[ScoredCandidate], th: Thresholds) -> t
     return tuple(close[: th.max_suggestions])
 
 
+def near_neighbours(
+    candidates: Sequence[ScoredCandidate], th: Thresholds, confusable: Collection[tuple[str, str]]
+) -> tuple[str, ...]:
+    """The top candidate and the confusable entries scoring within ``overlap_margin`` of it, when any."""
+    if len(candidates) < 2 or th.overlap_margin <= 0:
+        return ()
+    top = candidates[0]
+    close = [
+        c.entry_id
+        for c in candidates[1:]
+        if top.score - c.score <= th.overlap_margin and tuple(sorted((top.entry_id, c.entry_id))) in confusable
+    ]
+    return (top.entry_id, *close)[: th.max_suggestions] if close else ()
+
+
 def decide(
     candidates: Sequence[ScoredCandidate],
     p_top: float,
@@ -52,18 +68,29 @@ def decide(
     *,
     wants_human: bool = False,
     after_clarify: bool = False,
+    confusable: Collection[tuple[str, str]] = (),
+    risk: str | None = None,
 ) -> Decision:
     """Choose the reply.
 
     ``p_top`` is the calibrated probability that the first candidate is right; ``p_among``
     that the right entry is among the close candidates. ``after_clarify`` is true when the
     previous bot turn already asked "did you mean": then a second miss goes to a person.
+    ``confusable``: entry pairs (sorted) known to answer each other's questions; when the top two
+    are such a pair and close, the bot asks which one is meant instead of answering.
+    ``risk``: a reason the message must go to a person whatever the retrieval says (a request for
+    someone else's data, a change of bank details, an attempt to instruct the bot).
     """
+    if risk is not None:
+        return Decision("handoff", risk, 0.0)
     if wants_human:
         return Decision("handoff", "customer_request", p_top)
     if not candidates:
         return Decision("handoff", "missing_knowledge", 0.0)
     if p_top >= th.answer:
+        siblings = () if after_clarify else near_neighbours(candidates, th, confusable)
+        if len(siblings) >= 2:
+            return Decision("clarify", "near_neighbours", p_top, siblings)
         return Decision("answer", "confident", p_top)
     suggestions = close_candidates(candidates, th)
     if not after_clarify and len(suggestions) >= 2 and p_among >= th.clarify:

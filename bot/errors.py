@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.chat import InvalidChoice
@@ -20,6 +21,34 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, details: list[Any] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details or []
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: list[Any] = []
+
+
+class ErrorOut(BaseModel):
+    """The one error shape of every route."""
+
+    error: ErrorDetail
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route returns, all in the one error shape."""
+    text = {
+        400: "Bad request",
+        401: "Not signed in",
+        404: "Not found",
+        409: "Conflict",
+        422: "Invalid request",
+    }
+    return {s: {"model": ErrorOut, "description": text.get(s, "Error")} for s in statuses}
+
+
+ERRORS_404 = responses(404)
+ERRORS_422 = responses(422)
 
 
 def body(code: str, message: str, details: list[Any] | None = None) -> dict[str, Any]:

@@ -35,6 +35,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "这个问题我没有把握给出准确答案（发票和税务问题答错比不答更糟）。我已转给人工客服，"
         "通常会在 {minutes} 分钟内回复您。",
     },
+    "handoff_policy": {
+        "en": "This is something only a person on our support team can handle, so I'm passing it to them. "
+        "They usually reply within {minutes} minutes.",
+        "zh": "这个问题需要人工客服处理，我已转给他们，通常会在 {minutes} 分钟内回复您。",
+    },
+    "handoff_wrong_answer": {
+        "en": "Sorry that wasn't what you asked. I'm passing your question to a person on our support team; "
+        "they usually reply within {minutes} minutes.",
+        "zh": "抱歉，刚才的回答不是您要问的。我已把您的问题转给人工客服，通常会在 {minutes} 分钟内回复您。",
+    },
     "queued": {
         "en": "Thanks, I've added this to your conversation with our support team. An agent will reply here.",
         "zh": "已收到，这条消息已加入您与人工客服的对话，客服会在这里回复您。",
@@ -47,6 +57,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "(This answer is not yet available in English; here it is in Chinese.)\n\n",
         "zh": "（此条目暂无中文版本，以下为英文原文。）\n\n",
     },
+}
+
+
+# which text a handoff shows, by its reason
+HANDOFF_TEXT = {
+    "customer_request": "handoff",
+    "prompt_injection": "handoff_policy",
+    "other_customer_data": "handoff_policy",
+    "bank_details_change": "handoff_policy",
+    "wrong_answer": "handoff_wrong_answer",
 }
 
 

@@ -1,8 +1,10 @@
-"""The live knowledge: knowledge base + index + retriever, rebuilt in the background and swapped.
+"""The live knowledge: knowledge base + index + retriever + calibration, rebuilt in the background.
 
-Answering never waits for indexing: a rebuild embeds only changed texts (embedding cache),
-is written aside and swapped in one assignment; a broken FAQ file is reported while the
-previous knowledge keeps serving.
+Answering never waits for indexing or calibrating: a rebuild embeds only changed texts (embedding
+cache), is written aside and swapped in one assignment; a broken FAQ file is reported while the
+previous knowledge keeps serving. After each swap the calibration of the new knowledge is fitted
+in a background thread (leave-one-out over its own questions, seconds) and swapped in the same way;
+until then the previous calibration keeps deciding, and ``/api/health`` says so.
 """
 
 from __future__ import annotations
@@ -11,18 +13,22 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bot.calibration.auto import Calibrator
+from bot.calibration.model import Calibration, default_weights
 from indexer.batching import MicroBatcher
 from indexer.build import build_and_publish, is_stale, load_current, total_work
 from indexer.embedders import Embedder
-from indexer.search import HybridWeights, Retriever, encode_all
+from indexer.lexical import Terms
+from indexer.search import Retriever, encode_all
 from indexer.store import IndexLocation
 from knowledge.corpus import Doc, KnowledgeBase, load_knowledge
 from knowledge.errors import FormatProblem
 
 log = logging.getLogger("helpdesk.runtime")
+OUTCOME_INTERVAL = 60.0  # seconds between recalibrations triggered by feedback alone
 
 
 @dataclass(frozen=True)
@@ -31,7 +37,9 @@ class Snapshot:
 
     kb: KnowledgeBase
     retriever: Retriever
+    calibration: Calibration
     loaded_at: float
+    calibrated_for: str | None = None  # content hash the calibration was fitted on
 
 
 def folder_fingerprint(folders: Sequence[Path]) -> tuple[tuple[str, int, int], ...]:
@@ -45,6 +53,24 @@ def folder_fingerprint(folders: Sequence[Path]) -> tuple[tuple[str, int, int], .
     return tuple(items)
 
 
+def uncalibrated(models: Sequence[str]) -> Calibration:
+    """Before any calibration exists: rank by default weights and never answer."""
+    from bot.calibration.model import Logistic, feature_names
+    from bot.decision import Thresholds
+    from indexer.search import signal_names
+
+    names = feature_names(signal_names(models))
+    zero = Logistic(names, [0.0] * len(names), -5.0)
+    return Calibration(
+        list(models),
+        default_weights(models),
+        zero,
+        zero,
+        Thresholds(answer=1.01, clarify=1.01, clarify_margin=0.0),
+        {"source": "none", "guarantee_text": "not calibrated yet: every question goes to a person"},
+    )
+
+
 class KnowledgeRuntime:
     def __init__(
         self,
@@ -52,7 +78,8 @@ class KnowledgeRuntime:
         ticket_dirs: Sequence[Path],
         index_dir: Path,
         embedders: Sequence[Embedder],
-        weights: HybridWeights,
+        calibrator: Calibrator | None = None,
+        fixed_calibration: Calibration | None = None,
         progress: Callable[[int, int], None] | None = None,
         max_batch: int = 1,
         batch_wait: float = 0.004,
@@ -61,13 +88,23 @@ class KnowledgeRuntime:
         self.ticket_dirs = list(ticket_dirs)
         self.location = IndexLocation(index_dir)
         self.embedders = list(embedders)
-        self.weights = weights
+        self.calibrator = calibrator
+        self.fixed_calibration = fixed_calibration
+        # a tuned model's calibration holds for the knowledge it was tuned on only
+        self.fixed_is_for_content = False
         self._progress = progress
         self._reload_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._calibrate_wanted = threading.Event()
+        self._calibration_thread: threading.Thread | None = None
+        self._urgent = False
+        self.calibrating = False
+        self.calibration_error: str | None = None
+        self.calibrations = 0
         self.last_error: str | None = None
         self.reloads = 0
+        self._terms: tuple[tuple[str, ...], Terms] | None = None
         self._fingerprint = self._fingerprints()
         embedders_ = self.embedders
         self.batcher = (
@@ -75,9 +112,16 @@ class KnowledgeRuntime:
             if max_batch > 1
             else None
         )
-        self.snapshot = self._load(None)
+        snap = self._load(None)
+        self.snapshot = self._calibrated(snap)
 
     # -- loading -----------------------------------------------------------------------------------
+
+    def _terms_for(self, kb: KnowledgeBase) -> Terms:
+        key = tuple(sorted(set(kb.key_terms())))
+        if self._terms is None or self._terms[0] != key:
+            self._terms = (key, Terms(key))
+        return self._terms[1]
 
     def _load(self, previous: Snapshot | None, tickets_changed: bool = True) -> Snapshot:
         """Read knowledge and bring the index up to date.
@@ -107,13 +151,31 @@ class KnowledgeRuntime:
             store = build_and_publish(kb, self.embedders, self.location, tick, previous=store)
         assert store is not None
         encoder = self.batcher.encode if self.batcher is not None else None
-        return Snapshot(kb, Retriever(store, self.embedders, self.weights, encoder), time.time())
+        calibration = previous.calibration if previous else uncalibrated([e.name for e in self.embedders])
+        retriever = Retriever(store, self.embedders, calibration.ranking, encoder, self._terms_for(kb))
+        return Snapshot(kb, retriever, calibration, time.time(), previous.calibrated_for if previous else None)
+
+    def _calibrated(self, snap: Snapshot) -> Snapshot:
+        """``snap`` with the calibration of its knowledge (cached, else fitted now)."""
+        if self.fixed_calibration is not None:
+            cal = self.fixed_calibration
+        elif self.calibrator is not None:
+            cal = self.calibrator.calibrate(snap.kb.content_hash, snap.retriever)
+            self.calibrations += 1
+        else:
+            return snap
+        snap.retriever.weights = cal.ranking
+        return replace(snap, calibration=cal, calibrated_for=snap.kb.content_hash)
 
     def _fingerprints(self) -> tuple[object, object]:
         return folder_fingerprint([self.faq_dir]), folder_fingerprint(self.ticket_dirs)
 
-    def reload(self) -> Snapshot:
-        """Re-read what changed and swap in the new knowledge; on failure keep the old one."""
+    def reload(self, calibrate_now: bool = False) -> Snapshot:
+        """Re-read what changed and swap in the new knowledge; on failure keep the old one.
+
+        The new knowledge answers at once with the previous calibration; its own calibration is
+        fitted in the background (``calibrate_now``: here, before returning).
+        """
         with self._reload_lock:
             faq_fp, tickets_fp = self._fingerprints()
             tickets_changed = tickets_fp != self._fingerprint[1]
@@ -127,7 +189,68 @@ class KnowledgeRuntime:
             self.last_error = None
             self.snapshot = snap
             self.reloads += 1
-            return snap
+        if calibrate_now:
+            self.recalibrate()
+        else:
+            self.request_calibration()
+        return self.snapshot
+
+    # -- calibration -------------------------------------------------------------------------------
+
+    @property
+    def calibration_current(self) -> bool:
+        snap = self.snapshot
+        if self.fixed_calibration is not None:
+            fitted_for = self.fixed_calibration.meta.get("content_hash") if self.fixed_is_for_content else None
+            return fitted_for is None or fitted_for == snap.kb.content_hash
+        return snap.calibrated_for == snap.kb.content_hash
+
+    def recalibrate(self) -> Snapshot:
+        """Fit the calibration of the current knowledge now and swap it in (unless it changed meanwhile)."""
+        snap = self.snapshot
+        self.calibrating = True
+        try:
+            new = self._calibrated(snap)
+            self.calibration_error = None
+        except Exception as exc:  # the previous calibration keeps deciding
+            self.calibration_error = f"{type(exc).__name__}: {exc}"
+            log.exception("calibration failed; the previous calibration keeps deciding")
+            return self.snapshot
+        finally:
+            self.calibrating = False
+        with self._reload_lock:
+            if self.snapshot.kb is snap.kb:
+                self.snapshot = new
+        return self.snapshot
+
+    def request_calibration(self, urgent: bool = True) -> None:
+        """Recalibrate in the background; requests coalesce. ``urgent``: the knowledge changed (fit
+        now); otherwise new outcomes arrived (fit at most every ``OUTCOME_INTERVAL`` seconds)."""
+        if self.calibrator is None or self.fixed_calibration is not None:
+            return
+        if urgent:
+            self._urgent = True
+        self._calibrate_wanted.set()
+        if self._calibration_thread is None:
+
+            def loop() -> None:
+                last = 0.0
+                while not self._stop.is_set():
+                    if not self._calibrate_wanted.wait(0.5):
+                        continue
+                    if not self._urgent and time.monotonic() - last < OUTCOME_INTERVAL:
+                        self._stop.wait(0.5)
+                        continue
+                    self._calibrate_wanted.clear()
+                    self._urgent = False
+                    try:
+                        self.recalibrate()
+                    except Exception:  # the worker must never die
+                        log.exception("calibration worker error")
+                    last = time.monotonic()
+
+            self._calibration_thread = threading.Thread(target=loop, name="calibrator", daemon=True)
+            self._calibration_thread.start()
 
     @property
     def problems(self) -> list[FormatProblem]:
@@ -162,6 +285,8 @@ class KnowledgeRuntime:
         if self.batcher is not None:
             self.batcher.close()
             self.batcher = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        for t in (self._thread, self._calibration_thread):
+            if t is not None:
+                t.join(timeout=5)
+        self._thread = None
+        self._calibration_thread = None

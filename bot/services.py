@@ -10,16 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.answering import Answerer
-from bot.calibration import Calibration, Logistic, default_weights, feature_names
+from bot.calibration.auto import CalibrationSettings, Calibrator
+from bot.calibration.crossfit import CALIBRATION_FILE
+from bot.calibration.model import Calibration
 from bot.chat import ChatService
-from bot.decision import Thresholds
 from bot.runtime import KnowledgeRuntime
 from bot.settings import Settings
 from escalation.accounts import Accounts
 from escalation.queue import EscalationQueue
 from escalation.store import HelpdeskStore, SqliteStore
 from indexer.embedders import Embedder, load_embedders
-from indexer.search import signal_names
 
 log = logging.getLogger("helpdesk")
 
@@ -28,27 +28,40 @@ class CalibrationMismatch(RuntimeError):
     pass
 
 
-def load_calibration(settings: Settings) -> Calibration:
-    path = settings.calibration_path()
-    if path is None:
-        log.warning("no calibration found; using conservative defaults. Run `helpdesk calibrate`.")
-        names = feature_names(signal_names(settings.models))
-        zero = Logistic(names, [0.0] * len(names), -5.0)
-        return Calibration(
-            list(settings.models),
-            default_weights(settings.models),
-            zero,
-            zero,
-            Thresholds(answer=1.01, clarify=1.01, clarify_margin=0.0),
-            {"source": "none"},
-        )
-    cal = Calibration.load(path)
+def fixed_calibration(settings: Settings) -> Calibration | None:
+    """The calibration file named in settings, when the desk should not calibrate itself."""
+    if settings.calibration_file is None:
+        return None
+    cal = Calibration.load(settings.calibration_file)
     if cal.models != list(settings.models):
         raise CalibrationMismatch(
-            f"{path} was fitted for models {cal.models}, settings use {list(settings.models)}; "
-            "run `helpdesk calibrate` to fit it again"
+            f"{settings.calibration_file} was fitted for models {cal.models}, settings use "
+            f"{list(settings.models)}; run `helpdesk calibrate --out {settings.calibration_file}` again"
         )
     return cal
+
+
+def tuned_model(settings: Settings) -> Path | None:
+    """The folder of the model ``helpdesk tune`` made current, if any and if wanted."""
+    pointer = settings.models_dir / "current"
+    if not settings.use_tuned_model or not pointer.exists():
+        return None
+    folder = pointer.resolve()
+    return folder if (folder / "modules.json").exists() and (folder / CALIBRATION_FILE).exists() else None
+
+
+def calibrator(settings: Settings, store: HelpdeskStore | None) -> Calibrator:
+    return Calibrator(
+        settings.calibration_dir,
+        CalibrationSettings(
+            target_precision=settings.target_precision,
+            confidence=settings.guarantee_confidence,
+            assumed_oos_share=settings.assumed_oos_share,
+            labelled=settings.calibration_questions,
+        ),
+        outcomes=store.outcomes if store is not None else (lambda: ()),
+        embedding_cache=settings.index_dir / "cache",
+    )
 
 
 def agent_token(settings: Settings) -> tuple[str, bool]:
@@ -93,8 +106,6 @@ class Services:
     runtime: KnowledgeRuntime
     answerer: Answerer
     chat: ChatService
-    calibration: Calibration
-    calibration_path: Path | None
     agent_token: str
     accounts: Accounts
     first_password: str | None = None
@@ -110,21 +121,34 @@ def build_services(
     progress: Callable[[int, int], None] | None = None,
 ) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    calibration = load_calibration(settings)
-    embedders = embedders if embedders is not None else load_embedders(settings.models)
+    fixed = fixed_calibration(settings)
+    tuned = tuned_model(settings) if embedders is None else None
+    if tuned is not None and fixed is None:  # the tuned model comes with its cross-fitted calibration
+        fixed = Calibration.load(tuned / CALIBRATION_FILE)
+    if embedders is None:
+        embedders = load_embedders(settings.models, settings.model_cache_dir, tuned)
+    store = SqliteStore(settings.db_path)
     runtime = KnowledgeRuntime(
         settings.faq_dir,
         settings.ticket_dirs,
         settings.index_dir,
         embedders,
-        calibration.ranking,
+        calibrator(settings, store),
+        fixed,
         progress,
         settings.max_batch,
         settings.batch_wait_ms / 1000,
     )
-    store = SqliteStore(settings.db_path)
+    if tuned is not None:
+        runtime.fixed_is_for_content = True
+        if not runtime.calibration_current:
+            log.warning(
+                "the tuned model %s was tuned on another version of the knowledge; its calibration no longer "
+                "holds: run `helpdesk tune` again, or set HELPDESK_USE_TUNED_MODEL=false",
+                tuned,
+            )
     queue = EscalationQueue(store, settings.resolved_tickets_file)
-    answerer = Answerer(runtime, calibration, settings.expected_response_minutes)
+    answerer = Answerer(runtime, settings.expected_response_minutes)
     token, _ = agent_token(settings)
     accounts = Accounts(store)
     first_password = bootstrap_accounts(settings, accounts)
@@ -135,8 +159,6 @@ def build_services(
         runtime,
         answerer,
         ChatService(store, queue, answerer),
-        calibration,
-        settings.calibration_path(),
         token,
         accounts,
         first_password,

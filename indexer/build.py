@@ -28,23 +28,44 @@ TICKET_BATCH = 256
 def _faq_partition(
     docs: list[Doc], embedders: Sequence[Embedder], cache_folder: Path | None, progress: Progress | None
 ) -> Partition:
+    # always exact: retrieval scores every FAQ text (see indexer/search.py)
+    return Partition.from_vectors(docs, embed_docs(docs, embedders, cache_folder, progress), approx_threshold=1 << 62)
+
+
+def embed_docs(
+    docs: Sequence[Doc],
+    embedders: Sequence[Embedder],
+    cache_folder: Path | None = None,
+    progress: Progress | None = None,
+) -> dict[str, np.ndarray]:
+    """Vectors of ``docs`` per model: passages as passages, everything else as questions."""
     vectors = {}
-    texts = [d.text for d in docs]
+    is_passage = np.array([d.is_passage for d in docs], dtype=bool)
+    groups = [(False, np.flatnonzero(~is_passage)), (True, np.flatnonzero(is_passage))]
     for emb in embedders:
-        if cache_folder is not None:
-            cache = EmbeddingCache(cache_folder, emb.name, emb.dim)
-            vectors[emb.name] = cache.embed(emb, texts, progress=progress)
+        out = np.zeros((len(docs), emb.dim), dtype=np.float32)
+        cache = EmbeddingCache(cache_folder, emb.name, emb.dim) if cache_folder is not None else None
+        for passage, idx in groups:
+            if not len(idx):
+                continue
+            texts = [docs[int(i)].text for i in idx]
+            if cache is not None:
+                out[idx] = cache.embed(emb, texts, progress=progress, passage=passage)
+            else:
+                out[idx] = embed_batched(emb, texts, progress, passage)
+        if cache is not None:
             cache.save()
-        else:
-            vectors[emb.name] = embed_batched(emb, texts, progress)
-    return Partition.from_vectors(docs, vectors)
+        vectors[emb.name] = out
+    return vectors
 
 
-def embed_batched(emb: Embedder, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+def embed_batched(
+    emb: Embedder, texts: Sequence[str], progress: Progress | None = None, passage: bool = False
+) -> np.ndarray:
     out = np.zeros((len(texts), emb.dim), dtype=np.float32)
     for start in range(0, len(texts), TICKET_BATCH):
         chunk = texts[start : start + TICKET_BATCH]
-        out[start : start + len(chunk)] = emb.encode(chunk)
+        out[start : start + len(chunk)] = emb.encode(chunk, passage=passage)
         if progress:
             progress(len(chunk))
     return out

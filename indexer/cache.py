@@ -12,8 +12,9 @@ import numpy as np
 from indexer.embedders import Embedder
 
 
-def text_key(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+def text_key(text: str, passage: bool = False) -> str:
+    """Cache key of one text; a passage is embedded differently from a question (e5's prefixes)."""
+    return hashlib.sha1((("passage\x1f" if passage else "") + text).encode("utf-8")).hexdigest()
 
 
 class EmbeddingCache:
@@ -37,9 +38,10 @@ class EmbeddingCache:
         texts: Sequence[str],
         batch_size: int = 64,
         progress: Callable[[int], None] | None = None,
+        passage: bool = False,
     ) -> np.ndarray:
         """Vectors for ``texts``; only texts missing from the cache are encoded, in batches."""
-        keys = [text_key(t) for t in texts]
+        keys = [text_key(t, passage) for t in texts]
         missing = list(dict.fromkeys(k for k in keys if k not in self._vectors))
         by_key = {k: t for k, t in zip(keys, texts, strict=True)}
         done = len(keys) - len(missing)
@@ -47,7 +49,7 @@ class EmbeddingCache:
             progress(done)
         for start in range(0, len(missing), batch_size):
             chunk = missing[start : start + batch_size]
-            vecs = embedder.encode([by_key[k] for k in chunk])
+            vecs = embedder.encode([by_key[k] for k in chunk], passage=passage)
             for k, v in zip(chunk, vecs, strict=True):
                 self._vectors[k] = v
             self.added += len(chunk)

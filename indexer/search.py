@@ -1,4 +1,18 @@
-"""Hybrid retrieval: dense similarity from each model plus a character n-gram signal, per FAQ entry."""
+"""Hybrid retrieval: per FAQ entry, dense similarity from each model over its questions and over its
+answer passages, plus lexical signals (character n-grams, BM25 with typo correction).
+
+Signals, each one number per entry (the best over the entry's texts):
+
+- ``<model>``: cosine of the question to the entry's title, alternative questions and linked
+  ticket questions; ``<model>~x`` the same over those texts in the *other* language only;
+- ``<model>@p``: cosine to the entry's answer passages; ``<model>@p~x`` in the other language;
+- ``lexical``: character 1-3-gram TF-IDF cosine to the questions; ``lexical@p`` to the passages;
+- ``bm25``: BM25 of the question's words against all the entry's texts, normalised to [0, 1).
+
+The FAQ partition is small (thousands of texts), so similarities are computed exactly for all its
+texts at once, which also makes leave-one-out scoring (``Exclusion``) a matter of masking: the
+calibration asks each alternative question with itself left out, or with its whole entry left out.
+"""
 
 from __future__ import annotations
 
@@ -9,30 +23,36 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from indexer.embedders import Embedder
-from indexer.lexical import CharNgramIndex
+from indexer.lexical import Bm25Index, CharNgramIndex, Terms
 from indexer.store import Partition, VectorStore
 from knowledge.corpus import Doc
 from knowledge.lang import detect_language
 
 LEXICAL = "lexical"
+BM25 = "bm25"
 CROSS = "~x"  # suffix: the model's best similarity among texts in the *other* language
+PASSAGE = "@p"  # suffix: over answer passages instead of questions
+NEG = -1.0  # similarity of an entry with no text in a group (below every cosine in practice)
+SCORE_CHUNK = 256  # questions scored together (memory: chunk x FAQ texts per model)
 
 
 def encode_all(embedders: Sequence[Embedder], texts: Sequence[str]) -> dict[str, np.ndarray]:
     return {e.name: e.encode(list(texts)) for e in embedders}
 
 
-def signal_names(models: Sequence[str], lexical: bool = True) -> list[str]:
-    """Ranking signals: per model the best cosine over all texts and over other-language texts."""
-    return [*models, *(m + CROSS for m in models), *([LEXICAL] if lexical else [])]
-
-
-DENSE_DEPTH = 512  # docs fetched per model before aggregating per entry
+def signal_names(models: Sequence[str], lexical: bool = True, passages: bool = True) -> list[str]:
+    """Ranking signals, in a fixed order."""
+    names = [*models, *(m + CROSS for m in models)]
+    if passages:
+        names += [*(m + PASSAGE for m in models), *(m + PASSAGE + CROSS for m in models)]
+    if lexical:
+        names += [LEXICAL, *([LEXICAL + PASSAGE] if passages else []), BM25]
+    return names
 
 
 @dataclass(frozen=True)
 class HybridWeights:
-    """Linear weights of each signal in the ranking score (fitted by ``helpdesk calibrate``).
+    """Linear weights of each signal in the ranking score (fitted by the calibration).
 
     ``cross``/``cross_bias``, when fitted, score entries that have no translation in the
     customer's language (only a cross-lingual match is possible for them); both scores are
@@ -46,10 +66,19 @@ class HybridWeights:
 
 
 @dataclass(frozen=True)
+class Exclusion:
+    """What to leave out when scoring one question (leave-one-out calibration)."""
+
+    docs: tuple[int, ...] = ()  # FAQ texts left out, e.g. the alternative question being asked
+    entry: str | None = None  # an entry left out entirely: the right answer is absent
+    only_lang: str | None = None  # keep only texts in this language (an FAQ lacking the asker's)
+
+
+@dataclass(frozen=True)
 class Candidate:
     entry_id: str
     score: float  # hybrid ranking score
-    signals: dict[str, float]  # per model cosine and lexical similarity, best over the entry's texts
+    signals: dict[str, float]  # each signal's value for this entry
     doc: Doc  # the entry's text that matched best (by the first model)
 
 
@@ -68,6 +97,17 @@ class Retrieval:
     extra: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class Scored:
+    """Every signal for every entry, for one question (before ranking)."""
+
+    signals: dict[str, np.ndarray]
+    present: np.ndarray  # entries that may be ranked (not left out)
+    has_lang: np.ndarray  # entries with a text in the asker's language
+    best_doc: np.ndarray  # per entry, index of its best-matching text by the first model
+    coverage: float = 1.0  # share of the question's terms found in the knowledge
+
+
 class Retriever:
     """Ranks FAQ entries for a question. Thread-safe; new linked questions can be added live."""
 
@@ -77,26 +117,49 @@ class Retriever:
         embedders: Sequence[Embedder],
         weights: HybridWeights,
         encoder: Callable[[Sequence[str]], dict[str, np.ndarray]] | None = None,
+        terms: Terms | None = None,
     ) -> None:
+        """``terms``: the word splitter for BM25, knowing the knowledge's key terms (``Terms(kb.key_terms())``)."""
         self.store = store
         self.embedders = list(embedders)
         self.weights = weights
         self._encoder = encoder  # e.g. a MicroBatcher shared by concurrent requests
         self._lock = threading.RLock()
+        self._terms = terms
         self._reindex_faq()
 
     def _reindex_faq(self) -> None:
         faq: Partition = self.store.faq
-        self.entry_ids: list[str] = sorted({d.entry_id for d in faq.docs if d.entry_id})
-        pos = {e: i for i, e in enumerate(self.entry_ids)}
-        self._doc_entry = np.array([pos[d.entry_id] for d in faq.docs if d.entry_id], dtype=np.int64)
-        self._doc_zh = np.array([d.lang == "zh" for d in faq.docs], dtype=bool)
-        # which entries have a text (title, question or linked ticket) in each language
+        docs = faq.docs
+        self.entry_ids: list[str] = sorted({d.entry_id for d in docs if d.entry_id})
+        self._pos = {e: i for i, e in enumerate(self.entry_ids)}
+        n = len(self.entry_ids)
+        self._doc_entry = np.array([self._pos[d.entry_id] for d in docs if d.entry_id], dtype=np.int64)
+        if len(self._doc_entry) != len(docs):
+            raise ValueError("every FAQ-partition text must belong to an entry")
+        self._doc_lang = np.array([d.lang for d in docs])
+        self._doc_passage = np.array([d.is_passage for d in docs], dtype=bool)
+        self._vectors = {e.name: faq.vectors(e.name) for e in self.embedders if e.name in faq.indexes}
         self._entry_has = {
-            lang: np.isin(np.arange(len(self.entry_ids)), self._doc_entry[[d.lang == lang for d in faq.docs]])
-            for lang in ("en", "zh")
+            lang: np.bincount(self._doc_entry[self._doc_lang == lang], minlength=n) > 0 for lang in ("en", "zh")
         }
-        self._lexical = CharNgramIndex([d.text for d in faq.docs])
+        # one column order per group of texts, sorted by entry, for a vectorised max per entry
+        self._groups: dict[tuple[bool, str | None], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for passage in (False, True):
+            for lang in (None, "en", "zh"):
+                mask = self._doc_passage == passage
+                if lang is not None:
+                    mask &= self._doc_lang == lang
+                cols = np.flatnonzero(mask)
+                cols = cols[np.argsort(self._doc_entry[cols], kind="stable")]
+                ents = self._doc_entry[cols]
+                starts = np.flatnonzero(np.r_[True, ents[1:] != ents[:-1]]) if len(ents) else ents
+                self._groups[(passage, lang)] = (cols, ents[starts] if len(ents) else ents, starts)
+        texts = [d.text for d in docs]
+        self._lexical = CharNgramIndex(texts)
+        if self._terms is None:
+            self._terms = Terms()
+        self._bm25 = Bm25Index(texts, self._terms, self._doc_entry, self._doc_lang.tolist(), n)
 
     @property
     def signal_names(self) -> list[str]:
@@ -107,8 +170,10 @@ class Retriever:
             return self._encoder(queries)
         return encode_all(self.embedders, queries)
 
-    def search(self, query: str, k: int = 10, lang: str | None = None) -> Retrieval:
-        return self.search_encoded([query], self.encode([query]), k, [lang] if lang else None)[0]
+    def search(
+        self, query: str, k: int = 10, lang: str | None = None, weights: HybridWeights | None = None
+    ) -> Retrieval:
+        return self.search_encoded([query], self.encode([query]), k, [lang] if lang else None, weights=weights)[0]
 
     def search_many(self, queries: Sequence[str], k: int = 10) -> list[Retrieval]:
         return self.search_encoded(queries, self.encode(queries), k)
@@ -119,79 +184,166 @@ class Retriever:
         vectors: dict[str, np.ndarray],
         k: int = 10,
         langs: Sequence[str] | None = None,
+        exclusions: Sequence[Exclusion | None] | None = None,
+        weights: HybridWeights | None = None,
     ) -> list[Retrieval]:
-        langs = langs or [detect_language(q) for q in queries]
+        langs = list(langs) if langs else [detect_language(q) for q in queries]
         with self._lock:
-            return [
-                self._rank(q, {n: v[i : i + 1] for n, v in vectors.items()}, k, langs[i])
-                for i, q in enumerate(queries)
-            ]
+            scored = self._score(queries, vectors, langs, exclusions)
+            return [self.rank(q, s, k, weights) for q, s in zip(queries, scored, strict=True)]
 
-    @staticmethod
-    def _best_per_entry(
-        ents: np.ndarray, s: np.ndarray, i: np.ndarray, n: int, floor: float
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Max score per entry (hits arrive sorted by score, so an entry's first hit is its best)."""
-        agg = np.full(n, floor, dtype=np.float32)
-        arg = np.full(n, -1, dtype=np.int64)
-        order = np.unique(ents, return_index=True)[1]
-        agg[ents[order]] = s[order]
-        arg[ents[order]] = i[order]
-        return agg, arg
+    # -- signals -----------------------------------------------------------------------------------
 
-    def _rank(self, query: str, vectors: dict[str, np.ndarray], k: int, lang: str) -> Retrieval:
-        faq = self.store.faq
-        n_entries = len(self.entry_ids)
-        if n_entries == 0:
-            return Retrieval(query, [])
-        per_signal: dict[str, np.ndarray] = {}
-        best_doc: dict[str, np.ndarray] = {}
-        for name, vec in vectors.items():
-            scores, ids = faq.search(name, vec, DENSE_DEPTH)
-            s, i = scores[0], ids[0]
-            keep = i >= 0
-            s, i = s[keep], i[keep]
-            floor = float(s.min()) if len(s) else 0.0
-            ents = self._doc_entry[i]
-            per_signal[name], best_doc[name] = self._best_per_entry(ents, s, i, n_entries, floor)
-            other = self._doc_zh[i] != (lang == "zh")
-            per_signal[name + CROSS] = self._best_per_entry(
-                ents[other], s[other], i[other], n_entries, floor
-            )[0]
-        lex_docs = self._lexical.scores(query)
-        lex = np.zeros(n_entries, dtype=np.float32)
-        np.maximum.at(lex, self._doc_entry, lex_docs.astype(np.float32))
-        per_signal[LEXICAL] = lex
+    def _max_per_entry(self, sims: np.ndarray, passage: bool, lang: str | None) -> np.ndarray:
+        """``sims``: (queries, docs). Max per entry over the group's texts; NEG where it has none."""
+        cols, ents, starts = self._groups[(passage, lang)]
+        out = np.full((sims.shape[0], len(self.entry_ids)), NEG, dtype=np.float32)
+        if len(cols):
+            out[:, ents] = np.maximum.reduceat(sims[:, cols], starts, axis=1)
+        return out
 
-        w = self.weights
-        hybrid = np.full(n_entries, w.bias, dtype=np.float32)
-        for name, vals in per_signal.items():
+    def score(
+        self,
+        queries: Sequence[str],
+        vectors: dict[str, np.ndarray],
+        langs: Sequence[str],
+        exclusions: Sequence[Exclusion | None] | None = None,
+    ) -> list[Scored]:
+        """All signals for all entries, for each question (vectorised over chunks of questions)."""
+        out: list[Scored] = []
+        excl = list(exclusions) if exclusions is not None else [None] * len(queries)
+        with self._lock:
+            for start in range(0, len(queries), SCORE_CHUNK):
+                end = start + SCORE_CHUNK
+                out += self._score(
+                    queries[start:end],
+                    {name: v[start:end] for name, v in vectors.items()},
+                    langs[start:end],
+                    excl[start:end],
+                )
+        return out
+
+    def _score(
+        self,
+        queries: Sequence[str],
+        vectors: dict[str, np.ndarray],
+        langs: Sequence[str],
+        exclusions: Sequence[Exclusion | None] | None,
+    ) -> list[Scored]:
+        nq, n = len(queries), len(self.entry_ids)
+        if n == 0:
+            return [Scored({}, np.zeros(0, bool), np.zeros(0, bool), np.zeros(0, np.int64)) for _ in queries]
+        excl = list(exclusions) if exclusions is not None else [None] * nq
+        # which texts each question may see
+        visible = np.ones((nq, len(self._doc_entry)), dtype=bool)
+        present = np.ones((nq, n), dtype=bool)
+        for i, ex in enumerate(excl):
+            if ex is None:
+                continue
+            if ex.docs:
+                visible[i, list(ex.docs)] = False
+            if ex.entry is not None and ex.entry in self._pos:
+                e = self._pos[ex.entry]
+                visible[i, self._doc_entry == e] = False
+                present[i, e] = False
+            if ex.only_lang is not None:
+                visible[i, self._doc_lang != ex.only_lang] = False
+        lang_zh = np.array([lg == "zh" for lg in langs])
+        other_lang = np.where(lang_zh[:, None], self._doc_lang[None, :] != "zh", self._doc_lang[None, :] == "zh")
+        signals: dict[str, np.ndarray] = {}
+        best_doc = np.zeros((nq, n), dtype=np.int64)
+        for m_i, (name, docvecs) in enumerate(self._vectors.items()):
+            sims = vectors[name] @ docvecs.T
+            sims = np.where(visible, sims, NEG).astype(np.float32)
+            cross = np.where(other_lang, sims, NEG).astype(np.float32)
+            for passage, suffix in ((False, ""), (True, PASSAGE)):
+                signals[name + suffix] = self._max_per_entry(sims, passage, None)
+                signals[name + suffix + CROSS] = self._max_per_entry(cross, passage, None)
+            if m_i == 0:
+                best_doc = self._argmax_per_entry(sims)
+        lex = np.where(visible, self._lexical.scores_many(queries), 0.0).astype(np.float32)
+        signals[LEXICAL] = np.maximum(self._max_per_entry(lex, False, None), 0.0)
+        signals[LEXICAL + PASSAGE] = np.maximum(self._max_per_entry(lex, True, None), 0.0)
+        bm = np.zeros((nq, n), dtype=np.float32)
+        coverage = np.zeros(nq)
+        for i, q in enumerate(queries):
+            ex = excl[i]
+            held = ex.docs[0] if ex is not None and len(ex.docs) == 1 else None
+            bm[i] = self._bm25.scores(q, held, ex.only_lang if ex is not None else None)
+            coverage[i] = self._bm25.coverage(q)
+        signals[BM25] = bm
+        out = []
+        for i in range(nq):
+            ex = excl[i]
+            if ex is not None and ex.only_lang is not None:
+                has = np.zeros(n, dtype=bool) if ex.only_lang != langs[i] else self._entry_has[langs[i]]
+            else:
+                has = self._entry_has.get(langs[i], np.ones(n, dtype=bool))
+            out.append(
+                Scored({s: v[i] for s, v in signals.items()}, present[i], has, best_doc[i], float(coverage[i]))
+            )
+        return out
+
+    def _argmax_per_entry(self, sims: np.ndarray) -> np.ndarray:
+        order = np.argsort(self._doc_entry, kind="stable")
+        ents = self._doc_entry[order]
+        starts = np.flatnonzero(np.r_[True, ents[1:] != ents[:-1]])
+        out = np.zeros((sims.shape[0], len(self.entry_ids)), dtype=np.int64)
+        sorted_sims = sims[:, order]
+        for j, s in enumerate(starts):
+            end = starts[j + 1] if j + 1 < len(starts) else len(order)
+            out[:, ents[s]] = order[s + np.argmax(sorted_sims[:, s:end], axis=1)]
+        return out
+
+    # -- ranking -----------------------------------------------------------------------------------
+
+    def hybrid(self, s: Scored, weights: HybridWeights | None = None) -> np.ndarray:
+        w = weights or self.weights
+        hybrid = np.full(len(self.entry_ids), w.bias, dtype=np.float32)
+        for name, vals in s.signals.items():
             hybrid += w.weights.get(name, 0.0) * vals
         if w.cross is not None:
-            cross = np.full(n_entries, w.cross_bias, dtype=np.float32)
-            for name, vals in per_signal.items():
+            cross = np.full(len(self.entry_ids), w.cross_bias, dtype=np.float32)
+            for name, vals in s.signals.items():
                 cross += w.cross.get(name, 0.0) * vals
-            has = self._entry_has.get(lang)
-            if has is not None:
-                hybrid = np.where(has, hybrid, cross)
-        top = np.argsort(-hybrid)[:k]
-        first = self.embedders[0].name
-        cands = []
-        for e in top:
-            doc_i = int(best_doc[first][e])
-            if doc_i < 0:
-                doc_i = int(np.flatnonzero(self._doc_entry == e)[0])
-            cands.append(
-                Candidate(
-                    entry_id=self.entry_ids[e],
-                    score=float(hybrid[e]),
-                    signals={n: float(v[e]) for n, v in per_signal.items()},
-                    doc=faq.docs[doc_i],
-                )
+            hybrid = np.where(s.has_lang, hybrid, cross)
+        return np.where(s.present, hybrid, -np.inf)
+
+    def rank(self, query: str, s: Scored, k: int = 10, weights: HybridWeights | None = None) -> Retrieval:
+        if not len(self.entry_ids):
+            return Retrieval(query, [])
+        hybrid = self.hybrid(s, weights)
+        order = np.argsort(-hybrid)
+        top = [int(e) for e in order[: min(k, int(s.present.sum()))]]
+        docs = self.store.faq.docs
+        cands = [
+            Candidate(
+                entry_id=self.entry_ids[e],
+                score=float(hybrid[e]),
+                signals={name: float(v[e]) for name, v in s.signals.items()},
+                doc=docs[int(s.best_doc[e])],
             )
-        winners = [int(np.argmax(v)) for n, v in per_signal.items() if not n.endswith(CROSS)]
-        agreement = sum(1 for x in winners if x == top[0]) / len(winners)
-        return Retrieval(query, cands, agreement)
+            for e in top
+        ]
+        if not cands:
+            return Retrieval(query, [])
+        winners = [
+            int(np.argmax(np.where(s.present, v, -np.inf))) for n, v in s.signals.items() if not n.endswith(CROSS)
+        ]
+        agreement = sum(1 for x in winners if x == top[0]) / max(1, len(winners))
+        return Retrieval(query, cands, agreement, {"coverage": s.coverage})
+
+    def words(self, text: str) -> list[tuple[str, str]]:
+        """``(word as written, term)`` pairs of ``text``, as the lexical signal splits it."""
+        return self._bm25.terms.words(text)
+
+    def rarity(self, term: str) -> float:
+        return self._bm25.rarity(term)
+
+    def doc_index(self) -> list[Doc]:
+        return self.store.faq.docs
+
+    # -- tickets and learning ----------------------------------------------------------------------
 
     def similar_tickets(self, query: str, k: int = 5) -> list[SimilarTicket]:
         """Past resolved tickets close to ``query`` (linked or not), for agents only."""
@@ -212,7 +364,9 @@ class Retriever:
         """Make new texts (e.g. a question an agent linked to an entry) answerable now, without a rebuild."""
         if not docs:
             return
-        vectors = {e.name: e.encode([d.text for d in docs]) for e in self.embedders}
+        from indexer.build import embed_docs
+
+        vectors = embed_docs(docs, self.embedders)
         linked = [i for i, d in enumerate(docs) if d.entry_id]
         unlinked = [i for i, d in enumerate(docs) if not d.entry_id]
         with self._lock:
@@ -220,6 +374,6 @@ class Retriever:
                 self.store.faq.add([docs[i] for i in linked], {n: v[linked] for n, v in vectors.items()})
                 self._reindex_faq()
             if unlinked:
-                self.store.tickets.add(
-                    [docs[i] for i in unlinked], {n: v[unlinked] for n, v in vectors.items()}
-                )
+                first = self.embedders[0].name
+                self.store.tickets.add([docs[i] for i in unlinked], {first: vectors[first][unlinked]})
+

@@ -32,7 +32,7 @@ import numpy as np
 
 from knowledge.corpus import Doc
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 PARTITIONS = ("faq", "tickets")
 APPROX_THRESHOLD = 50_000
 
@@ -102,10 +102,24 @@ class Partition:
     def __init__(self, docs: list[Doc], indexes: dict[str, faiss.Index]) -> None:
         self.docs = docs
         self.indexes = indexes
+        self._vectors: dict[str, np.ndarray] = {}
 
     @classmethod
-    def from_vectors(cls, docs: list[Doc], vectors: dict[str, np.ndarray]) -> Partition:
-        return cls(docs, {name: make_index(v) for name, v in vectors.items()})
+    def from_vectors(
+        cls, docs: list[Doc], vectors: dict[str, np.ndarray], approx_threshold: int = APPROX_THRESHOLD
+    ) -> Partition:
+        return cls(docs, {name: make_index(v, approx_threshold) for name, v in vectors.items()})
+
+    def vectors(self, model: str) -> np.ndarray:
+        """All stored vectors of ``model`` (exact indexes only), in doc order."""
+        if model not in self._vectors:
+            index = self.indexes[model]
+            if not isinstance(index, faiss.IndexFlat):
+                raise TypeError("vectors() needs an exact index")
+            self._vectors[model] = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros(
+                (0, index.d), dtype=np.float32
+            )
+        return self._vectors[model]
 
     def search(self, model: str, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         index = self.indexes[model]
@@ -119,6 +133,7 @@ class Partition:
     def add(self, docs: list[Doc], vectors: dict[str, np.ndarray]) -> None:
         for name, index in self.indexes.items():
             index.add(np.ascontiguousarray(vectors[name], dtype=np.float32))
+        self._vectors = {}
         self.docs = [*self.docs, *docs]  # never extend a list the knowledge base shares
 
     def copy(self) -> Partition:

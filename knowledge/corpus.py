@@ -1,8 +1,8 @@
 """The knowledge base: FAQ entries plus resolved tickets, as texts ready to index.
 
-Texts fall in two partitions: ``faq`` (titles, alternative questions, and questions of tickets
-linked to an entry: what customers may be answered from) and ``tickets`` (tickets linked to no
-entry, shown only to agents). The tickets can number a million; they are read once and reused
+Texts fall in two partitions: ``faq`` (titles, alternative questions, passages of the answer
+bodies, and questions of tickets linked to an entry: what customers may be answered from) and
+``tickets`` (tickets linked to no entry, shown only to agents). The tickets can number a million; they are read once and reused
 while only FAQ files change, and their texts and hash are computed once per ticket set.
 """
 
@@ -17,20 +17,26 @@ from typing import Literal
 from knowledge.errors import FormatProblem
 from knowledge.faq import FaqEntry, group_by_id, load_faq
 from knowledge.lang import Lang
+from knowledge.passages import bold_terms, split_passages
 from knowledge.tickets import Ticket, load_tickets
 
-DocKind = Literal["title", "question", "ticket"]
+DocKind = Literal["title", "question", "passage", "ticket"]
+QUESTION_KINDS: frozenset[str] = frozenset({"title", "question", "ticket"})  # worded as a customer asks
 
 
 @dataclass(frozen=True, slots=True)
 class Doc:
-    """One indexed text: a title, an alternative question, or a ticket question."""
+    """One indexed text: a title, an alternative question, a passage of the answer, or a ticket question."""
 
     text: str
     lang: Lang
     kind: DocKind
     entry_id: str | None  # None for tickets not linked to an entry (never shown to customers)
     ticket_id: str | None = None
+
+    @property
+    def is_passage(self) -> bool:
+        return self.kind == "passage"
 
 
 def _hash_docs(docs: Iterable[Doc]) -> str:
@@ -107,6 +113,15 @@ class KnowledgeBase:
         entries = {i: {lang: t[lang]} for i, t in self.entries.items() if lang in t}
         return KnowledgeBase(entries, [t for t in self.tickets if t.lang == lang])
 
+    def key_terms(self) -> list[str]:
+        """Terms editors set in **bold** in answers and titles (menu names, 红字发票, 确认单): a word
+        splitter must keep them whole."""
+        out: list[str] = []
+        for translations in self.entries.values():
+            for e in translations.values():
+                out.extend(bold_terms(e.answer))
+        return out
+
     def title(self, entry_id: str, lang: str) -> str:
         return self.entry(entry_id, lang)[0].title
 
@@ -118,6 +133,8 @@ def _faq_docs(entries: dict[str, dict[str, FaqEntry]], tickets: Iterable[Ticket]
             yield Doc(e.title, e.lang, "title", eid)
             for q in e.questions:
                 yield Doc(q, e.lang, "question", eid)
+            for p in split_passages(e.answer):
+                yield Doc(p, e.lang, "passage", eid)
     for t in tickets:
         if t.faq_id in entries:
             yield Doc(t.question, t.lang, "ticket", t.faq_id, t.id)

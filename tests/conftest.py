@@ -1,7 +1,7 @@
-"""Shared fixtures: the real packaged models, loaded once; a real index built once per session.
+"""Shared fixtures: the real packaged models, loaded once; a real index and calibration built once.
 
-Each test gets its own data directory (and SQLite file) with a copy of that index, so no test
-embeds the whole shipped knowledge again.
+Each test gets its own data directory (and SQLite file) with a copy of that index and of the
+calibration the desk fitted on the shipped knowledge, so no test embeds or calibrates it again.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 FAQ = ROOT / "data" / "faq"
 TICKETS = ROOT / "data" / "tickets"
-CALIBRATION = ROOT / "data" / "calibration.json"
 
 
 @pytest.fixture(scope="session")
@@ -31,18 +30,26 @@ def embedders() -> list:
 
 @pytest.fixture(scope="session")
 def shipped_index(tmp_path_factory: pytest.TempPathFactory, embedders: list) -> Path:
-    """An index of the shipped FAQ and tickets, built once with the real models."""
-    from bot.calibration import Calibration
-    from indexer.build import build_and_publish
-    from indexer.store import IndexLocation
-    from knowledge.corpus import load_knowledge
+    """An index of the shipped FAQ and tickets, built once with the real models, and beside it
+    (``../calibration``) the calibration the desk fits on that knowledge at its first start."""
+    from bot.services import build_services
 
-    root = tmp_path_factory.mktemp("shipped") / "index"
-    kb = load_knowledge(FAQ, [TICKETS])
-    assert not kb.problems, kb.problems
-    build_and_publish(kb, embedders, IndexLocation(root))
-    Calibration.load(CALIBRATION)  # the shipped calibration must load
-    return root
+    state = tmp_path_factory.mktemp("shipped")
+    svc = build_services(make_settings(state), embedders=embedders)
+    try:
+        assert not svc.runtime.problems, svc.runtime.problems
+        assert svc.runtime.calibration_current
+    finally:
+        svc.close()
+    for extra in ("helpdesk.sqlite", "helpdesk.sqlite-wal", "helpdesk.sqlite-shm", "console_password"):
+        (state / extra).unlink(missing_ok=True)
+    return state / "index"
+
+
+def seed_state(data_dir: Path, shipped_index: Path) -> None:
+    """Give ``data_dir`` the shipped index and calibration (copies: tests may change them)."""
+    shutil.copytree(shipped_index, data_dir / "index", symlinks=True)
+    shutil.copytree(shipped_index.parent / "calibration", data_dir / "calibration")
 
 
 def make_settings(data_dir: Path, faq_dir: Path = FAQ, **kw: object):  # type: ignore[no-untyped-def]
@@ -52,7 +59,6 @@ def make_settings(data_dir: Path, faq_dir: Path = FAQ, **kw: object):  # type: i
         data_dir=data_dir,
         faq_dir=faq_dir,
         tickets_dir=TICKETS,
-        calibration_file=CALIBRATION,
         agent_token="test-token",
         watch_interval=0.2,
         **kw,
@@ -63,7 +69,7 @@ def make_settings(data_dir: Path, faq_dir: Path = FAQ, **kw: object):  # type: i
 def data_dir(tmp_path: Path, shipped_index: Path) -> Path:
     d = tmp_path / "state"
     d.mkdir()
-    shutil.copytree(shipped_index, d / "index", symlinks=True)
+    seed_state(d, shipped_index)
     return d
 
 
@@ -88,3 +94,14 @@ def client(services: object) -> Iterator[object]:
 
 
 AGENT = {"Authorization": "Bearer test-token"}
+
+
+def set_thresholds(services: object, **thresholds: float) -> None:
+    """Make the running desk decide with other thresholds (e.g. never answer outright)."""
+    from dataclasses import replace
+
+    rt = services.runtime  # type: ignore[attr-defined]
+    cal = rt.snapshot.calibration
+    fixed = replace(cal, thresholds=replace(cal.thresholds, **thresholds))
+    rt.fixed_calibration = fixed
+    rt.snapshot = replace(rt.snapshot, calibration=fixed)

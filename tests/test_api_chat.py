@@ -2,7 +2,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import AGENT
+from tests.conftest import AGENT, set_thresholds
 
 
 def ask(client: Any, message: str, **kw: Any) -> dict[str, Any]:
@@ -14,7 +14,7 @@ def ask(client: Any, message: str, **kw: Any) -> dict[str, Any]:
 def test_health(client: Any) -> None:
     body = client.get("/api/health").json()
     assert body["status"] == "ok" and body["knowledge"]["entries"] >= 60
-    assert body["index"]["models"] == ["use-multilingual-v3", "multilingual-e5-small-q4"]
+    assert body["index"]["models"] == ["use-multilingual-v3", "multilingual-e5-small"]
 
 
 def test_red_letter_question_in_chinese_gets_the_credit_note_answer(client: Any) -> None:
@@ -67,14 +67,7 @@ def test_transcript_and_messages_stored_in_order(client: Any) -> None:
 
 def test_clarify_pick_and_reject(client: Any, services: Any) -> None:
     """With thresholds that never answer outright, close candidates are offered and a pick answers."""
-    from dataclasses import replace
-
-    from bot.decision import Thresholds
-
-    cal = services.answerer.calibration
-    services.answerer.calibration = replace(
-        cal, thresholds=Thresholds(answer=1.01, clarify=0.0, clarify_margin=1e9)
-    )
+    set_thresholds(services, answer=1.01, clarify=0.0, clarify_margin=1e9)
     body = ask(client, "How do I issue a credit note?")
     reply = body["reply"]
     assert reply["kind"] == "clarify" and len(reply["suggestions"]) == 3 and reply["text"]
@@ -96,14 +89,7 @@ def test_clarify_pick_and_reject(client: Any, services: Any) -> None:
 
 
 def test_rephrase_after_clarify_that_still_misses_hands_off(client: Any, services: Any) -> None:
-    from dataclasses import replace
-
-    from bot.decision import Thresholds
-
-    cal = services.answerer.calibration
-    services.answerer.calibration = replace(
-        cal, thresholds=Thresholds(answer=1.01, clarify=0.0, clarify_margin=1e9)
-    )
+    set_thresholds(services, answer=1.01, clarify=0.0, clarify_margin=1e9)
     body = ask(client, "How do I issue a credit note?")
     assert body["reply"]["kind"] == "clarify"
     again = ask(client, "I mean the thing for fixing invoices", conversation_id=body["conversation_id"])

@@ -32,3 +32,21 @@ def test_suggestions_are_capped() -> None:
     many = [ScoredCandidate(f"e{i}", 10 - i * 0.01) for i in range(6)]
     d = decide(many, 0.1, 0.9, TH)
     assert d.kind == "clarify" and len(d.suggestions) == TH.max_suggestions
+
+
+def test_close_confusable_entries_are_asked_about_not_answered() -> None:
+    th = Thresholds(answer=0.7, clarify=0.6, clarify_margin=0.5, overlap_margin=1.0)
+    pair = {("credit-note", "partial-credit-note")}
+    cands = [ScoredCandidate("credit-note", 5.0), ScoredCandidate("partial-credit-note", 4.5)]
+    d = decide(cands, 0.99, 0.99, th, confusable=pair)
+    assert (d.kind, d.reason, d.suggestions) == ("clarify", "near_neighbours", ("credit-note", "partial-credit-note"))
+    # far apart, not confusable, or already asked: answer
+    far = [cands[0], ScoredCandidate("partial-credit-note", 3.0)]
+    assert decide(far, 0.99, 0.99, th, confusable=pair).kind == "answer"
+    assert decide(cands, 0.99, 0.99, th, confusable=set()).kind == "answer"
+    assert decide(cands, 0.99, 0.99, th, confusable=pair, after_clarify=True).kind == "answer"
+
+
+def test_a_risk_hands_off_before_anything_else() -> None:
+    d = decide(C, 0.99, 0.99, TH, risk="bank_details_change")
+    assert (d.kind, d.reason) == ("handoff", "bank_details_change")

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import FAQ, ROOT
-from tests.server import running_server
+from bench.server import running_server
+from tests.conftest import FAQ, ROOT, seed_state
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -53,7 +53,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory, shipped_index: Path) -> I
     root = tmp_path_factory.mktemp("browser")
     data = root / "state"
     data.mkdir()
-    shutil.copytree(shipped_index, data / "index", symlinks=True)
+    seed_state(data, shipped_index)
     faq = root / "faq"
     shutil.copytree(FAQ, faq)
     with running_server(data, faq, token=TOKEN, HELPDESK_CONSOLE_ACCOUNTS=json.dumps(ACCOUNTS)) as base:
@@ -194,6 +194,70 @@ def test_answer_shows_source_and_feedback_is_stored(
     assert messages[1]["meta"]["sources"][0]["id"] == "fix-tax-id"
     assert page.errors == []
     page.context.close()
+
+
+ANSWER_CANDIDATES = [
+    "How do I fix the tax id on an invoice?",
+    "How do I issue a credit note?",
+    "How do I add a new customer?",
+]
+
+
+def test_not_what_i_asked_hands_the_answer_to_a_person(
+    browser: Any, base_url: str, api: httpx.Client
+) -> None:
+    # a question the calibrated bot answers outright (probed, so recalibration can't break it)
+    probes = [(q, api.post("/api/chat", json={"message": q}).json()["reply"]) for q in ANSWER_CANDIDATES]
+    answered = [(q, r["sources"]) for q, r in probes if r["kind"] == "answer"]
+    assert answered, f"none of {ANSWER_CANDIDATES} gets an answer any more; pick another"
+    question, sources = answered[0]
+
+    page = new_page(browser, "en-US")
+    open_widget(page, base_url)
+    answer = ask(page, question)
+    expect(answer.locator('[data-part="source"]')).to_contain_text(sources[0]["title"])
+    feedback = answer.locator('[data-part="feedback"]')
+    expect(feedback.get_by_role("button")).to_have_text(["Yes", "No", "Not what I asked"])
+
+    feedback.get_by_role("button", name="Not what I asked").click()
+    handoff = page.locator(".row.bot[data-id]").last
+    expect(page.locator(".row.bot[data-id]")).to_have_count(2)
+    expect(handoff).to_contain_text("passing your question to a person")
+    expect(feedback).to_have_text("Thanks — a person will take it from here.")
+    expect(feedback.get_by_role("button")).to_have_count(0)
+    expect(page.locator('[data-part="handoff-state"]')).to_contain_text("usually within")
+    expect(page.locator('[data-action="talk-to-person"]')).to_be_disabled()
+
+    cid = conversation_id(page)
+    transcript = api.get(f"/api/conversations/{cid}/messages").json()
+    assert transcript["status"] == "handoff"
+    messages = transcript["messages"]
+    assert [(m["role"], m["meta"].get("kind"), m["feedback"]) for m in messages] == [
+        ("customer", None, None),
+        ("bot", "answer", "wrong"),
+        ("bot", "handoff", None),
+    ]
+    assert handoff.get_attribute("data-id") == str(messages[2]["id"])
+    ticket = handoff_of(api, cid)
+    assert (ticket["status"], ticket["reason"], ticket["question"]) == ("open", "wrong_answer", question)
+
+    # reloaded from the transcript: the answer keeps its "wrong" mark and no buttons, nothing twice
+    page.reload()
+    launcher = page.locator('[data-part="launcher"]')
+    expect(launcher).to_be_visible()
+    if launcher.get_attribute("aria-expanded") != "true":
+        launcher.click()
+    expect(page.locator(".row[data-id]")).to_have_count(len(messages))
+    answer = page.locator(f'.row.bot[data-id="{messages[1]["id"]}"]')
+    expect(answer.locator('[data-part="feedback"]')).to_have_text("Thanks — a person will take it from here.")
+    expect(answer.locator('[data-part="feedback"] button')).to_have_count(0)
+    page.evaluate("window.LedgerlyHelpdesk.setLanguage('zh')")
+    expect(answer.locator('[data-part="feedback"]')).to_have_text("已转人工，请稍候。")
+    assert page.errors == []
+    page.context.close()
+    api.post(
+        f"/api/agent/handoffs/{ticket['id']}/resolve", json={"agent": "bob", "answer": "Fixed it together."}
+    )
 
 
 CLARIFY_CANDIDATES = [

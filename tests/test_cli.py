@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from tests.conftest import CALIBRATION, FAQ, TICKETS
+from tests.conftest import FAQ, TICKETS, seed_state
 
 
 def state_args(data: Path) -> list[str]:
@@ -22,6 +22,7 @@ def state_args(data: Path) -> list[str]:
         ["check-faq"],
         ["ask"],
         ["calibrate"],
+        ["tune"],
         ["import-tickets"],
         ["agent"],
         ["agent", "add"],
@@ -48,11 +49,10 @@ def test_check_faq_ok_and_broken(tmp_path: Path) -> None:
     assert "duplicate entry `id: void-invoice` with `lang: en`" in result.output
 
 
-def test_ask_json(tmp_path: Path, shipped_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ask_json(tmp_path: Path, shipped_index: Path) -> None:
     data = tmp_path / "state"
     data.mkdir()
-    shutil.copytree(shipped_index, data / "index", symlinks=True)
-    monkeypatch.setenv("HELPDESK_CALIBRATION_FILE", str(CALIBRATION))
+    seed_state(data, shipped_index)
     args = [
         "ask",
         "How do I fix the tax id on an invoice?",
@@ -77,36 +77,41 @@ def test_import_tickets_validates_and_writes_atomically(tmp_path: Path) -> None:
     assert [json.loads(x)["id"] for x in written] == ["X-1"]
 
 
-def test_calibrate_writes_a_calibration_the_service_uses(
-    tmp_path: Path, shipped_index: Path, embedders: list
-) -> None:
+def test_calibrate_reports_the_guarantee_and_pins_it(tmp_path: Path, shipped_index: Path, embedders: list) -> None:
+    """`helpdesk calibrate` shows what the answers are guaranteed to be and on how many examples; with
+    --out the file pins the calibration for a desk (HELPDESK_CALIBRATION_FILE)."""
     from bot.services import build_services
     from tests.conftest import make_settings
 
     data = tmp_path / "state"
     data.mkdir()
-    shutil.copytree(shipped_index, data / "index", symlinks=True)
-    lines = (Path(__file__).resolve().parent.parent / "data/eval/questions.jsonl").read_text().splitlines()
-    small = tmp_path / "eval.jsonl"
-    small.write_text("\n".join(lines[:120] + lines[-60:]) + "\n")
-    args = [
-        "calibrate",
-        "--eval",
-        str(small),
-        *state_args(data),
-    ]
-    result = CliRunner().invoke(main, args)
+    seed_state(data, shipped_index)
+    pinned = tmp_path / "pinned.json"
+    result = CliRunner().invoke(main, ["calibrate", "--out", str(pinned), *state_args(data)])
     assert result.exit_code == 0, result.output
-    written = data / "calibration.json"
-    body = json.loads(written.read_text())
-    assert body["meta"]["dev_questions"] < 180 and 0 < body["thresholds"]["answer"] <= 1.0 + 1e-6
-    settings = make_settings(data)
-    settings.calibration_file = (
-        None  # as in production: <data-dir>/calibration.json wins over the shipped one
-    )
+    body = json.loads(result.output[result.output.index("{") :])
+    assert "precision >=" in body["guarantee"] and "with 95% confidence" in body["guarantee"]
+    assert body["examples_by_source"]["present"] > 500 and body["examples_by_source"]["absent"] > 500
+    assert 0.95 <= body["precision_lower_bound"] < 1 and 0.5 <= body["thresholds"]["answer"] <= 1
+    written = json.loads(pinned.read_text())
+    assert written["thresholds"]["answer"] == body["thresholds"]["answer"]
+    settings = make_settings(data, calibration_file=pinned)
     services = build_services(settings, embedders=embedders)
     try:
-        assert services.calibration_path == written
-        assert services.calibration.thresholds.answer == body["thresholds"]["answer"]
+        assert services.runtime.fixed_calibration is not None
+        assert services.runtime.snapshot.calibration.thresholds.answer == body["thresholds"]["answer"]
     finally:
         services.close()
+
+
+def test_calibrate_with_labelled_questions_adds_them(tmp_path: Path, shipped_index: Path) -> None:
+    data = tmp_path / "state"
+    data.mkdir()
+    seed_state(data, shipped_index)
+    lines = (Path(__file__).resolve().parent.parent / "data/eval/questions.jsonl").read_text().splitlines()
+    small = tmp_path / "eval.jsonl"
+    small.write_text("\n".join(lines[:60] + lines[-30:]) + "\n")
+    result = CliRunner().invoke(main, ["calibrate", "--eval", str(small), *state_args(data)])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output[result.output.index("{") :])
+    assert 0 < body["examples_by_source"]["labelled"] < 90  # the dev split only

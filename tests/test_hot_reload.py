@@ -93,3 +93,17 @@ def test_new_ticket_file_extends_the_tickets_index(editable: Any) -> None:
     after = svc.runtime.snapshot.retriever.store.tickets
     assert [d.ticket_id for d in after.docs[: len(before.docs)]] == [d.ticket_id for d in before.docs]
     assert after.docs[-1].ticket_id == "IMP-1" and len(before.docs) + 1 == len(after.docs)
+
+
+def test_a_knowledge_change_is_recalibrated_in_the_background(editable: Any) -> None:
+    """The new knowledge answers at once with the previous calibration; its own follows, fitted from
+    the changed knowledge's questions, and /api/health says which one decides."""
+    client, svc, faq = editable
+    before = svc.runtime.snapshot.calibration
+    path = faq / "en" / "api-keys.md"
+    path.write_text(path.read_text().replace("questions:\n", "questions:\n  - Where do I find my API token?\n", 1))
+    wait_for(lambda: svc.runtime.snapshot.kb.content_hash != before.meta["content_hash"])
+    wait_for(lambda: client.get("/api/health").json()["calibration"]["current"], timeout=120)
+    after = svc.runtime.snapshot.calibration
+    assert after is not before and after.meta["content_hash"] == svc.runtime.snapshot.kb.content_hash
+    assert after.meta["examples"] > before.meta["examples"]  # the new question is asked too

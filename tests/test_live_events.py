@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 
+from bench.server import running_server
 from tests.conftest import FAQ
-from tests.server import running_server
 
 H = {"Authorization": "Bearer e2e-token"}
 

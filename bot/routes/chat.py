@@ -7,7 +7,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bot.chat import Turn
 from bot.deps import ServicesDep
+from bot.errors import ERRORS_404, ERRORS_422
+from bot.services import Services
 from escalation.models import Message
 
 router = APIRouter(prefix="/api", tags=["customer"])
@@ -90,10 +93,7 @@ def message_out(m: Message) -> MessageOut:
     )
 
 
-@router.post("/chat", response_model=ChatResponse)
-def chat(req: ChatRequest, services: ServicesDep) -> ChatResponse:
-    """Ask the desk. The message is stored before the reply is computed."""
-    turn = services.chat.handle(req.message, req.conversation_id, req.lang, req.choice)
+def turn_out(turn: Turn, services: Services) -> ChatResponse:
     return ChatResponse(
         conversation_id=turn.conversation_id,
         reply=ReplyOut(**turn.reply.public()),
@@ -103,6 +103,12 @@ def chat(req: ChatRequest, services: ServicesDep) -> ChatResponse:
         if turn.reply.kind == "handoff"
         else None,
     )
+
+
+@router.post("/chat", response_model=ChatResponse, responses=ERRORS_422 | ERRORS_404)
+def chat(req: ChatRequest, services: ServicesDep) -> ChatResponse:
+    """Ask the desk. The message is stored before the reply is computed."""
+    return turn_out(services.chat.handle(req.message, req.conversation_id, req.lang, req.choice), services)
 
 
 class Transcript(BaseModel):
@@ -135,7 +141,20 @@ class FeedbackIn(BaseModel):
     helpful: bool
 
 
-@router.post("/messages/{message_id}/feedback", response_model=MessageOut)
+@router.post("/messages/{message_id}/feedback", response_model=MessageOut, responses=ERRORS_422 | ERRORS_404)
 def feedback(message_id: int, body: FeedbackIn, services: ServicesDep) -> MessageOut:
-    """ "Did this help?" on a bot reply."""
-    return message_out(services.store.set_feedback(message_id, "yes" if body.helpful else "no"))
+    """ "Did this help?" on a bot reply. A "no" on an answer counts against that answer in the next
+    calibration."""
+    out = message_out(services.store.set_feedback(message_id, "yes" if body.helpful else "no"))
+    if not body.helpful:
+        services.runtime.request_calibration(urgent=False)
+    return out
+
+
+@router.post(
+    "/messages/{message_id}/not-what-i-asked", response_model=ChatResponse, responses=ERRORS_422 | ERRORS_404
+)
+def not_what_i_asked(message_id: int, services: ServicesDep) -> ChatResponse:
+    """The answer missed the question: the conversation goes to a person at once (reason
+    `wrong_answer`, with the bot's candidates), and the miss becomes a negative calibration example."""
+    return turn_out(services.chat.not_what_i_asked(message_id), services)

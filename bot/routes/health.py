@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from bot.deps import ServicesDep
+from bot.services import Services
 
 router = APIRouter(prefix="/api", tags=["status"])
 
@@ -26,10 +27,31 @@ def health(services: ServicesDep) -> dict[str, Any]:
             "content_hash": snap.kb.content_hash,
         },
         "index": {"models": m.model_names, "counts": m.counts, "built_at": m.built_at},
-        "calibration": {
-            "path": str(services.calibration_path) if services.calibration_path else None,
-            "thresholds": services.calibration.thresholds.__dict__,
-        },
+        "calibration": calibration_status(services),
+    }
+
+
+def calibration_status(services: Services) -> dict[str, Any]:
+    """What the answer decision rests on: how many examples, what it guarantees, whether it is current."""
+    rt = services.runtime
+    cal = rt.snapshot.calibration
+    meta = cal.meta
+    g = meta.get("guarantee") or {}
+    return {
+        "source": "file" if rt.fixed_calibration is not None else meta.get("source", "knowledge"),
+        "current": rt.calibration_current,
+        "fitting": rt.calibrating,
+        "error": rt.calibration_error,
+        "fitted_at": meta.get("fitted_at"),
+        "examples": meta.get("examples"),
+        "examples_by_source": meta.get("examples_by_source"),
+        "guarantee": meta.get("guarantee_text"),
+        "target_precision": 1 - g["alpha"] if g else None,
+        "confidence": 1 - g["delta"] if g else None,
+        "precision_lower_bound": g.get("precision_lower_bound"),
+        "assumed_oos_share": g.get("oos_share"),
+        "thresholds": cal.thresholds.__dict__,
+        "confusable_pairs": len(cal.confusable),
     }
 
 

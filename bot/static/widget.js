@@ -48,6 +48,8 @@
       no: "No",
       thanksYes: "Thanks for your feedback!",
       thanksNo: "Thanks for telling us. Ask again in other words, or talk to a person.",
+      notAsked: "Not what I asked",
+      thanksWrong: "Thanks — a person will take it from here.",
       noneOfThese: "None of these",
       noneOfTheseMessage: "None of these",
       waiting: "A person will reply, usually within {minutes} minutes",
@@ -64,6 +66,7 @@
       errorInvalid: "This message could not be sent: {detail}",
       errorLoad: "Your earlier conversation could not be loaded.",
       errorFeedback: "Your feedback could not be saved. Please try again.",
+      errorNotAsked: "We could not pass this to our support team. Please try again.",
       retry: "Try again",
       dismiss: "Dismiss",
       reconnecting: "Reconnecting…",
@@ -90,6 +93,8 @@
       no: "没帮助",
       thanksYes: "感谢您的反馈！",
       thanksNo: "感谢反馈。您可以换个说法再问，或者转人工。",
+      notAsked: "不是我问的",
+      thanksWrong: "已转人工，请稍候。",
       noneOfThese: "都不是",
       noneOfTheseMessage: "都不是",
       waiting: "人工客服将尽快回复，通常在 {minutes} 分钟内",
@@ -106,6 +111,7 @@
       errorInvalid: "消息无法发送：{detail}",
       errorLoad: "无法加载之前的对话记录。",
       errorFeedback: "反馈提交失败，请重试。",
+      errorNotAsked: "转人工失败，请重试。",
       retry: "重试",
       dismiss: "关闭提示",
       reconnecting: "正在重新连接…",
@@ -950,13 +956,14 @@
   function renderFeedback(m) {
     var box = el("div", "feedback");
     box.setAttribute("data-part", "feedback");
-    if (m.feedback === "yes" || m.feedback === "no") {
+    if (m.feedback === "yes" || m.feedback === "no" || m.feedback === "wrong") {
       var thanks = el("span", "thanks");
       var ic = el("span");
       ic.innerHTML = ICON.check;
       ic.style.display = "inline-flex";
       thanks.appendChild(ic);
-      thanks.appendChild(el("span", null, m.feedback === "yes" ? t("thanksYes") : t("thanksNo")));
+      var key = m.feedback === "yes" ? "thanksYes" : m.feedback === "no" ? "thanksNo" : "thanksWrong";
+      thanks.appendChild(el("span", null, t(key)));
       box.appendChild(thanks);
       return box;
     }
@@ -973,6 +980,14 @@
       });
       box.appendChild(b);
     });
+    var wrong = el("button", "fb", t("notAsked"));
+    wrong.type = "button";
+    wrong.setAttribute("data-feedback", "wrong");
+    wrong.setAttribute("data-action", "not-what-i-asked");
+    wrong.addEventListener("click", function () {
+      notWhatIAsked(m, box);
+    });
+    box.appendChild(wrong);
     return box;
   }
 
@@ -989,6 +1004,32 @@
       function () {
         for (var i = 0; i < buttons.length; i++) buttons[i].disabled = false;
         showError("errorFeedback");
+      }
+    );
+  }
+
+  /** The feedback row now shown for m (it is redrawn on resume or a language switch). */
+  function feedbackBox(m, fallback) {
+    var box = m._el && m._el.querySelector('[data-part="feedback"]');
+    return box || fallback;
+  }
+
+  /** "Not what I asked": the answer is marked wrong and the conversation goes to a person at once. */
+  function notWhatIAsked(m, box) {
+    var buttons = box.querySelectorAll("button");
+    for (var i = 0; i < buttons.length; i++) buttons[i].disabled = true;
+    hideError();
+    request("POST", "messages/" + encodeURIComponent(m.id) + "/not-what-i-asked").then(
+      function (res) {
+        m.feedback = "wrong";
+        feedbackBox(m, box).replaceWith(renderFeedback(m));
+        showReply(res);
+        scrollToEnd(true);
+      },
+      function () {
+        var current = feedbackBox(m, box).querySelectorAll("button");
+        for (var i = 0; i < current.length; i++) current[i].disabled = false;
+        showError("errorNotAsked");
       }
     );
   }
@@ -1219,6 +1260,34 @@
     if (ui.typing && ui.typing.parentNode) ui.typing.parentNode.removeChild(ui.typing);
   }
 
+  /**
+   * Show the bot's reply of a turn (POST chat or not-what-i-asked) once, like any other message;
+   * a handoff reply puts the widget in the waiting state and opens the live stream for the agent.
+   */
+  function showReply(res) {
+    var r = res.reply || {};
+    if (res.message_id != null) {
+      upsert({
+        id: res.message_id,
+        role: "bot",
+        text: r.text,
+        meta: {
+          kind: r.kind,
+          sources: r.sources || [],
+          suggestions: r.suggestions || [],
+          confidence: r.confidence,
+        },
+        feedback: null,
+      }, { noScroll: true });
+    }
+    if (r.kind === "handoff" && state.status !== "handoff") {
+      applyState({ status: "handoff", handoff: res.handoff || state.handoff || { status: "open", agent: null } });
+    }
+    updateComposer();
+    refreshChoices();
+    if (state.status === "handoff") connect();
+  }
+
   function send_(text, choice, opts) {
     opts = opts || {};
     var trimmed = text.trim();
@@ -1246,28 +1315,8 @@
         state.pending = null;
         state.sending = false;
         if (pend && pend.el && pend.el.parentNode) pend.el.parentNode.removeChild(pend.el);
-        var r = res.reply || {};
-        if (res.message_id != null) {
-          upsert({
-            id: res.message_id,
-            role: "bot",
-            text: r.text,
-            meta: {
-              kind: r.kind,
-              sources: r.sources || [],
-              suggestions: r.suggestions || [],
-              confidence: r.confidence,
-            },
-            feedback: null,
-          }, { noScroll: true });
-        }
+        showReply(res);
         revealAnswer(state.byId[res.customer_message_id], state.byId[res.message_id]);
-        if (r.kind === "handoff" && state.status !== "handoff") {
-          applyState({ status: "handoff", handoff: state.handoff || { status: "open", agent: null } });
-        }
-        updateComposer();
-        refreshChoices();
-        if (state.status === "handoff") connect();
       },
       function (err) {
         var pend = state.pending;

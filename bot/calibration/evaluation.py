@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from bot.calibration import Calibration, expected_calibration_error, scored
+from bot.calibration.evalset import LabelledQuestion
+from bot.calibration.model import Calibration, expected_calibration_error, scored
 from bot.decision import decide
-from bot.evalset import LabelledQuestion
 from indexer.search import Retriever
 
 

@@ -1,4 +1,4 @@
-"""Start a real ``helpdesk serve`` on a free localhost port for end-to-end tests."""
+"""Start a real ``helpdesk serve`` on a free localhost port, for end-to-end tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -45,7 +45,6 @@ def running_server(
         **os.environ,
         "HELPDESK_AGENT_TOKEN": token,
         "HELPDESK_WATCH_INTERVAL": "0.2",
-        "HELPDESK_CALIBRATION_FILE": str(ROOT / "data" / "calibration.json"),
         **env,
     }
     log = (data_dir / "server.log").open("w")

@@ -20,7 +20,8 @@ class LabelledQuestion:
     lang: str
     expected: str | None  # None: out of scope, must be handed off
     cross_lingual: bool = False
-    category: str = "in_scope"
+    category: str = "in_scope"  # in_scope | out_of_scope | near_domain | off_topic | risky_* ...
+    style: str = "plain"  # plain | colloquial | keywords | typo | long | error | mixed
 
 
 def split_of(qid: str, dev_share: float = 0.5) -> Split:
@@ -42,6 +43,7 @@ def load_questions(path: Path, split: Split | None = None) -> list[LabelledQuest
             expected=d.get("expected"),
             cross_lingual=bool(d.get("cross_lingual", False)),
             category=d.get("category", "in_scope" if d.get("expected") else "out_of_scope"),
+            style=d.get("style", "plain"),
         )
         if split is None or split_of(q.qid) == split:
             out.append(q)
