@@ -37,10 +37,10 @@ from bot.calibration.evalset import LabelledQuestion
 from bot.calibration.evaluation import metrics, run
 from bot.calibration.examples import Example, from_outcomes, leave_one_out
 from bot.calibration.fitting import ASSUMED_OOS_SHARE, fit, is_correct, logistic_with_oof, overlaps
-from bot.calibration.guarantee import choose_threshold_mixture
+from bot.calibration.guarantee import choose_threshold_mixture, point_threshold
 from bot.calibration.model import Calibration
 from indexer.build import build_store
-from indexer.cache import EmbeddingCache
+from indexer.cache import encode_cached
 from indexer.embedders import Embedder, load_embedders
 from indexer.lexical import Terms
 from indexer.search import BM25, LEXICAL, HybridWeights, Retriever
@@ -53,12 +53,7 @@ ALPHA, DELTA = 0.05, 0.05
 
 
 def encode(embedders: Sequence[Embedder], texts: list[str]) -> dict[str, np.ndarray]:
-    out = {}
-    for e in embedders:
-        cache = EmbeddingCache(CACHE, e.name, e.dim)
-        out[e.name] = cache.embed(e, texts)
-        cache.save()
-    return out
+    return encode_cached(embedders, texts, CACHE)
 
 
 def retriever_for(kb: KnowledgeBase, embedders: Sequence[Embedder]) -> Retriever:
@@ -119,14 +114,21 @@ def baseline(
     oos = np.array([exs[i].expected is None for i in keep])
     weight = np.where(oos, (ASSUMED_OOS_SHARE / (1 - ASSUMED_OOS_SHARE)) * (~oos).sum() / max(1, oos.sum()), 1.0)
     model, oof = logistic_with_oof(x, y, [exs[i].group for i in keep], ["top"], weight)
-    g = choose_threshold_mixture(oof[~oos], y[~oos] == 1, oof[oos], ASSUMED_OOS_SHARE, ALPHA, DELTA)
+    origin = np.array([exs[i].origin or exs[i].group for i in keep])
+    g = choose_threshold_mixture(
+        oof[~oos], y[~oos] == 1, oof[oos], ASSUMED_OOS_SHARE, ALPHA, DELTA, origin_in=origin[~oos], origin_oos=origin[oos]
+    )
+    pt = point_threshold(oof[~oos], y[~oos] == 1, oof[oos], ASSUMED_OOS_SHARE, ALPHA)
     tv = encode(embedders, [q.question for q in task.test])
     trs = retriever.search_encoded([q.question for q in task.test], tv, 1, [q.lang for q in task.test], weights=weights)
     p = model.predict(np.array([[r.candidates[0].score if r.candidates else 0.0] for r in trs]))
     ins = np.array([q.expected is not None for q in task.test])
     right = np.array([bool(q.expected) and bool(r.candidates) and r.candidates[0].entry_id == q.expected for r, q in zip(trs, task.test, strict=True)])
     ans = p >= g.threshold
+    ans_pt = p >= pt
     return {
+        "pt_precision": float(right[ans_pt].mean()) if ans_pt.any() else float("nan"),
+        "pt_coverage": float((ans_pt & right).sum() / max(1, ins.sum())),
         "n_in": float(ins.sum()),
         "n_oos": float((~ins).sum()),
         "top1": float(right[ins].mean()) if ins.any() else float("nan"),
@@ -143,6 +145,11 @@ def ours(
 ) -> tuple[dict[str, float], list[Any]]:
     out = run(retriever, cal, questions, encode(embedders, [q.question for q in questions]))
     m = metrics(out)
+    pt = cal.meta.get("point_threshold", 2.0)
+    pts = [o for o in out if o.p_top >= pt]
+    n_in = sum(1 for o in out if o.in_scope)
+    m["pt_precision"] = float(np.mean([o.top_right for o in pts])) if pts else float("nan")
+    m["pt_coverage"] = sum(1 for o in pts if o.top_right) / max(1, n_in)
     g = cal.meta.get("guarantee", {})
     m["claimed"] = g.get("precision_lower_bound", float("nan")) if g.get("threshold", 2) <= 1 else float("nan")
     return m, out
@@ -185,7 +192,9 @@ def tuned_row(task: Task, embedders: list[Embedder]) -> dict[str, float]:
     from indexer.tuning import TuneConfig
 
     folder = OUT / "tuned" / f"e5-tuned-{task.name}"
-    desk = tune_and_calibrate(task.kb, ensure_folder(default_model_cache()), embedders[:1], folder, TuneConfig(), cache=CACHE)
+    desk = tune_and_calibrate(
+        task.kb, ensure_folder(default_model_cache()), embedders[:1], folder, TuneConfig(), cache=CACHE, reuse=True
+    )
     tuned = [embedders[0], E5Embedder(folder, f"multilingual-e5-small+{folder.name}")]
     r = retriever_for(task.kb, tuned)
     m = ours(r, desk.calibration, task.test, tuned)[0]
@@ -246,6 +255,8 @@ COLS = [
     ("oos_handoff", "OOS handoff"),
     ("clarify_rate", "clarify"),
     ("claimed", "claimed precision ≥"),
+    ("pt_precision", "precision, point-estimate threshold"),
+    ("pt_coverage", "coverage, point-estimate threshold"),
 ]
 
 

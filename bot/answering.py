@@ -81,7 +81,9 @@ class Answerer:
         r = retrieval if retrieval is not None else (None if wants_human else self.retrieve(text, lang))
         if r is None:
             return self.handoff(kb, Decision("handoff", "customer_request", 0.0), None, lang)
-        decision = snap.calibration.decide(r, lang, wants_human=wants_human, after_clarify=after_clarify)
+        decision = snap.calibration.decide(
+            r, lang, wants_human=wants_human, after_clarify=after_clarify, exact=snap.retriever.exact(text)
+        )
         p_top = decision.confidence
         if decision.kind == "answer":
             top = r.candidates[0]

@@ -70,6 +70,7 @@ def decide(
     after_clarify: bool = False,
     confusable: Collection[tuple[str, str]] = (),
     risk: str | None = None,
+    exact: str | None = None,
 ) -> Decision:
     """Choose the reply.
 
@@ -80,6 +81,8 @@ def decide(
     are such a pair and close, the bot asks which one is meant instead of answering.
     ``risk``: a reason the message must go to a person whatever the retrieval says (a request for
     someone else's data, a change of bank details, an attempt to instruct the bot).
+    ``exact``: the one entry that has the message itself among its questions (an editor wrote it, or
+    an agent linked it): the knowledge already decided that answer, so it is given.
     """
     if risk is not None:
         return Decision("handoff", risk, 0.0)
@@ -87,6 +90,8 @@ def decide(
         return Decision("handoff", "customer_request", p_top)
     if not candidates:
         return Decision("handoff", "missing_knowledge", 0.0)
+    if exact is not None and candidates[0].entry_id == exact:
+        return Decision("answer", "exact_question", p_top)
     if p_top >= th.answer:
         siblings = () if after_clarify else near_neighbours(candidates, th, confusable)
         if len(siblings) >= 2:

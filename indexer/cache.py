@@ -69,3 +69,16 @@ class EmbeddingCache:
         np.savez(tmp, keys=keys, vectors=vecs)
         os.replace(tmp, self.path)
         self.added = 0
+
+
+def encode_cached(embedders: Sequence[Embedder], texts: Sequence[str], folder: Path | None) -> dict[str, np.ndarray]:
+    """Question vectors of ``texts`` per model, from (and into) the cache in ``folder`` when given."""
+    out = {}
+    for e in embedders:
+        if folder is None:
+            out[e.name] = e.encode(list(texts))
+            continue
+        cache = EmbeddingCache(folder, e.name, e.dim)
+        out[e.name] = cache.embed(e, texts)
+        cache.save()
+    return out

@@ -16,6 +16,7 @@ calibration asks each alternative question with itself left out, or with its who
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,13 @@ CROSS = "~x"  # suffix: the model's best similarity among texts in the *other* l
 PASSAGE = "@p"  # suffix: over answer passages instead of questions
 NEG = -1.0  # similarity of an entry with no text in a group (below every cosine in practice)
 SCORE_CHUNK = 256  # questions scored together (memory: chunk x FAQ texts per model)
+
+
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def _exact_key(text: str) -> str:
+    return _NOT_WORD.sub(" ", text.lower()).strip()
 
 
 def encode_all(embedders: Sequence[Embedder], texts: Sequence[str]) -> dict[str, np.ndarray]:
@@ -156,6 +164,11 @@ class Retriever:
                 starts = np.flatnonzero(np.r_[True, ents[1:] != ents[:-1]]) if len(ents) else ents
                 self._groups[(passage, lang)] = (cols, ents[starts] if len(ents) else ents, starts)
         texts = [d.text for d in docs]
+        owners: dict[str, set[str]] = {}
+        for d in docs:
+            if d.kind in ("title", "question", "ticket") and d.entry_id:
+                owners.setdefault(_exact_key(d.text), set()).add(d.entry_id)
+        self._exact = {k: next(iter(v)) for k, v in owners.items() if len(v) == 1}
         self._lexical = CharNgramIndex(texts)
         if self._terms is None:
             self._terms = Terms()
@@ -332,6 +345,10 @@ class Retriever:
         ]
         agreement = sum(1 for x in winners if x == top[0]) / max(1, len(winners))
         return Retrieval(query, cands, agreement, {"coverage": s.coverage})
+
+    def exact(self, text: str) -> str | None:
+        """The one entry having ``text`` itself (case, spacing and punctuation aside) among its questions."""
+        return self._exact.get(_exact_key(text))
 
     def words(self, text: str) -> list[tuple[str, str]]:
         """``(word as written, term)`` pairs of ``text``, as the lexical signal splits it."""

@@ -4,6 +4,8 @@ import pytest
 
 from tests.conftest import AGENT, set_thresholds
 
+VAT = "The customer's VAT number on my invoice is wrong, how do I fix it?"
+
 
 def ask(client: Any, message: str, **kw: Any) -> dict[str, Any]:
     r = client.post("/api/chat", json={"message": message, **kw})
@@ -27,13 +29,17 @@ def test_red_letter_question_in_chinese_gets_the_credit_note_answer(client: Any)
 
 
 def test_fix_tax_id_gets_the_right_entry(client: Any) -> None:
-    reply = ask(client, "How do I fix the tax id on an invoice?")["reply"]
+    reply = ask(client, VAT)["reply"]
     assert reply["kind"] == "answer" and reply["sources"][0]["id"] == "fix-tax-id"
     assert reply["sources"][0]["lang"] == "en"
+    # the bare question is close to "e-invoice rejected (E1042)" too: the bot offers both, the right one first
+    bare = ask(client, "How do I fix the tax id on an invoice?")["reply"]
+    first = (bare["sources"] or bare["suggestions"])[0]["id"]
+    assert bare["kind"] in {"answer", "clarify"} and first == "fix-tax-id"
 
 
 def test_answer_text_is_the_curated_text(client: Any, services: Any) -> None:
-    reply = ask(client, "How do I fix the tax id on an invoice?")["reply"]
+    reply = ask(client, VAT)["reply"]
     entry, _ = services.runtime.snapshot.kb.entry("fix-tax-id", "en")
     assert reply["text"] == entry.answer and reply["sources"][0]["title"] == entry.title
 
@@ -68,14 +74,14 @@ def test_transcript_and_messages_stored_in_order(client: Any) -> None:
 def test_clarify_pick_and_reject(client: Any, services: Any) -> None:
     """With thresholds that never answer outright, close candidates are offered and a pick answers."""
     set_thresholds(services, answer=1.01, clarify=0.0, clarify_margin=1e9)
-    body = ask(client, "How do I issue a credit note?")
+    body = ask(client, "I need a credit note for an invoice")
     reply = body["reply"]
     assert reply["kind"] == "clarify" and len(reply["suggestions"]) == 3 and reply["text"]
     pick = reply["suggestions"][1]["id"]
     picked = ask(client, pick, conversation_id=body["conversation_id"], choice=pick)["reply"]
     assert picked["kind"] == "answer" and picked["sources"][0]["id"] == pick
 
-    again = ask(client, "How do I issue a credit note?")
+    again = ask(client, "I need a credit note for an invoice")
     r = client.post(
         "/api/chat",
         json={"message": "x", "conversation_id": again["conversation_id"], "choice": "not-offered"},
@@ -85,12 +91,12 @@ def test_clarify_pick_and_reject(client: Any, services: Any) -> None:
     assert rejected["reply"]["kind"] == "handoff" and rejected["handoff"]["expected_minutes"] == 15
     h = client.get("/api/agent/handoffs", headers=AGENT).json()[0]
     assert h["reason"] == "low_confidence" and len(h["candidates"]) >= 2
-    assert h["question"] == "How do I issue a credit note?"  # not "none of these"
+    assert h["question"] == "I need a credit note for an invoice"  # not "none of these"
 
 
 def test_rephrase_after_clarify_that_still_misses_hands_off(client: Any, services: Any) -> None:
     set_thresholds(services, answer=1.01, clarify=0.0, clarify_margin=1e9)
-    body = ask(client, "How do I issue a credit note?")
+    body = ask(client, "I need a credit note for an invoice")
     assert body["reply"]["kind"] == "clarify"
     again = ask(client, "I mean the thing for fixing invoices", conversation_id=body["conversation_id"])
     assert again["reply"]["kind"] == "handoff"
@@ -126,7 +132,8 @@ def test_message_is_stored_even_when_answering_fails(client: Any, services: Any,
     def boom(*a: Any, **k: Any) -> Any:
         raise RuntimeError("index exploded")
 
-    first = ask(client, "hello, how do I send an invoice?")
+    first = ask(client, "How do I reset my password?")
+    assert first["reply"]["kind"] == "answer"
     monkeypatch.setattr(services.answerer, "respond", boom)
     from fastapi.testclient import TestClient
 

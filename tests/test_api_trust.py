@@ -14,7 +14,7 @@ def ask(client: Any, message: str, **kw: Any) -> dict[str, Any]:
 
 
 def test_not_what_i_asked_hands_off_at_once_and_becomes_a_negative_example(client: Any, services: Any) -> None:
-    body = ask(client, "How do I fix the tax id on an invoice?")
+    body = ask(client, "The customer's VAT number on my invoice is wrong, how do I fix it?")
     assert body["reply"]["kind"] == "answer"
     answer_id, entry = body["message_id"], body["reply"]["sources"][0]["id"]
     assert services.store.outcomes() == []
@@ -28,13 +28,13 @@ def test_not_what_i_asked_hands_off_at_once_and_becomes_a_negative_example(clien
     handoffs = client.get("/api/agent/handoffs", headers=AGENT).json()
     assert len(handoffs) == 1
     h = handoffs[0]
-    assert h["reason"] == "wrong_answer" and h["question"] == "How do I fix the tax id on an invoice?"
+    assert h["reason"] == "wrong_answer" and h["question"] == "The customer's VAT number on my invoice is wrong, how do I fix it?"
     detail = client.get(f"/api/agent/handoffs/{h['id']}", headers=AGENT).json()
     assert any(c["id"] == entry and c["rejected_by_customer"] for c in detail["candidates"])
 
     messages = client.get(f"/api/conversations/{body['conversation_id']}/messages").json()["messages"]
     assert [(m["role"], m["feedback"]) for m in messages] == [("customer", None), ("bot", "wrong"), ("bot", None)]
-    assert services.store.outcomes() == [("How do I fix the tax id on an invoice?", "en", None, entry)]
+    assert services.store.outcomes() == [("The customer's VAT number on my invoice is wrong, how do I fix it?", "en", None, entry)]
 
     # a retry of the same click opens nothing new
     again = client.post(f"/api/messages/{answer_id}/not-what-i-asked")
@@ -43,7 +43,7 @@ def test_not_what_i_asked_hands_off_at_once_and_becomes_a_negative_example(clien
 
 
 def test_the_agents_link_becomes_the_right_answer_of_the_outcome(client: Any, services: Any) -> None:
-    body = ask(client, "How do I fix the tax id on an invoice?")
+    body = ask(client, "The customer's VAT number on my invoice is wrong, how do I fix it?")
     client.post(f"/api/messages/{body['message_id']}/not-what-i-asked")
     h = client.get("/api/agent/handoffs", headers=AGENT).json()[0]
     r = client.post(

@@ -50,3 +50,10 @@ def test_close_confusable_entries_are_asked_about_not_answered() -> None:
 def test_a_risk_hands_off_before_anything_else() -> None:
     d = decide(C, 0.99, 0.99, TH, risk="bank_details_change")
     assert (d.kind, d.reason) == ("handoff", "bank_details_change")
+
+
+def test_an_exact_question_of_the_knowledge_is_answered() -> None:
+    d = decide(C, 0.1, 0.1, TH, exact="credit-note")
+    assert (d.kind, d.reason) == ("answer", "exact_question")
+    assert decide(C, 0.1, 0.1, TH, exact="vat-rates").kind != "answer"  # not the top candidate: no shortcut
+    assert decide(C, 0.1, 0.1, TH, exact="credit-note", risk="prompt_injection").kind == "handoff"

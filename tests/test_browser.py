@@ -162,7 +162,7 @@ def test_answer_shows_source_and_feedback_is_stored(
     expect(page.locator('[data-action="talk-to-person"]')).to_have_text("Talk to a person")
     expect(page.locator(".row.welcome")).to_contain_text("I'm the Ledgerly assistant")
 
-    answer = ask(page, "How do I fix the tax id on an invoice?")
+    answer = ask(page, "The customer's VAT number on my invoice is wrong, how do I fix it?")
     expect(answer.locator('[data-part="source"]')).to_have_text(
         "Source: How do I fix a wrong tax ID or VAT number on an invoice?"
     )
@@ -197,7 +197,7 @@ def test_answer_shows_source_and_feedback_is_stored(
 
 
 ANSWER_CANDIDATES = [
-    "How do I fix the tax id on an invoice?",
+    "The customer's VAT number on my invoice is wrong, how do I fix it?",
     "How do I issue a credit note?",
     "How do I add a new customer?",
 ]
@@ -261,9 +261,10 @@ def test_not_what_i_asked_hands_the_answer_to_a_person(
 
 
 CLARIFY_CANDIDATES = [
-    "My customer in Italy says the SDI rejected my e-invoice",
-    "Can I send invoices to Italy through SDI?",
-    "Why was my bank transfer matched to the wrong invoice?",
+    "webhook problem",
+    "invoice numbering",
+    "How do I correct an invoice?",
+    "How do I cancel part of an invoice?",
 ]
 
 

@@ -5,12 +5,15 @@ import pytest
 
 from bot.calibration.guarantee import (
     GRID,
+    START_MIN_ANSWERED,
     binomial_p_value,
     choose_threshold,
     choose_threshold_mixture,
     clopper_pearson_lower,
     clopper_pearson_upper,
-    mixture_error_bound,
+    mixed_sample,
+    one_per_origin,
+    point_threshold,
 )
 
 
@@ -43,16 +46,54 @@ def test_binomial_p_value_is_the_lower_tail() -> None:
     assert binomial_p_value(59, 59, 0.05) == pytest.approx(1.0)
 
 
-def test_mixture_bound_grows_with_out_of_scope_answers_and_share() -> None:
-    base = mixture_error_bound(2, 500, 1000, 10, 1000, 0.2, 0.01)
-    assert mixture_error_bound(2, 500, 1000, 40, 1000, 0.2, 0.01) > base  # more out-of-scope answered
-    assert mixture_error_bound(2, 500, 1000, 10, 1000, 0.4, 0.01) > base  # more out-of-scope traffic
-    assert mixture_error_bound(20, 500, 1000, 10, 1000, 0.2, 0.01) > base  # more wrong in-scope answers
-    assert mixture_error_bound(2, 900, 1000, 10, 1000, 0.2, 0.01) < base  # more in-scope answered
-    # it bounds the point estimate from above
-    pi = 0.8
-    est = (pi * 2 / 1000 + (1 - pi) * 10 / 1000) / (pi * 500 / 1000 + (1 - pi) * 10 / 1000)
-    assert base > est
+def test_mixed_sample_has_the_assumed_share() -> None:
+    ii, oo = mixed_sample(3000, 2000, 0.2)
+    assert len(ii) == 3000 and len(oo) == 750 and len(set(oo.tolist())) == 750
+    ii, oo = mixed_sample(1000, 100, 0.2)  # too few out-of-scope: in-scope ones are subsampled
+    assert len(oo) == 100 and len(ii) == 400
+    assert len(oo) / (len(ii) + len(oo)) == pytest.approx(0.2)
+
+
+def test_one_example_per_origin() -> None:
+    origins = np.array(["a", "a", "a", "b", "c", "c"])
+    keep = one_per_origin(origins, np.random.default_rng(0))
+    assert sorted(origins[keep].tolist()) == ["a", "b", "c"]
+
+
+def test_fixed_sequence_stops_at_the_first_threshold_not_proven() -> None:
+    # confidences on a ladder; below 0.9 the answers are wrong a third of the time
+    p_in = np.repeat([0.995, 0.97, 0.93, 0.86, 0.7], 400)
+    right = np.ones(len(p_in), dtype=bool)
+    right[(p_in < 0.9)] = np.arange(int((p_in < 0.9).sum())) % 3 != 0
+    g = choose_threshold_mixture(p_in, right, np.zeros(0), 0.2)
+    assert g.threshold == 0.88 and g.tested[-1] == 0.85  # 0.85 failed, nothing below it was tested
+    assert g.precision_lower_bound >= 0.95 and g.in_wrong == 0
+
+
+def test_testing_starts_where_enough_questions_are_answered() -> None:
+    p_in = np.concatenate([np.full(START_MIN_ANSWERED - 1, 0.999), np.full(500, 0.9)])
+    g = choose_threshold_mixture(p_in, np.ones(len(p_in), dtype=bool), np.zeros(0), 0.2)
+    assert g.tested[0] == 0.9 and g.threshold == 0.5
+
+
+def test_out_of_scope_answers_count_as_errors_at_the_assumed_share() -> None:
+    rng = np.random.default_rng(3)
+    p_in = rng.beta(8, 1, 2000)
+    right = np.ones(2000, dtype=bool)
+    p_oos = rng.beta(2, 2, 2000)
+    low, high = choose_threshold_mixture(p_in, right, p_oos, 0.05), choose_threshold_mixture(p_in, right, p_oos, 0.5)
+    assert low.answering and high.threshold >= low.threshold
+    assert high.oos_answered <= high.in_answered * 0.06
+    assert "(5% out of scope, as assumed)" in low.describe()
+
+
+def test_point_threshold_is_looser_than_the_guarantee() -> None:
+    rng = np.random.default_rng(4)
+    p_in = rng.beta(6, 1, 3000)
+    right = rng.uniform(0, 1, 3000) < np.clip(0.6 + p_in * 0.4, 0, 1)
+    p_oos = rng.beta(2, 3, 3000)
+    g = choose_threshold_mixture(p_in, right, p_oos, 0.2)
+    assert point_threshold(p_in, right, p_oos, 0.2) <= g.threshold
 
 
 def test_choose_threshold_picks_the_lowest_grid_point_that_is_proven() -> None:
@@ -71,19 +112,6 @@ def test_choose_threshold_picks_the_lowest_grid_point_that_is_proven() -> None:
 def test_too_little_evidence_never_answers() -> None:
     g = choose_threshold(np.array([0.99] * 20), np.array([True] * 20))
     assert g.threshold > 1 and g.n == 0 and "hands every question to a person" in g.describe()
-
-
-def test_mixture_threshold_rises_with_the_assumed_out_of_scope_share() -> None:
-    rng = np.random.default_rng(1)
-    p_in = rng.beta(6, 1, 3000)
-    right = rng.uniform(0, 1, 3000) < 0.97
-    p_oos = rng.beta(1.5, 3, 3000)
-    low = choose_threshold_mixture(p_in, right, p_oos, 0.1)
-    high = choose_threshold_mixture(p_in, right, p_oos, 0.5)
-    assert low.answering and low.precision_lower_bound >= 0.95
-    assert high.threshold >= low.threshold
-    text = low.describe()
-    assert "assuming 10% of questions are out of scope" in text and "precision >=" in text
 
 
 def test_mixture_threshold_holds_on_fresh_samples_of_the_same_mix() -> None:

@@ -55,7 +55,7 @@ def test_ask_json(tmp_path: Path, shipped_index: Path) -> None:
     seed_state(data, shipped_index)
     args = [
         "ask",
-        "How do I fix the tax id on an invoice?",
+        "The customer's VAT number on my invoice is wrong, how do I fix it?",
         "--json",
         *state_args(data),
     ]

@@ -42,7 +42,7 @@ def test_broken_file_is_reported_and_old_knowledge_keeps_serving(editable: Any) 
     assert problem["path"].endswith("en/fix-tax-id.md") and problem["line"] == 2
     assert "add `id: fix-tax-id`" in problem["message"]
     assert status["kept_previous_version"][0].endswith("en/fix-tax-id.md")
-    r = client.post("/api/chat", json={"message": "How do I fix the tax id on an invoice?"}).json()
+    r = client.post("/api/chat", json={"message": "The customer's VAT number on my invoice is wrong, how do I fix it?"}).json()
     assert r["reply"]["kind"] == "answer" and r["reply"]["sources"][0]["id"] == "fix-tax-id"
 
 

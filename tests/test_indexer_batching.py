@@ -77,7 +77,7 @@ def test_batched_retrieval_equals_direct_retrieval(services) -> None:  # type: i
 
     retriever = services.runtime.snapshot.retriever
     assert services.runtime.batcher is not None
-    direct = Retriever(retriever.store, retriever.embedders, retriever.weights)
+    direct = Retriever(retriever.store, retriever.embedders, retriever.weights, terms=retriever._terms)
     for q in ["怎么开红字发票", "How do I fix the tax id on an invoice?"]:
         a, b = retriever.search(q), direct.search(q)
         assert [c.entry_id for c in a.candidates] == [c.entry_id for c in b.candidates]

@@ -33,9 +33,9 @@ class Counting:
         self.inner, self.name, self.dim = inner, inner.name, inner.dim  # type: ignore[attr-defined]
         self.calls = calls
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], passage: bool = False) -> np.ndarray:
         self.calls.append(len(texts))
-        return self.inner.encode(texts)  # type: ignore[attr-defined]
+        return self.inner.encode(texts, passage=passage)  # type: ignore[attr-defined]
 
 
 @pytest.fixture()
@@ -54,7 +54,7 @@ def test_build_publish_load_and_manifest(tmp_path: Path, faq: Path, embedders: l
     m = store.manifest
     assert m.model_names == [e.name for e in embedders]
     assert m.models[0]["dim"] == embedders[0].dim
-    assert m.counts["docs"] == len(kb.docs) == 6 and m.content_hash == kb.content_hash and m.built_at
+    assert m.counts["docs"] == len(kb.docs) == 9 and m.content_hash  # title, question, answer passage == kb.content_hash and m.built_at
     loaded = load_current(loc, embedders)
     assert loaded is not None and not is_stale(loaded, kb)
     assert [d.text for d in loaded.faq.docs] == [d.text for d in store.faq.docs]
@@ -80,8 +80,8 @@ def test_rebuild_embeds_only_new_texts(tmp_path: Path, faq: Path, embedders: lis
     counted: list[int] = []
 
     store = build_and_publish(load_knowledge(faq), [Counting(e, counted) for e in embedders], loc)
-    assert sum(counted) == 2 * len(embedders)  # title + one question, per model
-    assert loc.current_folder() != first and store.manifest.counts["docs"] == 8
+    assert sum(counted) == 2 * len(embedders)  # title + one question, per model (the answer text is cached)
+    assert loc.current_folder() != first and store.manifest.counts["docs"] == 12
 
 
 def test_failed_build_leaves_the_old_index_serving(tmp_path: Path, faq: Path, embedders: list) -> None:
@@ -93,7 +93,7 @@ def test_failed_build_leaves_the_old_index_serving(tmp_path: Path, faq: Path, em
     class Broken:
         name, dim = embedders[0].name, embedders[0].dim
 
-        def encode(self, texts: list[str]) -> np.ndarray:
+        def encode(self, texts: list[str], passage: bool = False) -> np.ndarray:
             raise RuntimeError("model crashed mid-build")
 
     with pytest.raises(RuntimeError):
@@ -144,6 +144,9 @@ def test_tickets_partition_is_reused_or_extended_not_rebuilt(
     grown = build_store(
         load_knowledge(faq, [tdir]), [Counting(e, counted) for e in embedders], previous=first
     )
-    assert counted == [len(load_knowledge(faq).faq_docs), len(load_knowledge(faq).faq_docs), 1]
+    faq_docs = load_knowledge(faq).faq_docs
+    questions = sum(1 for d in faq_docs if not d.is_passage)
+    # no cache folder here: each model embeds the FAQ questions, then the passages; the first model the new ticket
+    assert counted == [questions, len(faq_docs) - questions] * len(embedders) + [1]
     assert [d.ticket_id for d in grown.tickets.docs] == ["T0", "T1", "T2", "T9"]
     assert len(first.tickets.docs) == 3  # the serving store is never mutated

@@ -20,19 +20,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from bot.calibration import augment
 from bot.calibration.evalset import load_questions
 from bot.calibration.examples import Example, from_outcomes, leave_one_out
 from bot.calibration.fitting import ASSUMED_OOS_SHARE, fit
 from bot.calibration.model import Calibration
-from indexer.cache import EmbeddingCache
+from indexer.cache import encode_cached
 from indexer.search import Retriever
 
 log = logging.getLogger("helpdesk.calibration")
 
-VERSION = 2  # bump when examples or fitting change: cached calibrations are then fitted again
+VERSION = 5  # bump when examples or fitting change: cached calibrations are then fitted again
 Outcome = tuple[str, str, str | None, str | None]  # question, lang, right entry, rejected entry
 
 
@@ -77,16 +75,6 @@ class Calibrator:
                     exs.append(Example(q.question, q.lang, q.expected, "labelled", f"labelled-{q.qid}", "customer"))
         return exs
 
-    def encode(self, retriever: Retriever, texts: list[str]) -> dict[str, np.ndarray]:
-        if self.embedding_cache is None:
-            return retriever.encode(texts)
-        out = {}
-        for e in retriever.embedders:
-            cache = EmbeddingCache(self.embedding_cache, e.name, e.dim)
-            out[e.name] = cache.embed(e, texts)
-            cache.save()
-        return out
-
     def calibrate(self, content_hash: str, retriever: Retriever) -> Calibration:
         """The calibration for this knowledge: from the cache, else fitted now (seconds) and cached."""
         outcomes = list(self.outcomes())
@@ -99,7 +87,7 @@ class Calibrator:
                 log.warning("calibration %s is unreadable; fitting it again", path)
         started = time.perf_counter()
         exs = self.examples(retriever, outcomes)
-        vectors = self.encode(retriever, [e.text for e in exs])
+        vectors = encode_cached(retriever.embedders, [e.text for e in exs], self.embedding_cache)
         s = self.settings
         cal = fit(
             retriever,

@@ -21,7 +21,7 @@ from bot.calibration.examples import Example, leave_one_out
 from bot.calibration.fitting import ASSUMED_OOS_SHARE, fit
 from bot.calibration.model import Calibration
 from indexer.build import build_store
-from indexer.cache import EmbeddingCache
+from indexer.cache import encode_cached
 from indexer.embedders import E5_NAME, E5Embedder, Embedder
 from indexer.lexical import Terms
 from indexer.search import HybridWeights, Retriever, Scored
@@ -45,17 +45,6 @@ class TunedDesk:
     reports: list[TuneReport]
 
 
-def _encode(embedders: Sequence[Embedder], texts: list[str], cache: Path | None) -> dict:  # type: ignore[type-arg]
-    if cache is None:
-        return {e.name: e.encode(texts) for e in embedders}
-    out = {}
-    for e in embedders:
-        c = EmbeddingCache(cache, e.name, e.dim)
-        out[e.name] = c.embed(e, texts)
-        c.save()
-    return out
-
-
 def tune_and_calibrate(
     kb: KnowledgeBase,
     base: Path,
@@ -69,11 +58,13 @@ def tune_and_calibrate(
     cache: Path | None = None,
     progress: Callable[[str, int, int, float], None] | None = None,
     extra_examples: Sequence[Example] = (),
+    reuse: bool = False,
 ) -> TunedDesk:
     """Tune ``FOLDS + 1`` models (one per fold, one on all) into ``out_dir`` and fit the calibration.
 
     ``others``: the other embedders of the desk (USE), used as they are. The e5 position in the
-    desk's model list is second, as in the default settings.
+    desk's model list is second, as in the default settings. ``reuse``: keep the fold models and
+    reuse any model already tuned into its folder (benchmarks rerun without tuning again).
     """
     config = config or TuneConfig()
     docs = kb.faq_docs
@@ -90,7 +81,10 @@ def tune_and_calibrate(
             ) -> None:
                 report(n, s, t, loss)
 
-        reports.append(tune(base, train, folder, config, step))
+        if reuse and (folder / "tuning.json").exists():
+            reports.append(TuneReport(**json.loads((folder / "tuning.json").read_text())))
+        else:
+            reports.append(tune(base, train, folder, config, step))
         folders[name] = folder
     retrievers: dict[str, Retriever] = {}
     terms = Terms(kb.key_terms())
@@ -103,7 +97,7 @@ def tune_and_calibrate(
     for k in range(FOLDS):
         idx = [i for i, e in enumerate(examples) if fold_of(e.origin or e.text) == k]
         r = retrievers[str(k)]
-        vecs = _encode(r.embedders, [examples[i].text for i in idx], cache)
+        vecs = encode_cached(r.embedders, [examples[i].text for i in idx], cache)
         for i, s in zip(
             idx,
             r.score([examples[i].text for i in idx], vecs, [examples[i].lang for i in idx], [examples[i].exclusion for i in idx]),
@@ -116,7 +110,7 @@ def tune_and_calibrate(
     cal.save(out_dir / CALIBRATION_FILE)
     (out_dir / KNOWLEDGE_FILE).write_text(json.dumps({"content_hash": kb.content_hash}))
     for name, folder in folders.items():  # the fold models served their purpose
-        if name != "all":
+        if name != "all" and not reuse:
             import shutil
 
             shutil.rmtree(folder, ignore_errors=True)

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from bot import guard
 from bot.calibration.evalset import LabelledQuestion
-from bot.calibration.model import Calibration, expected_calibration_error, scored
-from bot.decision import decide
+from bot.calibration.model import Calibration, expected_calibration_error
 from indexer.search import Retriever
 
 
@@ -37,7 +37,7 @@ def run(
     questions: Sequence[LabelledQuestion],
     vectors: dict[str, np.ndarray] | None = None,
 ) -> list[Outcome]:
-    """Answer every question as the service would (ranking weights, confidence, thresholds of ``cal``)."""
+    """Answer every question as the service would (guard, ranking weights, confidence, thresholds of ``cal``)."""
     texts = [q.question for q in questions]
     retriever.weights = cal.ranking
     rs = retriever.search_encoded(
@@ -48,8 +48,8 @@ def run(
     )
     out = []
     for r, q in zip(rs, questions, strict=True):
-        p_top, p_among, _ = cal.assess(r, q.lang)
-        d = decide(scored(r), p_top, p_among, cal.thresholds)
+        p_top = cal.assess(r, q.lang)[0]
+        d = cal.decide(r, q.lang, exact=retriever.exact(q.question), risk=guard.risk(q.question))
         top = r.candidates[0].entry_id if r.candidates else None
         out.append(Outcome(q, top, d.kind, p_top, d.suggestions))
     return out

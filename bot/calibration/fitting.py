@@ -29,7 +29,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
 from bot.calibration.examples import Example
-from bot.calibration.guarantee import choose_threshold_mixture
+from bot.calibration.guarantee import choose_threshold_mixture, point_threshold
 from bot.calibration.model import (
     Calibration,
     Logistic,
@@ -287,7 +287,10 @@ def fit(
     p_top, oof_top = logistic_with_oof(x, y_top, groups, names, weight)
     p_among, oof_among = logistic_with_oof(x, y_among, groups, names, weight)
 
-    guarantee = choose_threshold_mixture(oof_top[~oos], y_top[~oos] == 1, oof_top[oos], oos_share, alpha, delta)
+    origin = np.array([ex.origin or ex.group for ex in ex_u])
+    guarantee = choose_threshold_mixture(
+        oof_top[~oos], y_top[~oos] == 1, oof_top[oos], oos_share, alpha, delta, origin_in=origin[~oos], origin_oos=origin[oos]
+    )
     answer_t = guarantee.threshold
     answered = oof_top >= answer_t
     not_answered = ~answered & np.array([len(c) >= 2 for c in closes])
@@ -312,5 +315,7 @@ def fit(
         "cv_coverage": float((answered & (y_top == 1)).sum() / max(1, n_in)),
         "cv_oos_answered": float(answered[oos].mean()) if n_oos else None,
         "cv_ece": expected_calibration_error(oof_top, y_top),
+        # for comparison only: where a point estimate (no guarantee) would put the threshold
+        "point_threshold": point_threshold(oof_top[~oos], y_top[~oos] == 1, oof_top[oos], oos_share, alpha),
     }
     return Calibration(models, weights, p_top, p_among, thresholds, meta, lexical, passages, confusable_pairs(covered))

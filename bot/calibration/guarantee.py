@@ -17,7 +17,7 @@ Everything here is pure: arrays in, numbers out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.stats import beta, binom
@@ -117,54 +117,59 @@ class MixtureGuarantee:
     alpha: float
     delta: float
     oos_share: float  # assumed share of out-of-scope questions in the traffic
-    in_scope: int  # in-scope calibration questions
+    in_scope: int  # in-scope calibration questions in the mixed sample
     in_answered: int  # of which answered at the threshold
     in_wrong: int  # of which answered with a wrong entry
-    out_of_scope: int  # out-of-scope calibration questions
+    out_of_scope: int  # out-of-scope calibration questions in the mixed sample
     oos_answered: int  # of which answered (always wrong)
-    precision_lower_bound: float  # for the assumed mix, with confidence 1 - delta
-    estimated_precision: float | None  # the same from the observed rates
-    coverage_lower_bound: float  # share of in-scope questions answered right, lower bound
+    precision_lower_bound: float  # 1 - Clopper-Pearson upper bound of the error rate, confidence 1 - delta
+    estimated_precision: float | None  # 1 - errors / answered
+    tested: tuple[float, ...] = ()  # the thresholds tested, in order (the last one failed, or the grid ended)
 
     @property
     def answering(self) -> bool:
         return self.threshold <= 1.0
 
     def describe(self) -> str:
-        mix = f"assuming {self.oos_share:.0%} of questions are out of scope"
+        mix = f"{self.in_scope} in-scope and {self.out_of_scope} out-of-scope calibration questions ({self.oos_share:.0%} out of scope, as assumed)"
         if not self.answering:
             return (
-                f"no threshold reaches {1 - self.alpha:.0%} precision with {1 - self.delta:.0%} confidence on "
-                f"{self.in_scope} in-scope and {self.out_of_scope} out-of-scope calibration questions ({mix}): "
+                f"no threshold reaches {1 - self.alpha:.0%} precision with {1 - self.delta:.0%} confidence on {mix}: "
                 "the bot hands every question to a person"
             )
         return (
-            f"answers when confidence >= {self.threshold:.3f}; on {self.in_scope} in-scope and {self.out_of_scope} "
-            f"out-of-scope calibration questions it answered {self.in_answered} and {self.oos_answered}, "
-            f"{self.in_wrong + self.oos_answered} wrongly; {mix}, precision >= {self.precision_lower_bound:.3f} "
+            f"answers when confidence >= {self.threshold:.3f}: on {mix} it answered {self.in_answered + self.oos_answered}, "
+            f"{self.in_wrong + self.oos_answered} wrongly; precision >= {self.precision_lower_bound:.3f} "
             f"with {1 - self.delta:.0%} confidence (target {1 - self.alpha:.0%})"
         )
 
 
-def mixture_error_bound(
-    wrong: int, answered: int, n_in: int, oos_answered: int, n_oos: int, oos_share: float, level: float
-) -> float:
-    """Upper bound on the error rate of answers for a mix with ``oos_share`` out-of-scope questions.
+def one_per_origin(origins: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One example per origin (the variants of one question are not independent of each other)."""
+    if len(origins) == 0:
+        return np.arange(0)
+    order = rng.permutation(len(origins))
+    _, first = np.unique(origins[order], return_index=True)
+    return np.sort(order[first])
 
-    error = (pi * w + (1 - pi) * b) / (pi * a + (1 - pi) * b) with, per question, w the chance of a
-    wrong in-scope answer, a of any in-scope answer and b of answering out of scope. It grows with
-    w and b and shrinks with a, so the bound takes Clopper-Pearson upper bounds of w and b and the
-    lower bound of a, each at ``level / 3`` (a union bound: all three hold together).
+
+def mixed_sample(n_in: int, n_oos: int, oos_share: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of in-scope and out-of-scope examples forming a sample with ``oos_share`` out of scope.
+
+    The larger pool is subsampled (seeded) rather than weighted, so that errors among the answers
+    of the sample are binomial and the bound exact.
     """
-    pi = 1.0 - oos_share
-    per = level / 3
-    w = clopper_pearson_upper(wrong, n_in, per) if n_in else 1.0
-    a = clopper_pearson_lower(answered, n_in, per) if n_in else 0.0
-    b = clopper_pearson_upper(oos_answered, n_oos, per) if n_oos and oos_share > 0 else 0.0
-    den = pi * a + (1 - pi) * b
-    if den <= 0:
-        return 1.0
-    return float(min(1.0, (pi * w + (1 - pi) * b) / den))
+    rng = np.random.default_rng(seed)
+    want_oos = round(n_in * oos_share / (1 - oos_share))
+    if want_oos <= n_oos:
+        return np.arange(n_in), np.sort(rng.choice(n_oos, want_oos, replace=False))
+    want_in = round(n_oos * (1 - oos_share) / oos_share)
+    return np.sort(rng.choice(n_in, want_in, replace=False)), np.arange(n_oos)
+
+
+# confidences at which the bot may start answering, tested from the strictest down
+SEQUENCE = tuple(sorted(GRID, reverse=True))
+START_MIN_ANSWERED = 100  # the first threshold tested is the strictest one that answers at least this many
 
 
 def choose_threshold_mixture(
@@ -174,30 +179,72 @@ def choose_threshold_mixture(
     oos_share: float,
     alpha: float = 0.05,
     delta: float = 0.05,
-    grid: tuple[float, ...] = GRID,
+    sequence: tuple[float, ...] = SEQUENCE,
+    seed: int = 0,
+    origin_in: np.ndarray | None = None,
+    origin_oos: np.ndarray | None = None,
 ) -> MixtureGuarantee:
-    """Lowest grid threshold whose answers keep the error rate at most ``alpha`` for the assumed mix,
-    with confidence ``1 - delta`` over the calibration sample (Bonferroni over the grid)."""
+    """Lowest threshold whose answers keep the error rate at most ``alpha`` for the assumed mix, with
+    confidence ``1 - delta``: Learn then Test with fixed-sequence testing.
+
+    The calibration examples are first mixed to the assumed share (``mixed_sample``). Thresholds are
+    then tested from the strictest down, each at level ``delta`` (H0: error rate above alpha;
+    rejected when ``P(Bin(n, alpha) <= k) <= delta``), and testing stops at the first threshold not
+    rejected. Fixed-sequence testing controls the chance of certifying any threshold whose error
+    rate exceeds alpha at ``delta`` with no correction for the number of thresholds. ``origin_*``:
+    the question each example was made from; the test sample keeps one example per question, since
+    the customer-like variants of one question are not independent draws. Testing starts
+    at the strictest threshold answering at least ``START_MIN_ANSWERED`` questions, a choice made
+    from the confidences alone, never from whether answers were right.
+    """
     p_in, p_oos = np.asarray(p_in, dtype=float), np.asarray(p_oos, dtype=float)
     right_in = np.asarray(right_in, dtype=bool)
-    n_in, n_oos = len(p_in), len(p_oos)
-    level = delta / len(grid)
-    pi = 1.0 - oos_share
+    rng = np.random.default_rng(seed)
+    keep_in = one_per_origin(np.asarray(origin_in), rng) if origin_in is not None else np.arange(len(p_in))
+    keep_oos = one_per_origin(np.asarray(origin_oos), rng) if origin_oos is not None else np.arange(len(p_oos))
+    p_in, right_in, p_oos = p_in[keep_in], right_in[keep_in], p_oos[keep_oos]
+    ii, oo = mixed_sample(len(p_in), len(p_oos), oos_share, seed) if len(p_oos) else (np.arange(len(p_in)), np.arange(0))
+    p = np.concatenate([p_in[ii], p_oos[oo]])
+    right = np.concatenate([right_in[ii], np.zeros(len(oo), dtype=bool)])
+    is_in = np.concatenate([np.ones(len(ii), dtype=bool), np.zeros(len(oo), dtype=bool)])
+    start = next((k for k, t in enumerate(sequence) if (p >= t).sum() >= START_MIN_ANSWERED), len(sequence))
     best: MixtureGuarantee | None = None
-    for t in sorted(grid, reverse=True):
-        ans = p_in >= t
-        a, w = int(ans.sum()), int((ans & ~right_in).sum())
-        b = int((p_oos >= t).sum())
-        ub = mixture_error_bound(w, a, n_in, b, n_oos, oos_share, level)
-        if a == 0 or ub > alpha:
-            continue
-        rate_b = b / n_oos if n_oos else 0.0
-        den = pi * a / max(1, n_in) + (1 - pi) * rate_b
-        est = 1.0 - (pi * w / max(1, n_in) + (1 - pi) * rate_b) / den if den > 0 else None
+    tested: list[float] = []
+    for t in sequence[start:]:
+        tested.append(float(t))
+        ans = p >= t
+        n, k = int(ans.sum()), int((ans & ~right).sum())
+        if binomial_p_value(k, n, alpha) > delta:
+            break
         best = MixtureGuarantee(
-            float(t), alpha, delta, oos_share, n_in, a, w, n_oos, b, 1.0 - ub, est,
-            clopper_pearson_lower(a - w, n_in, level),
+            float(t),
+            alpha,
+            delta,
+            oos_share,
+            len(ii),
+            int((ans & is_in).sum()),
+            int((ans & is_in & ~right).sum()),
+            len(oo),
+            int((ans & ~is_in).sum()),
+            1.0 - clopper_pearson_upper(k, n, delta),
+            1.0 - k / n,
         )
     if best is None:
-        return MixtureGuarantee(1.0 + 1e-9, alpha, delta, oos_share, n_in, 0, 0, n_oos, 0, 0.0, None, 0.0)
-    return best
+        return MixtureGuarantee(1.0 + 1e-9, alpha, delta, oos_share, len(ii), 0, 0, len(oo), 0, 0.0, None, tuple(tested))
+    return replace(best, tested=tuple(tested))
+
+
+def point_threshold(
+    p_in: np.ndarray, right_in: np.ndarray, p_oos: np.ndarray, oos_share: float, alpha: float = 0.05, seed: int = 0
+) -> float:
+    """The lowest threshold whose answers on the mixed calibration sample are right ``1 - alpha`` of
+    the time: a point estimate with no guarantee, reported beside it for comparison only."""
+    p_in, p_oos, right_in = np.asarray(p_in, float), np.asarray(p_oos, float), np.asarray(right_in, bool)
+    ii, oo = mixed_sample(len(p_in), len(p_oos), oos_share, seed) if len(p_oos) else (np.arange(len(p_in)), np.arange(0))
+    p = np.concatenate([p_in[ii], p_oos[oo]])
+    right = np.concatenate([right_in[ii], np.zeros(len(oo), dtype=bool)])
+    order = np.argsort(-p, kind="stable")
+    hits = np.cumsum(right[order])
+    n = np.arange(1, len(p) + 1)
+    ok = (hits / n >= 1 - alpha) & (n >= 30)
+    return float(p[order][np.flatnonzero(ok)[-1]]) if ok.any() else 1.0 + 1e-9

@@ -133,7 +133,14 @@ class Calibration:
         return float(self.p_top.predict(x)[0]), float(self.p_among.predict(x)[0]), close
 
     def decide(
-        self, r: Retrieval, lang: str, *, wants_human: bool = False, after_clarify: bool = False, risk: str | None = None
+        self,
+        r: Retrieval,
+        lang: str,
+        *,
+        wants_human: bool = False,
+        after_clarify: bool = False,
+        risk: str | None = None,
+        exact: str | None = None,
     ) -> Decision:
         p_top, p_among, _ = self.assess(r, lang)
         return decide(
@@ -145,6 +152,7 @@ class Calibration:
             after_clarify=after_clarify,
             confusable=self.confusable_pairs,
             risk=risk,
+            exact=exact,
         )
 
     def to_json(self) -> str:
