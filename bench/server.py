@@ -49,6 +49,7 @@ def running_server(
     }
     log = (data_dir / "server.log").open("w")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT)
+    (data_dir / "server.pid").write_text(str(proc.pid))  # for tests that kill -9 it
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180

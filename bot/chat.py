@@ -10,7 +10,7 @@ from bot.answering import Answerer, Reply
 from bot.decision import Decision
 from escalation.models import Message
 from escalation.queue import EscalationQueue
-from escalation.store import HelpdeskStore
+from escalation.storage import Storage
 from knowledge.lang import detect_language
 
 NONE_OF_THESE = "none"
@@ -32,8 +32,8 @@ class Turn:
 
 
 class ChatService:
-    def __init__(self, store: HelpdeskStore, queue: EscalationQueue, answerer: Answerer) -> None:
-        self.store = store
+    def __init__(self, storage: Storage, queue: EscalationQueue, answerer: Answerer) -> None:
+        self.storage = storage
         self.queue = queue
         self.answerer = answerer
 
@@ -43,15 +43,15 @@ class ChatService:
         text = text.strip()
         msg_lang = lang or detect_language(text)
         conv = (
-            self.store.get_conversation(conversation_id)
+            self.storage.conversations.get(conversation_id)
             if conversation_id
-            else self.store.create_conversation(msg_lang)
+            else self.storage.conversations.create(msg_lang)
         )
-        customer = self.store.add_message(conv.id, "customer", text, {"lang": msg_lang, "choice": choice})
+        customer = self.storage.conversations.add_message(conv.id, "customer", text, {"lang": msg_lang, "choice": choice})
 
         # a person owns the conversation now: the bot stays quiet, the message joins the ticket
         if conv.status == "handoff":
-            handoff = self.store.open_handoff_for(conv.id)
+            handoff = self.storage.handoffs.open_for(conv.id)
             reply = Reply("handoff", phrases.text("queued", msg_lang), 0.0, "queued")
             return Turn(conv.id, customer, None, reply, handoff.id if handoff else None)
 
@@ -89,9 +89,9 @@ class ChatService:
             if reply.kind == "clarify"
             else {}
         )
-        self.store.update_conversation(conv.id, lang=msg_lang, state=state)
+        self.storage.conversations.update(conv.id, lang=msg_lang, state=state)
         meta = {**reply.public(), "reason": reply.reason}
-        bot = self.store.add_message(conv.id, "bot", reply.text, meta)
+        bot = self.storage.conversations.add_message(conv.id, "bot", reply.text, meta)
         return Turn(conv.id, customer, bot, reply, handoff_id)
 
     def not_what_i_asked(self, message_id: int) -> Turn:
@@ -100,17 +100,17 @@ class ChatService:
         The bot's answer is marked ``wrong`` (a negative example for the next calibration) and the
         question goes to a person with the bot's candidates, so nobody has to ask it again.
         """
-        bot = self.store.get_message(message_id)
+        bot = self.storage.conversations.get_message(message_id)
         if bot.role != "bot" or bot.meta.get("kind") != "answer":
             raise InvalidChoice(f"message {message_id} is not an answer of the bot")
-        conv = self.store.get_conversation(bot.conversation_id)
-        earlier = [m for m in self.store.messages(conv.id) if m.role == "customer" and m.id < bot.id]
+        conv = self.storage.conversations.get(bot.conversation_id)
+        earlier = [m for m in self.storage.conversations.messages(conv.id) if m.role == "customer" and m.id < bot.id]
         if not earlier:
             raise InvalidChoice(f"message {message_id} answers no question")
         question = earlier[-1]
         lang = str(question.meta.get("lang") or conv.lang)
-        self.store.set_feedback(message_id, "wrong")
-        existing = self.store.open_handoff_for(conv.id)
+        self.storage.conversations.set_feedback(message_id, "wrong")
+        existing = self.storage.handoffs.open_for(conv.id)
         if existing is not None:  # asked twice (a retry): one handoff, one reply
             reply = Reply("handoff", phrases.text("queued", lang), 0.0, "queued")
             return Turn(conv.id, question, None, reply, existing.id)
@@ -123,16 +123,16 @@ class ChatService:
         ]
         reply = self.answerer.handoff(kb, Decision("handoff", "wrong_answer", 0.0), None, lang, candidates)
         handoff = self.queue.hand_off(conv.id, "wrong_answer", lang, question.text, reply.candidates)
-        self.store.update_conversation(conv.id, state={})
+        self.storage.conversations.update(conv.id, state={})
         meta = {**reply.public(), "reason": reply.reason}
-        msg = self.store.add_message(conv.id, "bot", reply.text, meta)
+        msg = self.storage.conversations.add_message(conv.id, "bot", reply.text, meta)
         self.answerer.runtime.request_calibration(urgent=False)
         return Turn(conv.id, question, msg, reply, handoff.id)
 
     def state(self, conversation_id: str) -> dict[str, Any]:
         """What the widget shows: bot or handoff, and whether a person has joined."""
-        conv = self.store.get_conversation(conversation_id)
-        handoff = self.store.open_handoff_for(conversation_id)
+        conv = self.storage.conversations.get(conversation_id)
+        handoff = self.storage.handoffs.open_for(conversation_id)
         return {
             "status": conv.status,
             "handoff": None
@@ -154,7 +154,7 @@ class ChatService:
             return text
         earlier = [
             m.text
-            for m in self.store.messages(conversation_id)
+            for m in self.storage.conversations.messages(conversation_id)
             if m.role == "customer"
             and m.id != current_id
             and not phrases.wants_human(m.text)

@@ -7,17 +7,41 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from escalation.storage import Storage
+    from knowledge.corpus import KnowledgeBase
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
 def _settings(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _storage(s: Settings) -> Storage:
+    """The desk's database (migrated), for one command; a clear error when it cannot be used."""
+    from escalation.storage import SchemaTooNew, open_storage
+
+    try:
+        return open_storage(s.database_url, s.data_dir, listen=False)
+    except (SchemaTooNew, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _knowledge(s: Settings) -> KnowledgeBase:
+    from bot.runtime import desk_knowledge
+
+    storage = _storage(s)
+    try:
+        return desk_knowledge(s.faq_dir, [s.tickets_dir], storage.tickets)
+    finally:
+        storage.close()
 
 
 def _progress_bar(desc: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
@@ -73,17 +97,24 @@ def serve(
     import uvicorn
 
     from bot.app import create_app
-    from bot.services import agent_token, build_services
+    from bot.services import build_services
+    from escalation.storage import SchemaTooNew
 
     settings = _settings(host=host, port=port, data_dir=data_dir, faq_dir=faq_dir, tickets_dir=tickets_dir)
-    token, created = agent_token(settings)
     update, close = _progress_bar("indexing")
-    services = build_services(settings, progress=update)
+    try:
+        services = build_services(settings, progress=update)
+    except SchemaTooNew as exc:
+        raise click.ClickException(str(exc)) from None
     close()
     for p in services.runtime.problems:
         click.echo(f"warning: {p}", err=True)
-    if created:
-        click.echo(f"Agent API token (stored in {settings.data_dir / 'agent_token'}): {token}", err=True)
+    if services.first_token:
+        click.echo(
+            f"Agent API token of 'agent' (stored in {settings.data_dir / 'agent_token'}; more with "
+            f"`helpdesk token create`): {services.first_token}",
+            err=True,
+        )
     if services.first_password:
         click.echo(
             f"Console sign-in created: agent / {services.first_password} "
@@ -111,10 +142,9 @@ def index(data_dir: Path | None, faq_dir: Path | None, tickets_dir: Path | None)
     from indexer.build import build_and_publish, total_work
     from indexer.embedders import load_embedders
     from indexer.store import IndexLocation
-    from knowledge.corpus import load_knowledge
 
     s = _settings(data_dir=data_dir, faq_dir=faq_dir, tickets_dir=tickets_dir)
-    kb = load_knowledge(s.faq_dir, s.ticket_dirs)
+    kb = _knowledge(s)
     for p in kb.problems:
         click.echo(f"warning: {p}", err=True)
     from bot.services import tuned_model
@@ -154,16 +184,14 @@ def agent_add(username: str, password: str, name: str | None, data_dir: Path | N
     Example: helpdesk agent add alice --data-dir .helpdesk
     """
     from escalation.accounts import Accounts
-    from escalation.store import SqliteStore
 
-    s = _settings(data_dir=data_dir)
-    store = SqliteStore(s.db_path)
+    storage = _storage(_settings(data_dir=data_dir))
     try:
-        Accounts(store).add(username, password, name)
+        Accounts(storage.accounts).add(username, password, name)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--password") from None
     finally:
-        store.close()
+        storage.close()
     click.echo(f"agent {username!r} can sign in at /console")
 
 
@@ -171,40 +199,133 @@ def agent_add(username: str, password: str, name: str | None, data_dir: Path | N
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @data_dir_opt
 def import_tickets(source: Path, data_dir: Path | None) -> None:
-    """Validate resolved tickets (JSON lines) and add them to the data directory.
+    """Validate resolved tickets (JSON lines) and add them to the desk's database.
 
-    A running service picks them up in the background: only the new tickets are embedded, and
-    answering is never blocked. Broken lines are reported and skipped.
+    Every running replica picks them up in the background (only the new tickets are embedded;
+    answering is never blocked). Broken lines are reported and skipped; ids already stored are kept.
     Example: helpdesk import-tickets exported.jsonl --data-dir .helpdesk
     """
-    from tqdm import tqdm
+    from knowledge.tickets import read_ticket_file
 
-    from knowledge.tickets import parse_ticket
+    tickets, problems = read_ticket_file(source)
+    for p in problems[:20]:
+        click.echo(str(p), err=True)
+    storage = _storage(_settings(data_dir=data_dir))
+    try:
+        added = storage.tickets.add_many(tickets)
+    finally:
+        storage.close()
+    click.echo(
+        f"imported {added} tickets from {source}"
+        + (f"; {len(tickets) - added} were already stored" if added < len(tickets) else "")
+        + (f"; skipped {len(problems)} broken lines" if problems else "")
+    )
+
+
+@main.command("export-tickets")
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@data_dir_opt
+def export_tickets(target: Path, data_dir: Path | None) -> None:
+    """Write the resolved tickets of the database as JSON lines (the format import-tickets reads).
+
+    Example: helpdesk export-tickets resolved.jsonl
+    """
+    storage = _storage(_settings(data_dir=data_dir))
+    try:
+        tickets = storage.tickets.all()
+    finally:
+        storage.close()
+    tmp = target.with_suffix(target.suffix + ".part")
+    tmp.write_text("".join(t.to_json() + "\n" for t in tickets), encoding="utf-8")
+    os.replace(tmp, target)
+    click.echo(f"exported {len(tickets)} tickets to {target}")
+
+
+@main.command()
+@data_dir_opt
+@click.option("--check", is_flag=True, help="Only list pending migrations; exit 1 if any.")
+def migrate(data_dir: Path | None, check: bool) -> None:
+    """Bring the database (SQLite file or HELPDESK_DATABASE_URL) to this version's schema.
+
+    `helpdesk serve` does this at start as well; a database migrated by a newer version is refused.
+    Example: HELPDESK_DATABASE_URL=postgresql://helpdesk@db/helpdesk helpdesk migrate
+    """
+    from escalation.storage import SchemaTooNew, open_database, redact_url
 
     s = _settings(data_dir=data_dir)
-    target = s.resolved_tickets_dir / f"import-{source.stem}.jsonl"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".jsonl.part")
-    good = bad = 0
-    with source.open(encoding="utf-8") as fh, tmp.open("w", encoding="utf-8") as out:
-        total = sum(1 for _ in fh)
-        fh.seek(0)
-        for lineno, line in enumerate(
-            tqdm(fh, total=total, desc="importing", unit="ticket", file=sys.stderr), 1
-        ):
-            if not line.strip():
-                continue
-            try:
-                ticket = parse_ticket(line)
-            except ValueError as exc:
-                bad += 1
-                if bad <= 20:
-                    click.echo(f"{source} line {lineno}: {exc}", err=True)
-                continue
-            out.write(ticket.to_json() + "\n")
-            good += 1
-    os.replace(tmp, target)  # the watcher sees the whole file at once, never half of it
-    click.echo(f"imported {good} tickets into {target}" + (f"; skipped {bad} broken lines" if bad else ""))
+    try:
+        db = open_database(s.database_url, s.data_dir, migrate=False, listen=False)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    where = redact_url(s.database_url) if s.database_url else str(s.db_path)
+    try:
+        pending = db.pending()
+        if check:
+            click.echo(f"{where}: " + (f"pending {', '.join(pending)}" if pending else "up to date"))
+            sys.exit(1 if pending else 0)
+        applied = db.migrate()
+    except SchemaTooNew as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        db.close()
+    click.echo(f"{where} ({db.backend}): " + (f"applied {', '.join(applied)}" if applied else "up to date"))
+
+
+@main.group()
+def token() -> None:
+    """Personal API tokens of agents (stored hashed; each acts as its agent).
+
+    Example: helpdesk token create alice --label "alice's laptop"
+    """
+
+
+@token.command("create")
+@click.argument("username")
+@click.option("--label", default="", help="What the token is for.")
+@data_dir_opt
+def token_create(username: str, label: str, data_dir: Path | None) -> None:
+    """Create a token acting as USERNAME (a console account); prints it once."""
+    from escalation.accounts import Accounts
+    from escalation.errors import NotFound
+
+    storage = _storage(_settings(data_dir=data_dir))
+    try:
+        token_id, value = Accounts(storage.accounts).create_token(username, label)
+    except NotFound as exc:
+        raise click.ClickException(f"{exc}; create it first with `helpdesk agent add {username}`") from None
+    finally:
+        storage.close()
+    click.echo(f"token {token_id} for {username} (shown only now): ", err=True, nl=False)
+    click.echo(value)
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+@data_dir_opt
+def token_revoke(token_id: int, data_dir: Path | None) -> None:
+    """Revoke a token by its id (see `helpdesk token list`); it stops working on every replica at once."""
+    storage = _storage(_settings(data_dir=data_dir))
+    try:
+        done = storage.accounts.revoke_token(token_id)
+    finally:
+        storage.close()
+    if not done:
+        raise click.ClickException(f"no active token {token_id}")
+    click.echo(f"token {token_id} revoked")
+
+
+@token.command("list")
+@data_dir_opt
+def token_list(data_dir: Path | None) -> None:
+    """Every token: id, agent, label, created, revoked (never the token itself)."""
+    storage = _storage(_settings(data_dir=data_dir))
+    try:
+        rows = storage.accounts.tokens()
+    finally:
+        storage.close()
+    for r in rows:
+        state = f"revoked {r['revoked_at']}" if r["revoked_at"] else "active"
+        click.echo(f"{r['id']}\t{r['username']}\t{r['label']}\t{r['created_at']}\t{state}")
 
 
 @main.command("check-faq")
@@ -374,12 +495,11 @@ def tune(
     from indexer.embedders import UseEmbedder, default_model_cache
     from indexer.models.e5_rebuild import ensure_folder
     from indexer.tuning import TuneConfig, fingerprint, make_current
-    from knowledge.corpus import load_knowledge
 
     s = _settings(data_dir=data_dir, faq_dir=faq_dir, tickets_dir=tickets_dir)
     if list(s.models) != ["use-multilingual-v3", "multilingual-e5-small"]:
         raise click.UsageError("tuning needs the default models (use-multilingual-v3, multilingual-e5-small)")
-    kb = load_knowledge(s.faq_dir, s.ticket_dirs)
+    kb = _knowledge(s)
     for p in kb.problems:
         click.echo(f"warning: {p}", err=True)
     base = ensure_folder(s.model_cache_dir or default_model_cache())

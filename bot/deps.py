@@ -28,9 +28,15 @@ def agent_identity(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str | None:
-    """The signed-in console user, or None for the API token (the body then names the agent)."""
-    if credentials is not None and secrets.compare_digest(credentials.credentials, services.agent_token):
-        return None
+    """Who calls: the owner of a personal API token or the signed-in console user; None for the
+    desk-wide integration token (``HELPDESK_AGENT_TOKEN``; the body then names the agent)."""
+    if credentials is not None:
+        desk = services.settings.agent_token
+        if desk and secrets.compare_digest(credentials.credentials, desk):
+            return None
+        owner = services.accounts.token_user(credentials.credentials)
+        if owner is not None:
+            return owner
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         user = services.accounts.user_of(cookie)
@@ -46,8 +52,10 @@ AgentAuth = Depends(agent_identity)
 
 
 def acting_agent(user: str | None, named: str | None) -> str:
-    """Who acts: the signed-in user; with the API token, the agent named in the body."""
+    """Who acts: the token's owner or signed-in user; with the desk-wide token, the agent named in the body."""
     if user is not None:
+        if named and named != user:
+            raise ApiError(403, "forbidden", f"this credential acts as {user!r}, not {named!r}")
         return user
     if not named:
         raise ApiError(422, "invalid_request", "`agent` is required when using the API token")

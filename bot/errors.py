@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.chat import InvalidChoice
-from escalation.errors import InvalidTransition, NotFound, TicketAlreadyClaimed
+from escalation.errors import HandoffAlreadyClaimed, InvalidTransition, NotFound
 
 log = logging.getLogger("helpdesk.errors")
 
@@ -65,7 +65,7 @@ def _json(
     return JSONResponse(body(code, message, details), status_code=status, headers=headers)
 
 
-STATUS = {NotFound: 404, TicketAlreadyClaimed: 409, InvalidTransition: 409, InvalidChoice: 422}
+STATUS = {NotFound: 404, HandoffAlreadyClaimed: 409, InvalidTransition: 409, InvalidChoice: 422}
 
 
 def install(app: FastAPI) -> None:

@@ -15,6 +15,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
+
+import watchfiles
 
 from bot.calibration.auto import Calibrator
 from bot.calibration.model import Calibration, default_weights
@@ -24,10 +27,12 @@ from indexer.embedders import Embedder
 from indexer.lexical import Terms
 from indexer.search import Retriever, encode_all
 from indexer.store import IndexLocation
-from knowledge.corpus import Doc, KnowledgeBase, load_knowledge
+from knowledge.corpus import Doc, KnowledgeBase, TicketSet, load_knowledge, load_ticket_set
 from knowledge.errors import FormatProblem
+from knowledge.tickets import Ticket
 
 log = logging.getLogger("helpdesk.runtime")
+WATCH_DEBOUNCE_MS = 150  # file events closer than this are one change (an editor's save is several)
 OUTCOME_INTERVAL = 60.0  # seconds between recalibrations triggered by feedback alone
 
 
@@ -51,6 +56,28 @@ def folder_fingerprint(folders: Sequence[Path]) -> tuple[tuple[str, int, int], .
                     st = p.stat()
                     items.append((str(p), st.st_mtime_ns, st.st_size))
     return tuple(items)
+
+
+class TicketSource(Protocol):
+    """Resolved tickets kept in the database (every replica reads the same ones)."""
+
+    def all(self) -> list[Ticket]: ...
+    def version(self) -> tuple[int, int]: ...
+
+
+def desk_tickets(ticket_dirs: Sequence[Path], db_tickets: TicketSource | None) -> TicketSet:
+    """The shipped ticket files, then the database's resolved tickets (a file's id wins)."""
+    found = load_ticket_set(ticket_dirs)
+    if db_tickets is None:
+        return found
+    seen = set(found.by_id)
+    extra = [t for t in db_tickets.all() if t.id not in seen]
+    return TicketSet(found.tickets + extra, found.problems) if extra else found
+
+
+def desk_knowledge(faq_dir: Path, ticket_dirs: Sequence[Path], db_tickets: TicketSource | None) -> KnowledgeBase:
+    """What a desk answers from: FAQ files, shipped tickets and resolved tickets in the database."""
+    return load_knowledge(faq_dir, ticket_dirs, tickets=desk_tickets(ticket_dirs, db_tickets))
 
 
 def uncalibrated(models: Sequence[str]) -> Calibration:
@@ -83,9 +110,13 @@ class KnowledgeRuntime:
         progress: Callable[[int, int], None] | None = None,
         max_batch: int = 1,
         batch_wait: float = 0.004,
+        db_tickets: TicketSource | None = None,
     ) -> None:
         self.faq_dir = faq_dir
         self.ticket_dirs = list(ticket_dirs)
+        self.db_tickets = db_tickets
+        self._wake = threading.Event()  # set by the file watcher and by knowledge.changed events
+        self._watcher: threading.Thread | None = None
         self.location = IndexLocation(index_dir)
         self.embedders = list(embedders)
         self.calibrator = calibrator
@@ -134,7 +165,7 @@ class KnowledgeRuntime:
             self.faq_dir,
             self.ticket_dirs,
             previous.kb if previous else None,
-            tickets=None if (previous is None or tickets_changed) else previous.kb.ticket_set,
+            tickets=self._tickets() if (previous is None or tickets_changed) else previous.kb.ticket_set,
         )
         for p in kb.problems:
             log.warning("knowledge problem: %s", p)
@@ -167,8 +198,12 @@ class KnowledgeRuntime:
         snap.retriever.weights = cal.ranking
         return replace(snap, calibration=cal, calibrated_for=snap.kb.content_hash)
 
+    def _tickets(self) -> TicketSet:
+        return desk_tickets(self.ticket_dirs, self.db_tickets)
+
     def _fingerprints(self) -> tuple[object, object]:
-        return folder_fingerprint([self.faq_dir]), folder_fingerprint(self.ticket_dirs)
+        db = self.db_tickets.version() if self.db_tickets is not None else None
+        return folder_fingerprint([self.faq_dir]), (folder_fingerprint(self.ticket_dirs), db)
 
     def reload(self, calibrate_now: bool = False) -> Snapshot:
         """Re-read what changed and swap in the new knowledge; on failure keep the old one.
@@ -265,28 +300,56 @@ class KnowledgeRuntime:
     def changed(self) -> bool:
         return self._fingerprints() != self._fingerprint
 
+    def knowledge_changed(self) -> None:
+        """Something outside the folders changed (a ticket resolved on any replica): reload soon."""
+        self._wake.set()
+
     def start_watching(self, interval: float) -> None:
+        """Reload when a watched folder changes (``watchfiles``) or :meth:`knowledge_changed` is called.
+
+        Without a working file watcher (no folder yet, no change notifications) the folders are
+        checked every ``interval`` seconds instead; with one, every 30 s as a safety net."""
         if self._thread is not None:
             return
+        folders = [p for p in [self.faq_dir, *self.ticket_dirs] if p.is_dir()]
+
+        def watch() -> None:
+            try:
+                for _ in watchfiles.watch(
+                    *folders, stop_event=self._stop, debounce=WATCH_DEBOUNCE_MS, step=20, yield_on_timeout=False
+                ):
+                    self._wake.set()
+            except Exception:  # fall back to the periodic check below
+                log.exception("file watcher stopped; checking the folders every %.1f s instead", interval)
 
         def loop() -> None:
-            while not self._stop.wait(interval):
+            while not self._stop.is_set():
+                watching = self._watcher is not None and self._watcher.is_alive()
+                self._wake.wait(30.0 if watching else interval)
+                self._wake.clear()
+                if self._stop.is_set():
+                    return
                 try:
                     if self.changed():
                         self.reload()
                 except Exception:  # the watcher must never die
                     log.exception("watcher error")
 
+        if folders:
+            self._watcher = threading.Thread(target=watch, name="knowledge-files", daemon=True)
+            self._watcher.start()
         self._thread = threading.Thread(target=loop, name="knowledge-watcher", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self.batcher is not None:
             self.batcher.close()
             self.batcher = None
-        for t in (self._thread, self._calibration_thread):
+        for t in (self._thread, self._calibration_thread, self._watcher):
             if t is not None:
                 t.join(timeout=5)
         self._thread = None
         self._calibration_thread = None
+        self._watcher = None

@@ -17,9 +17,11 @@ from bot.chat import ChatService
 from bot.runtime import KnowledgeRuntime
 from bot.settings import Settings
 from escalation.accounts import Accounts
+from escalation.events import Event, EventKind
 from escalation.queue import EscalationQueue
-from escalation.store import HelpdeskStore, SqliteStore
+from escalation.storage import Storage, open_storage
 from indexer.embedders import Embedder, load_embedders
+from knowledge.tickets import read_ticket_file
 
 log = logging.getLogger("helpdesk")
 
@@ -50,7 +52,7 @@ def tuned_model(settings: Settings) -> Path | None:
     return folder if (folder / "modules.json").exists() and (folder / CALIBRATION_FILE).exists() else None
 
 
-def calibrator(settings: Settings, store: HelpdeskStore | None) -> Calibrator:
+def calibrator(settings: Settings, storage: Storage | None) -> Calibrator:
     return Calibrator(
         settings.calibration_dir,
         CalibrationSettings(
@@ -59,24 +61,38 @@ def calibrator(settings: Settings, store: HelpdeskStore | None) -> Calibrator:
             assumed_oos_share=settings.assumed_oos_share,
             labelled=settings.calibration_questions,
         ),
-        outcomes=store.outcomes if store is not None else (lambda: ()),
+        outcomes=storage.handoffs.outcomes if storage is not None else (lambda: ()),
         embedding_cache=settings.index_dir / "cache",
     )
 
 
-def agent_token(settings: Settings) -> tuple[str, bool]:
-    """The agent API token: from settings, else stored in the data directory, else generated now."""
-    if settings.agent_token:
-        return settings.agent_token, False
-    path = settings.data_dir / "agent_token"
-    if path.exists():
-        return path.read_text().strip(), False
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(24)
+def _private_file(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        fh.write(token + "\n")
-    return token, True
+        fh.write(text)
+
+
+def first_token(settings: Settings, accounts: Accounts) -> str | None:
+    """On a desk with no API token at all, one for the first account, shown once and kept (readable
+    only by the operator) in <data-dir>/agent_token. None when tokens exist or one is configured."""
+    if settings.agent_token or accounts.repo.tokens():
+        return None
+    owner = accounts.repo.names()[0]
+    _, token = accounts.create_token(owner, "created at first start")
+    _private_file(settings.data_dir / "agent_token", token + "\n")
+    return token
+
+
+def import_legacy_tickets(settings: Settings, storage: Storage) -> int:
+    """Tickets an earlier version wrote to <data-dir>/tickets/*.jsonl move into the database."""
+    added = 0
+    for path in sorted(settings.resolved_tickets_dir.glob("*.jsonl")):
+        tickets, problems = read_ticket_file(path)
+        for p in problems:
+            log.warning("not imported: %s", p)
+        added += storage.tickets.add_many(tickets)
+        path.rename(path.with_suffix(".jsonl.imported"))
+    return added
 
 
 def bootstrap_accounts(settings: Settings, accounts: Accounts) -> str | None:
@@ -87,32 +103,29 @@ def bootstrap_accounts(settings: Settings, accounts: Accounts) -> str | None:
     """
     for user, password in settings.console_accounts.items():
         accounts.add(user, password)
-    if accounts.store.agent_names():
+    if accounts.repo.names():
         return None
     password = secrets.token_urlsafe(12)
     accounts.add("agent", password, "Support agent")
-    path = settings.data_dir / "console_password"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(f"agent:{password}\n")
+    _private_file(settings.data_dir / "console_password", f"agent:{password}\n")
     return password
 
 
 @dataclass
 class Services:
     settings: Settings
-    store: HelpdeskStore
+    storage: Storage
     queue: EscalationQueue
     runtime: KnowledgeRuntime
     answerer: Answerer
     chat: ChatService
-    agent_token: str
     accounts: Accounts
     first_password: str | None = None
+    first_token: str | None = None
 
     def close(self) -> None:
         self.runtime.stop()
-        self.store.close()
+        self.storage.close()
 
 
 def build_services(
@@ -127,18 +140,30 @@ def build_services(
         fixed = Calibration.load(tuned / CALIBRATION_FILE)
     if embedders is None:
         embedders = load_embedders(settings.models, settings.model_cache_dir, tuned)
-    store = SqliteStore(settings.db_path)
-    runtime = KnowledgeRuntime(
-        settings.faq_dir,
-        settings.ticket_dirs,
-        settings.index_dir,
-        embedders,
-        calibrator(settings, store),
-        fixed,
-        progress,
-        settings.max_batch,
-        settings.batch_wait_ms / 1000,
-    )
+    storage = open_storage(settings.database_url, settings.data_dir)
+    try:
+        import_legacy_tickets(settings, storage)
+        runtime = KnowledgeRuntime(
+            settings.faq_dir,
+            [settings.tickets_dir],
+            settings.index_dir,
+            embedders,
+            calibrator(settings, storage),
+            fixed,
+            progress,
+            settings.max_batch,
+            settings.batch_wait_ms / 1000,
+            db_tickets=storage.tickets,
+        )
+    except BaseException:
+        storage.close()
+        raise
+
+    def on_event(event: Event) -> None:
+        if event.kind == EventKind.KNOWLEDGE_CHANGED:
+            runtime.knowledge_changed()
+
+    storage.bus.subscribe(on_event)
     if tuned is not None:
         runtime.fixed_is_for_content = True
         if not runtime.calibration_current:
@@ -147,19 +172,18 @@ def build_services(
                 "holds: run `helpdesk tune` again, or set HELPDESK_USE_TUNED_MODEL=false",
                 tuned,
             )
-    queue = EscalationQueue(store, settings.resolved_tickets_file)
+    queue = EscalationQueue(storage)
     answerer = Answerer(runtime, settings.expected_response_minutes)
-    token, _ = agent_token(settings)
-    accounts = Accounts(store)
+    accounts = Accounts(storage.accounts)
     first_password = bootstrap_accounts(settings, accounts)
     return Services(
         settings,
-        store,
+        storage,
         queue,
         runtime,
         answerer,
-        ChatService(store, queue, answerer),
-        token,
+        ChatService(storage, queue, answerer),
         accounts,
         first_password,
+        first_token(settings, accounts),
     )

@@ -16,6 +16,12 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         Path(".helpdesk"), description="Runtime state: database, index, tokens. Never committed."
     )
+    database_url: str | None = Field(
+        None,
+        description="Where the desk keeps conversations, handoffs, tickets, accounts and tokens: unset (or "
+        "sqlite:///<path>) for the embedded SQLite file in the data directory; postgresql://user:pass@host/db "
+        "for several replicas sharing one PostgreSQL.",
+    )
     faq_dir: Path = Field(Path("data/faq"), description="Folder of FAQ markdown files (one entry per file).")
     tickets_dir: Path = Field(
         Path("data/tickets"), description="Folder of shipped resolved tickets (*.jsonl)."
@@ -46,7 +52,9 @@ class Settings(BaseSettings):
         "calibration, valid for the knowledge it was tuned on); off by default: see docs/benchmarks.md.",
     )
     agent_token: str | None = Field(
-        None, description="Bearer token of the agent API; generated on first start."
+        None,
+        description="A desk-wide bearer token for integrations, which names the acting agent in each request; "
+        "people use personal tokens instead (`helpdesk token create <agent>`, one is made at first start).",
     )
     console_accounts: dict[str, str] = Field(
         default_factory=dict,
@@ -90,15 +98,9 @@ class Settings(BaseSettings):
 
     @property
     def resolved_tickets_dir(self) -> Path:
+        """Where versions before the database kept resolved tickets; imported at start."""
         return self.data_dir / "tickets"
 
-    @property
-    def resolved_tickets_file(self) -> Path:
-        return self.resolved_tickets_dir / "resolved.jsonl"
-
-    @property
-    def ticket_dirs(self) -> list[Path]:
-        return [self.tickets_dir, self.resolved_tickets_dir]
 
     @property
     def calibration_dir(self) -> Path:

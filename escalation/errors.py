@@ -9,7 +9,7 @@ class NotFound(EscalationError):
     code = "not_found"
 
 
-class TicketAlreadyClaimed(EscalationError):
+class HandoffAlreadyClaimed(EscalationError):
     code = "already_claimed"
 
 

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 Role = Literal["customer", "bot", "agent", "system"]
-HandoffStatus = Literal["open", "claimed", "resolved"]
-REASONS = ("customer_request", "low_confidence", "clarify_rejected", "missing_knowledge")
+
+
+class HandoffStatus(StrEnum):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    RESOLVED = "resolved"
+
+
+class ConversationStatus(StrEnum):
+    """Derived from the conversation's handoff, never stored twice."""
+
+    BOT = "bot"  # the bot answers
+    HANDOFF = "handoff"  # a handoff is open or claimed
 
 
 def now_iso() -> str:
@@ -19,7 +31,7 @@ def now_iso() -> str:
 class Conversation:
     id: str
     lang: str
-    status: str  # bot | handoff | closed
+    status: ConversationStatus
     created_at: str
     updated_at: str
     state: dict[str, Any] = field(default_factory=dict)

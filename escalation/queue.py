@@ -1,15 +1,17 @@
-"""The human queue: hand off, claim (exactly one agent wins), reply, resolve into a ticket."""
+"""The human queue: hand off, claim (exactly one agent wins), reply, resolve into a ticket.
+
+The state machine ``open -> claimed -> resolved`` is kept by the database (conditional updates in
+:class:`escalation.storage.repos.HandoffRepo`); this module adds what the desk decides around it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from escalation.errors import InvalidTransition, TicketAlreadyClaimed
 from escalation.models import Handoff, Message, now_iso
-from escalation.store import HelpdeskStore
-from knowledge.tickets import Ticket, append_ticket
+from escalation.storage import Storage
+from knowledge.tickets import Ticket
 
 
 @dataclass(frozen=True)
@@ -20,47 +22,28 @@ class Resolution:
 
 
 class EscalationQueue:
-    def __init__(self, store: HelpdeskStore, tickets_file: Path) -> None:
-        self.store = store
-        self.tickets_file = tickets_file
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.handoffs = storage.handoffs
 
     def hand_off(
         self, conversation_id: str, reason: str, lang: str, question: str, candidates: list[dict[str, Any]]
     ) -> Handoff:
         """Open a handoff, or return the one already open: a conversation never has two."""
-        existing = self.store.open_handoff_for(conversation_id)
-        if existing is not None:
-            return existing
-        return self.store.create_handoff(conversation_id, reason, lang, question, candidates)
+        return self.handoffs.open(conversation_id, reason, lang, question, candidates)[0]
 
     def claim(self, handoff_id: int, agent: str) -> Handoff:
-        handoff = self.store.get_handoff(handoff_id)
-        if handoff.status == "resolved":
-            raise InvalidTransition(f"handoff {handoff_id} is already resolved")
-        return self.store.claim_handoff(handoff_id, agent)
-
-    def _owned(self, handoff_id: int, agent: str) -> Handoff:
-        handoff = self.store.get_handoff(handoff_id)
-        if handoff.status == "resolved":
-            raise InvalidTransition(f"handoff {handoff_id} is already resolved")
-        if handoff.status == "open":
-            handoff = self.store.claim_handoff(handoff_id, agent)
-        if handoff.claimed_by != agent:
-            raise TicketAlreadyClaimed(f"handoff {handoff_id} is claimed by {handoff.claimed_by}")
-        return handoff
+        return self.handoffs.claim(handoff_id, agent)
 
     def reply(self, handoff_id: int, agent: str, text: str) -> Message:
         """An agent's message, appended to the customer's transcript. Replying claims an open handoff."""
-        handoff = self._owned(handoff_id, agent)
-        message = self.store.add_message(handoff.conversation_id, "agent", text, author=agent)
-        self.store.mark_first_reply(handoff_id)
-        return message
+        return self.handoffs.reply(handoff_id, agent, text)
 
     def question_of(self, handoff: Handoff) -> str:
         """What the customer needed: the handoff question, or their first message after a bare request."""
         if handoff.question.strip():
             return handoff.question
-        for m in self.store.messages(handoff.conversation_id):
+        for m in self.storage.conversations.messages(handoff.conversation_id):
             if m.role == "customer" and m.created_at >= handoff.created_at:
                 return m.text
         return ""
@@ -74,12 +57,8 @@ class EscalationQueue:
         question: str | None = None,
         reply_to_customer: bool = True,
     ) -> Resolution:
-        """Close the handoff and record it as a resolved ticket for the indexer."""
-        handoff = self._owned(handoff_id, agent)
-        message = None
-        if reply_to_customer and answer.strip():
-            message = self.store.add_message(handoff.conversation_id, "agent", answer, author=agent)
-            self.store.mark_first_reply(handoff_id)
+        """Close the handoff and record it as a resolved ticket every replica learns from."""
+        handoff = self.handoffs.get(handoff_id)
         ticket = Ticket(
             id=f"H-{handoff_id}",
             question=(question or self.question_of(handoff)).strip() or answer[:200],
@@ -88,6 +67,5 @@ class EscalationQueue:
             resolved_at=now_iso(),
             faq_id=faq_id,
         )
-        append_ticket(self.tickets_file, ticket)
-        done = self.store.resolve_handoff(handoff_id, answer, faq_id, ticket.id)
+        done, message = self.handoffs.resolve(handoff_id, agent, answer, ticket, reply_to_customer)
         return Resolution(done, ticket, message)

@@ -65,6 +65,30 @@ def parse_ticket(line: str) -> Ticket:
     )
 
 
+def read_ticket_file(
+    path: Path, seen: set[str] | None = None
+) -> tuple[list[Ticket], list[FormatProblem]]:
+    """The tickets of one JSONL file; broken lines and ids already in ``seen`` are reported."""
+    seen = set() if seen is None else seen
+    tickets: list[Ticket] = []
+    problems: list[FormatProblem] = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                ticket = parse_ticket(line)
+            except ValueError as exc:
+                problems.append(FormatProblem(path, lineno, str(exc)))
+                continue
+            if ticket.id in seen:
+                problems.append(FormatProblem(path, lineno, f"duplicate ticket id {ticket.id!r}"))
+                continue
+            seen.add(ticket.id)
+            tickets.append(ticket)
+    return tickets, problems
+
+
 def load_tickets(folder: Path) -> tuple[list[Ticket], list[FormatProblem]]:
     """Every ticket in ``folder/*.jsonl``; broken lines are reported, not fatal."""
     tickets: list[Ticket] = []
@@ -73,20 +97,9 @@ def load_tickets(folder: Path) -> tuple[list[Ticket], list[FormatProblem]]:
         return tickets, problems
     seen: set[str] = set()
     for path in sorted(folder.glob("*.jsonl")):
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    ticket = parse_ticket(line)
-                except ValueError as exc:
-                    problems.append(FormatProblem(path, lineno, str(exc)))
-                    continue
-                if ticket.id in seen:
-                    problems.append(FormatProblem(path, lineno, f"duplicate ticket id {ticket.id!r}"))
-                    continue
-                seen.add(ticket.id)
-                tickets.append(ticket)
+        found, bad = read_ticket_file(path, seen)
+        tickets.extend(found)
+        problems.extend(bad)
     return tickets, problems
 
 

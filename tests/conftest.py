@@ -65,6 +65,25 @@ def make_settings(data_dir: Path, faq_dir: Path = FAQ, **kw: object):  # type: i
     )
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A real PostgreSQL server for this session (skipped without Debian's binaries)."""
+    from tests.postgres import pg_bin, postgres_server
+
+    if pg_bin() is None:
+        pytest.skip("PostgreSQL server binaries not installed (scripts/test.sh installs them)")
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture()
+def postgres_url(postgres_server: str) -> str:
+    """A fresh database on that server."""
+    from tests.postgres import new_database
+
+    return new_database(postgres_server)
+
+
 @pytest.fixture()
 def data_dir(tmp_path: Path, shipped_index: Path) -> Path:
     d = tmp_path / "state"

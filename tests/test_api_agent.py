@@ -1,4 +1,3 @@
-import json
 from typing import Any
 
 from tests.conftest import AGENT
@@ -49,8 +48,7 @@ def test_weather_handoff_claimed_answered_resolved(client: Any, services: Any) -
     assert t["messages"][-1]["role"] == "agent" and "sunny" in t["messages"][-1]["text"]
     assert t["messages"][-1]["author"] == "alice"
     assert client.get("/api/agent/handoffs", headers=AGENT).json() == []
-    tickets = (services.settings.resolved_tickets_file).read_text().splitlines()
-    assert json.loads(tickets[-1])["question"] == "what's the weather in Paris"
+    assert services.storage.tickets.all()[-1].question == "what's the weather in Paris"
 
 
 def test_resolution_linked_to_entry_changes_the_next_answer(client: Any, services: Any) -> None:
@@ -101,7 +99,7 @@ def test_resolve_with_unknown_faq_id_or_draft(client: Any, services: Any) -> Non
         },
     )
     assert r.status_code == 200 and r.json()["draft_id"]
-    assert services.store.drafts()[0].title == "Can I print on pre-printed forms?"
+    assert services.storage.drafts.all()[0].title == "Can I print on pre-printed forms?"
 
 
 def test_console_sign_in_session_acts_as_the_agent(client: Any, services: Any) -> None:
@@ -124,7 +122,7 @@ def test_console_sign_in_session_acts_as_the_agent(client: Any, services: Any) -
 
 def test_password_is_stored_hashed(services: Any) -> None:
     services.accounts.add("dave", "dave-pass-123")
-    stored = services.store.agent_password_hash("dave")
+    stored = services.storage.accounts.password_hash("dave")
     assert stored.startswith("scrypt$") and "dave-pass-123" not in stored
 
 

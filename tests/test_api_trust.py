@@ -17,7 +17,7 @@ def test_not_what_i_asked_hands_off_at_once_and_becomes_a_negative_example(clien
     body = ask(client, "The customer's VAT number on my invoice is wrong, how do I fix it?")
     assert body["reply"]["kind"] == "answer"
     answer_id, entry = body["message_id"], body["reply"]["sources"][0]["id"]
-    assert services.store.outcomes() == []
+    assert services.storage.handoffs.outcomes() == []
 
     r = client.post(f"/api/messages/{answer_id}/not-what-i-asked")
     assert r.status_code == 200, r.text
@@ -34,7 +34,7 @@ def test_not_what_i_asked_hands_off_at_once_and_becomes_a_negative_example(clien
 
     messages = client.get(f"/api/conversations/{body['conversation_id']}/messages").json()["messages"]
     assert [(m["role"], m["feedback"]) for m in messages] == [("customer", None), ("bot", "wrong"), ("bot", None)]
-    assert services.store.outcomes() == [("The customer's VAT number on my invoice is wrong, how do I fix it?", "en", None, entry)]
+    assert services.storage.handoffs.outcomes() == [("The customer's VAT number on my invoice is wrong, how do I fix it?", "en", None, entry)]
 
     # a retry of the same click opens nothing new
     again = client.post(f"/api/messages/{answer_id}/not-what-i-asked")
@@ -52,7 +52,7 @@ def test_the_agents_link_becomes_the_right_answer_of_the_outcome(client: Any, se
         json={"agent": "alice", "answer": "Edit the customer's VAT number.", "faq_id": "vat-number-validation"},
     )
     assert r.status_code == 200, r.text
-    (question, lang, right, rejected) = services.store.outcomes()[0]
+    (question, lang, right, rejected) = services.storage.handoffs.outcomes()[0]
     assert right == "vat-number-validation" and rejected == body["reply"]["sources"][0]["id"]
 
 

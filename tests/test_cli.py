@@ -65,16 +65,40 @@ def test_ask_json(tmp_path: Path, shipped_index: Path) -> None:
     assert body["reply"]["kind"] == "answer" and body["reply"]["sources"][0]["id"] == "fix-tax-id"
 
 
-def test_import_tickets_validates_and_writes_atomically(tmp_path: Path) -> None:
+def test_import_and_export_tickets_through_the_database(tmp_path: Path) -> None:
     src = tmp_path / "export.jsonl"
     good = {"id": "X-1", "question": "q", "answer": "a", "lang": "en", "resolved_at": "2026-01-01T00:00:00Z"}
     src.write_text(json.dumps(good) + "\n" + '{"id": "X-2", "lang": "fr"}\n')
-    result = CliRunner().invoke(main, ["import-tickets", str(src), "--data-dir", str(tmp_path / "state")])
+    state = ["--data-dir", str(tmp_path / "state")]
+    result = CliRunner().invoke(main, ["import-tickets", str(src), *state])
     assert result.exit_code == 0, result.output
     assert "line 2: missing question, answer, resolved_at" in result.output
     assert "imported 1 tickets" in result.output
-    written = (tmp_path / "state" / "tickets" / "import-export.jsonl").read_text().splitlines()
-    assert [json.loads(x)["id"] for x in written] == ["X-1"]
+    again = CliRunner().invoke(main, ["import-tickets", str(src), *state])
+    assert "imported 0 tickets" in again.output and "1 were already stored" in again.output
+    out = tmp_path / "back.jsonl"
+    assert CliRunner().invoke(main, ["export-tickets", str(out), *state]).exit_code == 0
+    assert [json.loads(x) for x in out.read_text().splitlines()] == [good]
+
+
+def test_migrate_and_tokens(tmp_path: Path) -> None:
+    state = ["--data-dir", str(tmp_path / "state")]
+    first = CliRunner().invoke(main, ["migrate", *state])
+    assert first.exit_code == 0 and "applied m001" in first.output, first.output
+    assert "up to date" in CliRunner().invoke(main, ["migrate", *state]).output
+    assert CliRunner().invoke(main, ["migrate", "--check", *state]).exit_code == 0
+    missing = CliRunner().invoke(main, ["token", "create", "alice", *state])
+    assert missing.exit_code == 1 and "helpdesk agent add alice" in missing.output
+    assert CliRunner().invoke(main, ["agent", "add", "alice", "--password", "s3cret-pass", *state]).exit_code == 0
+    made = CliRunner().invoke(main, ["token", "create", "alice", "--label", "laptop", *state])
+    assert made.exit_code == 0 and made.stdout.strip().startswith("hd_"), made.output
+    listed = CliRunner().invoke(main, ["token", "list", *state]).output
+    assert "alice\tlaptop" in listed and "active" in listed and made.stdout.strip() not in listed
+    assert CliRunner().invoke(main, ["token", "revoke", "1", *state]).exit_code == 0
+    assert CliRunner().invoke(main, ["token", "revoke", "1", *state]).exit_code == 1
+    assert "revoked" in CliRunner().invoke(main, ["token", "list", *state]).output
+    bad = CliRunner().invoke(main, ["migrate", *state], env={"HELPDESK_DATABASE_URL": "mysql://x"})
+    assert bad.exit_code == 1 and "neither sqlite" in bad.output
 
 
 def test_calibrate_reports_the_guarantee_and_pins_it(tmp_path: Path, shipped_index: Path, embedders: list) -> None:

@@ -74,21 +74,15 @@ def test_faq_edit_reuses_tickets_and_their_index(editable: Any) -> None:
     assert r["reply"]["sources"][0]["id"] == "api-keys"
 
 
-def test_new_ticket_file_extends_the_tickets_index(editable: Any) -> None:
-    import json
+def test_imported_tickets_extend_the_tickets_index(editable: Any) -> None:
+    """Tickets added to the database (import, or a resolve on any replica) reach the index by the
+    knowledge.changed event, without polling."""
+    from knowledge.tickets import Ticket
 
     client, svc, faq = editable
     before = svc.runtime.snapshot.retriever.store.tickets
-    folder = svc.settings.resolved_tickets_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    row = {
-        "id": "IMP-1",
-        "question": "Our Sage export adds a phantom 0.01 EUR line",
-        "answer": "Fixed the mapping.",
-        "lang": "en",
-        "resolved_at": "2026-11-01T10:00:00Z",
-    }
-    (folder / "import.jsonl").write_text(json.dumps(row) + "\n")
+    ticket = Ticket("IMP-1", "Our Sage export adds a phantom 0.01 EUR line", "Fixed the mapping.", "en", "2026-11-01T10:00:00Z")
+    assert svc.storage.tickets.add_many([ticket]) == 1
     wait_for(lambda: "IMP-1" in svc.runtime.snapshot.kb.tickets_by_id)
     after = svc.runtime.snapshot.retriever.store.tickets
     assert [d.ticket_id for d in after.docs[: len(before.docs)]] == [d.ticket_id for d in before.docs]

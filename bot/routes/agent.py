@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.deps import AgentAuth, AgentUser, ServicesDep, acting_agent
 from bot.errors import ApiError
 from bot.routes.chat import MessageOut, message_out
-from escalation.models import Handoff
+from escalation.models import Handoff, HandoffStatus
 from knowledge.corpus import Doc
 
 router = APIRouter(prefix="/api/agent", tags=["agent"], dependencies=[AgentAuth])
@@ -61,16 +61,16 @@ def list_handoffs(
 ) -> list[HandoffOut]:
     """Handoffs, oldest first."""
     if status == "active":
-        found = [h for h in services.store.list_handoffs(None, lang) if h.status != "resolved"]
+        found = services.storage.handoffs.find(None, lang, active=True)
     else:
-        found = services.store.list_handoffs(status, lang)
+        found = services.storage.handoffs.find(HandoffStatus(status) if status else None, lang)
     return [handoff_out(h) for h in found]
 
 
 @router.get("/handoffs/{handoff_id}", response_model=HandoffDetail)
 def get_handoff(handoff_id: int, services: ServicesDep) -> HandoffDetail:
     """One handoff with the whole transcript, the bot's candidates and similar past tickets."""
-    h = services.store.get_handoff(handoff_id)
+    h = services.storage.handoffs.get(handoff_id)
     question = services.queue.question_of(h)
     similar: list[SimilarTicketOut] = []
     if question:
@@ -89,7 +89,7 @@ def get_handoff(handoff_id: int, services: ServicesDep) -> HandoffDetail:
                 )
     return HandoffDetail(
         **handoff_out(h).model_dump(),
-        transcript=[message_out(m) for m in services.store.messages(h.conversation_id)],
+        transcript=[message_out(m) for m in services.storage.conversations.messages(h.conversation_id)],
         similar_tickets=similar,
     )
 
@@ -168,7 +168,7 @@ def resolve(handoff_id: int, body: ResolveIn, services: ServicesDep, user: Agent
     draft_id = None
     if body.draft is not None:
         d = body.draft
-        draft_id = services.store.add_draft(
+        draft_id = services.storage.drafts.add(
             handoff_id, d.lang or res.handoff.lang, d.title, d.questions, d.answer, agent
         ).id
     return ResolveOut(

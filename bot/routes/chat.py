@@ -126,13 +126,13 @@ def transcript(
     after: int = Query(0, ge=0, description="Only messages with a larger id (to resume)."),
 ) -> Transcript:
     """Customer, bot and agent messages of one conversation, oldest first."""
-    conv = services.store.get_conversation(conversation_id)
+    conv = services.storage.conversations.get(conversation_id)
     return Transcript(
         conversation_id=conv.id,
         status=conv.status,
         lang=conv.lang,
         handoff=services.chat.state(conv.id)["handoff"],
-        messages=[message_out(m) for m in services.store.messages(conv.id, after)],
+        messages=[message_out(m) for m in services.storage.conversations.messages(conv.id, after)],
     )
 
 
@@ -145,7 +145,7 @@ class FeedbackIn(BaseModel):
 def feedback(message_id: int, body: FeedbackIn, services: ServicesDep) -> MessageOut:
     """ "Did this help?" on a bot reply. A "no" on an answer counts against that answer in the next
     calibration."""
-    out = message_out(services.store.set_feedback(message_id, "yes" if body.helpful else "no"))
+    out = message_out(services.storage.conversations.set_feedback(message_id, "yes" if body.helpful else "no"))
     if not body.helpful:
         services.runtime.request_calibration(urgent=False)
     return out

@@ -1,101 +1,131 @@
-"""Live updates over Server-Sent Events: agent replies to the widget, new handoffs to the console.
+"""Live updates over Server-Sent Events: agent replies to the widget, the queue to the console.
 
-Events carry the message id as SSE ``id``, so a browser that reconnects (``Last-Event-ID``) or a
-widget reloaded with ``?after=<last id>`` resumes exactly after the last message it has.
-The stream polls the store, which works the same with one process or several replicas.
+Streams wake on the desk's committed events (in-process, or PostgreSQL ``LISTEN/NOTIFY`` from any
+replica); nothing polls the tables. An event is only a wake-up: the stream then reads from the
+database what it has not sent, so events carry the message id as SSE ``id`` and a browser that
+reconnects (``Last-Event-ID``) or a widget reloaded with ``?after=<last id>`` resumes exactly after
+the last message it has. ``sse-starlette`` sends the pings and ends every stream when the server
+shuts down.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from bot.deps import AgentAuth, ServicesDep
+from bot.errors import ERRORS_404
 from bot.routes.agent import handoff_out
 from bot.routes.chat import message_out
+from escalation.events import Event, LocalBus
 
 router = APIRouter(tags=["live"])
 
-POLL_SECONDS = 0.3
-HEARTBEAT_SECONDS = 15.0
+PING_SECONDS = 15.0
+RECHECK_SECONDS = 30.0  # a safety net: re-read even without an event (e.g. a listener reconnecting)
 STREAM_SECONDS = 300.0  # the browser reconnects by itself, resuming from Last-Event-ID
+SSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}, "description": "A stream of Server-Sent Events."}}
 
 
-def _sse(event: str, data: Any, event_id: int | None = None) -> str:
-    head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+class Wakeup:
+    """An asyncio wake-up set from any thread by the events ``wanted`` selects."""
+
+    def __init__(self, bus: LocalBus, wanted: Callable[[Event], bool]) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._flag = asyncio.Event()
+
+        def on_event(event: Event) -> None:
+            if wanted(event):
+                self._loop.call_soon_threadsafe(self._flag.set)
+
+        self.close = bus.subscribe(on_event)
+
+    async def wait(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._flag.wait(), timeout)
+        self._flag.clear()
 
 
-async def _stream(request: Request, step: Callable[[], Any]) -> AsyncIterator[str]:
-    """Call ``step`` (in a thread) every poll; yield what it returns; heartbeat; end after a while."""
-    started = last_beat = time.monotonic()
-    yield "retry: 1000\n\n"
-    while time.monotonic() - started < STREAM_SECONDS:
-        if await request.is_disconnected():
-            return
-        for chunk in await run_in_threadpool(step):
-            yield chunk
-            last_beat = time.monotonic()
-        if time.monotonic() - last_beat > HEARTBEAT_SECONDS:
-            yield ": ping\n\n"
-            last_beat = time.monotonic()
-        await asyncio.sleep(POLL_SECONDS)
+async def _stream(
+    request: Request, bus: LocalBus, wanted: Callable[[Event], bool], step: Callable[[], list[ServerSentEvent]]
+) -> AsyncIterator[ServerSentEvent]:
+    """Send what ``step`` (run in a thread) returns now and after each wanted event; end after a while."""
+    wake = Wakeup(bus, wanted)  # subscribed before the first read: nothing falls in between
+    started = time.monotonic()
+    try:
+        yield ServerSentEvent(retry=1000)
+        while time.monotonic() - started < STREAM_SECONDS and not await request.is_disconnected():
+            for event in await run_in_threadpool(step):
+                yield event
+            await wake.wait(min(RECHECK_SECONDS, STREAM_SECONDS - (time.monotonic() - started)))
+    finally:
+        wake.close()
 
 
-def _response(gen: AsyncIterator[str]) -> StreamingResponse:
-    return StreamingResponse(
-        gen, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+def _response(gen: AsyncIterator[ServerSentEvent]) -> EventSourceResponse:
+    return EventSourceResponse(
+        gen, ping=PING_SECONDS, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
 
 
-@router.get("/api/conversations/{conversation_id}/events")
+def _data(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+@router.get(
+    "/api/conversations/{conversation_id}/events",
+    response_class=EventSourceResponse,
+    responses={**SSE, **ERRORS_404},
+)
 async def conversation_events(
     conversation_id: str,
     request: Request,
     services: ServicesDep,
     after: int = Query(0, ge=0, description="Resume after this message id."),
     last_event_id: str | None = Header(None),
-) -> StreamingResponse:
+) -> EventSourceResponse:
     """`message` events (customer, bot and agent messages after `after`) and `state` events."""
-    await run_in_threadpool(services.store.get_conversation, conversation_id)  # 404 before streaming
+    conversations = services.storage.conversations
+    await run_in_threadpool(conversations.get, conversation_id)  # 404 before streaming
     cursor = {"after": max(after, int(last_event_id) if last_event_id and last_event_id.isdigit() else 0)}
     seen_state: dict[str, str] = {}
 
-    def step() -> list[str]:
+    def step() -> list[ServerSentEvent]:
         out = []
-        for m in services.store.messages(conversation_id, cursor["after"]):
-            out.append(_sse("message", message_out(m).model_dump(), m.id))
+        for m in conversations.messages(conversation_id, cursor["after"]):
+            out.append(ServerSentEvent(_data(message_out(m).model_dump()), event="message", id=str(m.id)))
             cursor["after"] = m.id
         state = services.chat.state(conversation_id)
         encoded = json.dumps(state, sort_keys=True)
         if encoded != seen_state.get("s"):
             seen_state["s"] = encoded
-            out.append(_sse("state", state))
+            out.append(ServerSentEvent(_data(state), event="state"))
         return out
 
-    return _response(_stream(request, step))
+    return _response(
+        _stream(request, services.storage.bus, lambda e: e.conversation_id == conversation_id, step)
+    )
 
 
-@router.get("/api/agent/events", dependencies=[AgentAuth])
-async def queue_events(request: Request, services: ServicesDep) -> StreamingResponse:
+@router.get("/api/agent/events", dependencies=[AgentAuth], response_class=EventSourceResponse, responses=SSE)
+async def queue_events(request: Request, services: ServicesDep) -> EventSourceResponse:
     """`queue` events with every open or claimed handoff, sent whenever the queue changes."""
     seen: dict[str, str] = {}
 
-    def step() -> list[str]:
-        active = [
-            handoff_out(h).model_dump() for h in services.store.list_handoffs() if h.status != "resolved"
-        ]
+    def step() -> list[ServerSentEvent]:
+        active = [handoff_out(h).model_dump() for h in services.storage.handoffs.find(active=True)]
         encoded = json.dumps(active, sort_keys=True)
         if encoded == seen.get("q"):
             return []
         seen["q"] = encoded
-        return [_sse("queue", active)]
+        return [ServerSentEvent(_data(active), event="queue")]
 
-    return _response(_stream(request, step))
+    return _response(_stream(request, services.storage.bus, lambda e: e.handoff_id is not None, step))

@@ -1,8 +1,13 @@
-"""Schema of the helpdesk database, as named, append-only migrations."""
+"""Schema of the embedded SQLite database, as named, append-only ``sqlite-utils`` migrations.
+
+The PostgreSQL schema (:mod:`escalation.storage.postgres_migrations`) is the same, table for table.
+"""
 
 from __future__ import annotations
 
 from sqlite_utils import Database, Migrations
+
+from escalation.storage.database import SchemaTooNew
 
 migrations = Migrations("invoice-helpdesk")
 
@@ -13,7 +18,7 @@ def m001_conversations_messages_handoffs(db: Database) -> None:
         {
             "id": str,
             "lang": str,
-            "status": str,  # bot | handoff | closed
+            "status": str,  # dropped by m004: derived from the open handoff
             "created_at": str,
             "updated_at": str,
             "state": str,  # JSON: pending clarify suggestions, misses in a row
@@ -90,8 +95,49 @@ def m003_console_sessions(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_replicas(db: Database) -> None:
+    """Invariants in the database; everything a replica needs (tickets, API tokens) in it."""
+    conn = db.conn
+    # a conversation has at most one handoff that is not resolved: close older duplicates first
+    conn.execute(
+        "UPDATE handoffs SET status = 'resolved', resolved_at = created_at, "
+        "resolution_answer = '(closed by migration: another handoff of this conversation was open)' "
+        "WHERE status != 'resolved' AND id NOT IN "
+        "(SELECT MAX(id) FROM handoffs WHERE status != 'resolved' GROUP BY conversation_id)"
+    )
+    conn.execute(
+        "CREATE UNIQUE INDEX handoffs_one_open ON handoffs (conversation_id) WHERE status != 'resolved'"
+    )
+    # the conversation's status is its open handoff's: stored once, on the handoff
+    conn.execute("ALTER TABLE conversations DROP COLUMN status")
+    conn.execute(
+        "CREATE TABLE tickets (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, "
+        "question TEXT NOT NULL, answer TEXT NOT NULL, lang TEXT NOT NULL, faq_id TEXT, "
+        "resolved_at TEXT NOT NULL, handoff_id INTEGER REFERENCES handoffs (id))"
+    )
+    conn.execute(
+        "CREATE TABLE api_tokens (id INTEGER PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, "
+        "username TEXT NOT NULL REFERENCES agents (username), label TEXT NOT NULL, created_at TEXT NOT NULL, "
+        "revoked_at TEXT)"
+    )
+
+
+def pending(db: Database) -> list[str]:
+    """Names of the migrations this database still needs; :class:`SchemaTooNew` when it has one this
+    code does not know (a newer desk migrated it)."""
+    known = {m.name for m in migrations._migrations}
+    unknown = [m.name for m in migrations.applied(db) if m.name not in known]
+    if unknown:
+        raise SchemaTooNew(
+            f"the database was migrated by a newer invoice-helpdesk (it has {', '.join(unknown)}); "
+            "upgrade this installation before starting it on that database"
+        )
+    return [m.name for m in migrations.pending(db)]
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; return the names applied now."""
-    pending = [m.name for m in migrations.pending(db)]
+    names = pending(db)
     migrations.apply(db)
-    return pending
+    return names

@@ -1,0 +1,485 @@
+"""Repositories, one per aggregate, written once in the SQL both backends share.
+
+The only code besides the backends that knows SQL. Each write is one transaction that also emits
+its domain events (published on commit), and every invariant is kept by the database itself: at
+most one unresolved handoff per conversation (a partial unique index), one winner per claim and per
+resolve (conditional ``UPDATE``), a conversation's status stored once (on its handoff).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from escalation.errors import HandoffAlreadyClaimed, InvalidTransition, NotFound
+from escalation.events import Event, EventKind
+from escalation.models import (
+    Conversation,
+    ConversationStatus,
+    FaqDraft,
+    Handoff,
+    HandoffStatus,
+    Message,
+    Role,
+    now_iso,
+)
+from escalation.storage.database import Database, Row, Tx
+from knowledge.tickets import Ticket
+
+
+def _j(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+_CONVERSATION = (
+    "SELECT c.id, c.lang, c.created_at, c.updated_at, c.state, "
+    "EXISTS (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id AND h.status <> 'resolved') AS waiting "
+    "FROM conversations c WHERE c.id = ?"
+)
+
+
+def _message(row: Row) -> Message:
+    return Message(
+        int(row["id"]),
+        row["conversation_id"],
+        row["role"],
+        row["text"],
+        row["created_at"],
+        json.loads(row["meta"] or "{}"),
+        row["author"],
+        row["feedback"],
+    )
+
+
+def _handoff(row: Row) -> Handoff:
+    row = dict(row)
+    row["id"] = int(row["id"])
+    row["candidates"] = json.loads(row["candidates"] or "[]")
+    row["status"] = HandoffStatus(row["status"])
+    return Handoff(**row)
+
+
+def _insert_message(
+    tx: Tx, conversation_id: str, role: Role, text: str, meta: dict[str, Any] | None, author: str | None
+) -> Message:
+    now = now_iso()
+    row = tx.one(
+        "INSERT INTO messages (conversation_id, role, text, created_at, meta, author) VALUES (?,?,?,?,?,?) "
+        "RETURNING id",
+        (conversation_id, role, text, now, _j(meta or {}), author),
+    )
+    assert row is not None
+    tx.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id))
+    message = Message(int(row["id"]), conversation_id, role, text, now, meta or {}, author, None)
+    tx.emit(Event(EventKind.MESSAGE_ADDED, conversation_id, message_id=message.id))
+    return message
+
+
+class ConversationRepo:
+    """Conversations and their messages."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, lang: str) -> Conversation:
+        now = now_iso()
+        conv = Conversation(uuid.uuid4().hex, lang, ConversationStatus.BOT, now, now, {})
+        with self.db.tx() as tx:
+            tx.execute(
+                "INSERT INTO conversations (id, lang, created_at, updated_at, state) VALUES (?,?,?,?,?)",
+                (conv.id, lang, now, now, "{}"),
+            )
+        return conv
+
+    def get(self, conversation_id: str) -> Conversation:
+        with self.db.tx() as tx:
+            row = tx.one(_CONVERSATION, (conversation_id,))
+        if row is None:
+            raise NotFound(f"no conversation {conversation_id!r}")
+        status = ConversationStatus.HANDOFF if row["waiting"] else ConversationStatus.BOT
+        return Conversation(
+            row["id"], row["lang"], status, row["created_at"], row["updated_at"], json.loads(row["state"] or "{}")
+        )
+
+    def update(self, conversation_id: str, *, lang: str | None = None, state: dict[str, Any] | None = None) -> None:
+        sets, params = ["updated_at = ?"], [now_iso()]
+        if lang is not None:
+            sets.append("lang = ?")
+            params.append(lang)
+        if state is not None:
+            sets.append("state = ?")
+            params.append(_j(state))
+        with self.db.tx() as tx:
+            tx.execute(f"UPDATE conversations SET {', '.join(sets)} WHERE id = ?", (*params, conversation_id))
+
+    def add_message(
+        self,
+        conversation_id: str,
+        role: Role,
+        text: str,
+        meta: dict[str, Any] | None = None,
+        author: str | None = None,
+    ) -> Message:
+        with self.db.tx() as tx:
+            return _insert_message(tx, conversation_id, role, text, meta, author)
+
+    def messages(self, conversation_id: str, after_id: int = 0) -> list[Message]:
+        with self.db.tx() as tx:
+            rows = tx.all(
+                "SELECT * FROM messages WHERE conversation_id = ? AND id > ? ORDER BY id",
+                (conversation_id, after_id),
+            )
+        return [_message(r) for r in rows]
+
+    def get_message(self, message_id: int) -> Message:
+        with self.db.tx() as tx:
+            row = tx.one("SELECT * FROM messages WHERE id = ?", (message_id,))
+        if row is None:
+            raise NotFound(f"no message {message_id}")
+        return _message(row)
+
+    def set_feedback(self, message_id: int, value: str) -> Message:
+        with self.db.tx() as tx:
+            if tx.execute("UPDATE messages SET feedback = ? WHERE id = ? AND role = 'bot'", (value, message_id)) == 0:
+                raise NotFound(f"no bot message {message_id}")
+        return self.get_message(message_id)
+
+
+class HandoffRepo:
+    """The human queue: open (at most one per conversation), claim, reply, resolve into a ticket."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def open(
+        self, conversation_id: str, reason: str, lang: str, question: str, candidates: list[dict[str, Any]]
+    ) -> tuple[Handoff, bool]:
+        """Open a handoff, or return the one already open; ``True`` when it was opened now."""
+        with self.db.tx() as tx:
+            row = tx.one(
+                "INSERT INTO handoffs (conversation_id, status, reason, lang, question, candidates, created_at) "
+                "VALUES (?,?,?,?,?,?,?) ON CONFLICT (conversation_id) WHERE status <> 'resolved' DO NOTHING "
+                "RETURNING *",
+                (conversation_id, HandoffStatus.OPEN, reason, lang, question, _j(candidates), now_iso()),
+            )
+            if row is not None:
+                tx.emit(Event(EventKind.HANDOFF_OPENED, conversation_id, int(row["id"])))
+                return _handoff(row), True
+            row = tx.one(
+                "SELECT * FROM handoffs WHERE conversation_id = ? AND status <> 'resolved'", (conversation_id,)
+            )
+        assert row is not None
+        return _handoff(row), False
+
+    def open_for(self, conversation_id: str) -> Handoff | None:
+        with self.db.tx() as tx:
+            row = tx.one(
+                "SELECT * FROM handoffs WHERE conversation_id = ? AND status <> 'resolved'", (conversation_id,)
+            )
+        return _handoff(row) if row else None
+
+    def get(self, handoff_id: int) -> Handoff:
+        with self.db.tx() as tx:
+            row = tx.one("SELECT * FROM handoffs WHERE id = ?", (handoff_id,))
+        if row is None:
+            raise NotFound(f"no handoff {handoff_id}")
+        return _handoff(row)
+
+    def find(self, status: HandoffStatus | None = None, lang: str | None = None, active: bool = False) -> list[Handoff]:
+        """Handoffs, oldest first; ``active``: only those not resolved."""
+        where: list[str] = []
+        params: list[Any] = []
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if active:
+            where.append("status <> 'resolved'")
+        if lang:
+            where.append("lang = ?")
+            params.append(lang)
+        sql = "SELECT * FROM handoffs" + (" WHERE " + " AND ".join(where) if where else "")
+        with self.db.tx() as tx:
+            rows = tx.all(sql + " ORDER BY created_at, id", params)
+        return [_handoff(r) for r in rows]
+
+    def _refuse(self, tx: Tx, handoff_id: int, agent: str) -> None:
+        """Why ``agent`` may not act on the handoff (raised); returns when they may."""
+        row = tx.one("SELECT status, claimed_by FROM handoffs WHERE id = ?", (handoff_id,))
+        if row is None:
+            raise NotFound(f"no handoff {handoff_id}")
+        if row["status"] == HandoffStatus.RESOLVED:
+            raise InvalidTransition(f"handoff {handoff_id} is already resolved")
+        if row["claimed_by"] not in (None, agent):
+            raise HandoffAlreadyClaimed(f"handoff {handoff_id} is claimed by {row['claimed_by']}")
+
+    def _take(self, tx: Tx, handoff_id: int, agent: str) -> bool:
+        """Claim for ``agent`` if open (one winner: a conditional UPDATE); raise if someone else has it."""
+        won = (
+            tx.execute(
+                "UPDATE handoffs SET status = ?, claimed_by = ?, claimed_at = ? WHERE id = ? AND status = ?",
+                (HandoffStatus.CLAIMED, agent, now_iso(), handoff_id, HandoffStatus.OPEN),
+            )
+            == 1
+        )
+        if not won:
+            self._refuse(tx, handoff_id, agent)
+        return won
+
+    def claim(self, handoff_id: int, agent: str) -> Handoff:
+        """Exactly one agent wins an open handoff; claiming your own again is a no-op."""
+        with self.db.tx() as tx:
+            row = tx.one("SELECT conversation_id FROM handoffs WHERE id = ?", (handoff_id,))
+            if row is None:
+                raise NotFound(f"no handoff {handoff_id}")
+            if self._take(tx, handoff_id, agent):
+                tx.emit(Event(EventKind.HANDOFF_CLAIMED, row["conversation_id"], handoff_id))
+        return self.get(handoff_id)
+
+    def claim_next(self, agent: str, lang: str | None = None) -> Handoff | None:
+        """The oldest open handoff (in ``lang``), claimed for ``agent``; agents taking "next" at the same
+        time get different ones (``SKIP LOCKED`` on PostgreSQL, one writer on SQLite)."""
+        with self.db.tx() as tx:
+            row = tx.one(
+                "SELECT id, conversation_id FROM handoffs WHERE status = ?"
+                + (" AND lang = ?" if lang else "")
+                + " ORDER BY created_at, id LIMIT 1"
+                + self.db.skip_locked,
+                (HandoffStatus.OPEN, lang) if lang else (HandoffStatus.OPEN,),
+            )
+            if row is None:
+                return None
+            self._take(tx, int(row["id"]), agent)
+            tx.emit(Event(EventKind.HANDOFF_CLAIMED, row["conversation_id"], int(row["id"])))
+        return self.get(int(row["id"]))
+
+    def reply(self, handoff_id: int, agent: str, text: str) -> Message:
+        """An agent's message in the customer's transcript; replying claims an open handoff."""
+        with self.db.tx() as tx:
+            row = tx.one("SELECT conversation_id FROM handoffs WHERE id = ?", (handoff_id,))
+            if row is None:
+                raise NotFound(f"no handoff {handoff_id}")
+            conversation_id = row["conversation_id"]
+            if self._take(tx, handoff_id, agent):
+                tx.emit(Event(EventKind.HANDOFF_CLAIMED, conversation_id, handoff_id))
+            message = _insert_message(tx, conversation_id, "agent", text, None, agent)
+            tx.execute(
+                "UPDATE handoffs SET first_reply_at = ? WHERE id = ? AND first_reply_at IS NULL",
+                (message.created_at, handoff_id),
+            )
+            tx.emit(Event(EventKind.HANDOFF_REPLIED, conversation_id, handoff_id, message.id))
+        return message
+
+    def resolve(
+        self, handoff_id: int, agent: str, answer: str, ticket: Ticket, reply_to_customer: bool
+    ) -> tuple[Handoff, Message | None]:
+        """Close the handoff, record its ticket and (optionally) send the answer, in one transaction.
+
+        Only one resolve of a handoff succeeds; a second gets :class:`InvalidTransition` and sends
+        nothing.
+        """
+        with self.db.tx() as tx:
+            row = tx.one("SELECT conversation_id FROM handoffs WHERE id = ?", (handoff_id,))
+            if row is None:
+                raise NotFound(f"no handoff {handoff_id}")
+            conversation_id = row["conversation_id"]
+            self._take(tx, handoff_id, agent)
+            now = now_iso()
+            won = tx.execute(
+                "UPDATE handoffs SET status = ?, resolved_at = ?, resolution_answer = ?, resolution_faq_id = ?, "
+                "ticket_id = ? WHERE id = ? AND status = ? AND claimed_by = ?",
+                (HandoffStatus.RESOLVED, now, answer, ticket.faq_id, ticket.id, handoff_id, HandoffStatus.CLAIMED, agent),
+            )
+            if won != 1:
+                self._refuse(tx, handoff_id, agent)
+                raise InvalidTransition(f"handoff {handoff_id} changed while resolving it")
+            message = None
+            if reply_to_customer and answer.strip():
+                message = _insert_message(tx, conversation_id, "agent", answer, None, agent)
+                tx.execute(
+                    "UPDATE handoffs SET first_reply_at = ? WHERE id = ? AND first_reply_at IS NULL",
+                    (message.created_at, handoff_id),
+                )
+            TicketRepo.insert(tx, ticket, handoff_id)
+            tx.emit(Event(EventKind.HANDOFF_RESOLVED, conversation_id, handoff_id))
+            tx.emit(Event(EventKind.KNOWLEDGE_CHANGED, ticket_id=ticket.id))
+        return self.get(handoff_id), message
+
+    def outcomes(self) -> list[tuple[str, str, str | None, str | None]]:
+        """What conversations taught about the bot's answers: ``(question, lang, right, rejected)``.
+
+        - an answer the customer marked not helpful or "not what I asked": rejected = its entry
+          (right = the entry an agent linked when resolving the handoff that followed, if any);
+        - a handoff the bot could not answer that an agent resolved without any FAQ entry: out of
+          scope (right and rejected None).
+        """
+        with self.db.tx() as tx:
+            rows = tx.all(
+                "SELECT b.meta AS meta, "
+                "(SELECT c.text FROM messages c WHERE c.conversation_id = b.conversation_id AND c.role = 'customer' "
+                " AND c.id < b.id ORDER BY c.id DESC LIMIT 1) AS question, "
+                "(SELECT c.meta FROM messages c WHERE c.conversation_id = b.conversation_id AND c.role = 'customer' "
+                " AND c.id < b.id ORDER BY c.id DESC LIMIT 1) AS qmeta, "
+                "(SELECT h.resolution_faq_id FROM handoffs h WHERE h.conversation_id = b.conversation_id "
+                " AND h.reason = 'wrong_answer' AND h.status = 'resolved' AND h.created_at >= b.created_at "
+                " ORDER BY h.id LIMIT 1) AS linked "
+                "FROM messages b WHERE b.role = 'bot' AND b.feedback IN ('no', 'wrong') ORDER BY b.id"
+            )
+            unanswerable = tx.all(
+                "SELECT question, lang FROM handoffs WHERE status = 'resolved' AND resolution_faq_id IS NULL "
+                "AND reason IN ('low_confidence', 'missing_knowledge') AND question <> '' ORDER BY id"
+            )
+        out: list[tuple[str, str, str | None, str | None]] = []
+        for r in rows:
+            meta = json.loads(r["meta"] or "{}")
+            sources = meta.get("sources") or []
+            if meta.get("kind") != "answer" or not sources or not r["question"]:
+                continue
+            lang = json.loads(r["qmeta"] or "{}").get("lang") or "en"
+            out.append((r["question"], lang, r["linked"], str(sources[0]["id"])))
+        out.extend((r["question"], r["lang"] or "en", None, None) for r in unanswerable)
+        return out
+
+
+class TicketRepo:
+    """Resolved tickets: every replica learns from the same ones (JSONL stays the import/export format)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @staticmethod
+    def insert(tx: Tx, ticket: Ticket, handoff_id: int | None = None) -> bool:
+        return (
+            tx.execute(
+                "INSERT INTO tickets (id, question, answer, lang, faq_id, resolved_at, handoff_id) "
+                "VALUES (?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
+                (ticket.id, ticket.question, ticket.answer, ticket.lang, ticket.faq_id, ticket.resolved_at, handoff_id),
+            )
+            == 1
+        )
+
+    def add_many(self, tickets: Iterable[Ticket]) -> int:
+        """Import tickets (an id already stored is skipped); how many were new."""
+        added = 0
+        with self.db.tx() as tx:
+            for t in tickets:
+                added += self.insert(tx, t)
+            if added:
+                tx.emit(Event(EventKind.KNOWLEDGE_CHANGED))
+        return added
+
+    def all(self) -> list[Ticket]:
+        with self.db.tx() as tx:
+            rows = tx.all("SELECT id, question, answer, lang, faq_id, resolved_at FROM tickets ORDER BY seq")
+        return [Ticket(r["id"], r["question"], r["answer"], r["lang"], r["resolved_at"], r["faq_id"]) for r in rows]
+
+    def version(self) -> tuple[int, int]:
+        """Changes whenever a ticket is added: (count, last sequence number)."""
+        with self.db.tx() as tx:
+            row = tx.one("SELECT COUNT(*) AS n, COALESCE(MAX(seq), 0) AS last FROM tickets")
+        assert row is not None
+        return int(row["n"]), int(row["last"])
+
+
+class AccountRepo:
+    """Console accounts, their sign-in sessions and their personal API tokens (all stored hashed)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add_agent(self, username: str, password_hash: str, display_name: str) -> None:
+        with self.db.tx() as tx:
+            tx.execute(
+                "INSERT INTO agents (username, password_hash, display_name, created_at) VALUES (?,?,?,?) "
+                "ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, "
+                "display_name = excluded.display_name",
+                (username, password_hash, display_name, now_iso()),
+            )
+
+    def password_hash(self, username: str) -> str | None:
+        with self.db.tx() as tx:
+            row = tx.one("SELECT password_hash FROM agents WHERE username = ?", (username,))
+        return row["password_hash"] if row else None
+
+    def names(self) -> list[str]:
+        with self.db.tx() as tx:
+            return [r["username"] for r in tx.all("SELECT username FROM agents ORDER BY username")]
+
+    def create_session(self, token_hash: str, username: str, expires_at: str) -> None:
+        with self.db.tx() as tx:
+            tx.execute(
+                "INSERT INTO sessions (token_hash, username, created_at, expires_at) VALUES (?,?,?,?)",
+                (token_hash, username, now_iso(), expires_at),
+            )
+
+    def session_user(self, token_hash: str, now: str) -> str | None:
+        with self.db.tx() as tx:
+            row = tx.one("SELECT username FROM sessions WHERE token_hash = ? AND expires_at > ?", (token_hash, now))
+        return row["username"] if row else None
+
+    def delete_session(self, token_hash: str) -> None:
+        with self.db.tx() as tx:
+            tx.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+
+    def add_token(self, token_hash: str, username: str, label: str) -> int:
+        with self.db.tx() as tx:
+            if tx.one("SELECT 1 AS x FROM agents WHERE username = ?", (username,)) is None:
+                raise NotFound(f"no agent {username!r}")
+            row = tx.one(
+                "INSERT INTO api_tokens (token_hash, username, label, created_at) VALUES (?,?,?,?) RETURNING id",
+                (token_hash, username, label, now_iso()),
+            )
+        assert row is not None
+        return int(row["id"])
+
+    def token_user(self, token_hash: str) -> str | None:
+        with self.db.tx() as tx:
+            row = tx.one(
+                "SELECT username FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL", (token_hash,)
+            )
+        return row["username"] if row else None
+
+    def revoke_token(self, token_id: int) -> bool:
+        with self.db.tx() as tx:
+            return (
+                tx.execute(
+                    "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (now_iso(), token_id)
+                )
+                == 1
+            )
+
+    def tokens(self) -> list[Row]:
+        """Every token's id, owner, label and dates (never the token)."""
+        with self.db.tx() as tx:
+            return tx.all("SELECT id, username, label, created_at, revoked_at FROM api_tokens ORDER BY id")
+
+
+class DraftRepo:
+    """FAQ entries agents proposed when resolving; content editors review them."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(
+        self, handoff_id: int, lang: str, title: str, questions: list[str], answer: str, created_by: str
+    ) -> FaqDraft:
+        now = now_iso()
+        with self.db.tx() as tx:
+            row = tx.one(
+                "INSERT INTO faq_drafts (handoff_id, lang, title, questions, answer, created_by, created_at) "
+                "VALUES (?,?,?,?,?,?,?) RETURNING id",
+                (handoff_id, lang, title, _j(questions), answer, created_by, now),
+            )
+        assert row is not None
+        return FaqDraft(int(row["id"]), handoff_id, lang, title, questions, answer, created_by, now)
+
+    def all(self) -> list[FaqDraft]:
+        with self.db.tx() as tx:
+            rows = tx.all("SELECT * FROM faq_drafts ORDER BY id")
+        out = []
+        for r in rows:
+            r["questions"] = json.loads(r["questions"] or "[]")
+            r["id"] = int(r["id"])
+            out.append(FaqDraft(**r))
+        return out

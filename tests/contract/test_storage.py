@@ -1,0 +1,265 @@
+"""One contract for both storage backends: the real SQLite file and a real PostgreSQL server.
+
+Every invariant the desk relies on is checked against each engine: migrations, one open handoff
+per conversation, one winner per claim and per resolve, tokens and sessions, tickets, and domain
+events delivered on commit only.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from escalation.accounts import Accounts
+from escalation.errors import HandoffAlreadyClaimed, InvalidTransition, NotFound
+from escalation.events import Event, EventKind
+from escalation.models import ConversationStatus, HandoffStatus
+from escalation.queue import EscalationQueue
+from escalation.storage import SchemaTooNew, Storage, open_storage
+from knowledge.tickets import Ticket
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    if request.param == "sqlite":
+        return None
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture()
+def storage(url: str | None, tmp_path: Path) -> Iterator[Storage]:
+    s = open_storage(url, tmp_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture()
+def queue(storage: Storage) -> EscalationQueue:
+    return EscalationQueue(storage)
+
+
+def collect(storage: Storage) -> list[Event]:
+    got: list[Event] = []
+    storage.bus.subscribe(got.append)
+    return got
+
+
+def wait_for(pred, timeout: float = 3.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return bool(pred())
+
+
+def run_together(n: int, fn) -> list[object]:  # type: ignore[no-untyped-def]
+    """Call ``fn(i)`` from ``n`` threads released at once; each result or the exception raised."""
+    barrier = threading.Barrier(n)
+    out: list[object] = [None] * n
+
+    def call(i: int) -> None:
+        barrier.wait()
+        try:
+            out[i] = fn(i)
+        except Exception as exc:
+            out[i] = exc
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+def test_migrations_apply_once_and_a_newer_database_is_refused(url: str | None, tmp_path: Path) -> None:
+    s = open_storage(url, tmp_path)
+    try:
+        assert s.db.pending() == [] and s.db.migrate() == []
+        with s.db.tx() as tx:  # what a newer version of the desk would have recorded
+            if s.backend == "sqlite":
+                tx.execute(
+                    "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES (?,?,?)",
+                    ("invoice-helpdesk", "m999_from_the_future", "2030-01-01"),
+                )
+            else:
+                tx.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (999, "from_the_future"))
+    finally:
+        s.close()
+    with pytest.raises(SchemaTooNew, match="newer|upgrade"):
+        open_storage(url, tmp_path)
+
+
+def test_conversation_messages_and_feedback(storage: Storage) -> None:
+    conv = storage.conversations.create("en")
+    c = storage.conversations.add_message(conv.id, "customer", "Where is the VAT report?", {"lang": "en"})
+    b = storage.conversations.add_message(conv.id, "bot", "Reports › VAT", {"kind": "answer"})
+    assert [m.id for m in storage.conversations.messages(conv.id)] == [c.id, b.id]
+    assert [m.id for m in storage.conversations.messages(conv.id, after_id=c.id)] == [b.id]
+    assert storage.conversations.get_message(c.id).meta == {"lang": "en"}
+    assert storage.conversations.set_feedback(b.id, "yes").feedback == "yes"
+    with pytest.raises(NotFound):
+        storage.conversations.set_feedback(c.id, "no")  # only bot messages take feedback
+    with pytest.raises(NotFound):
+        storage.conversations.get("nope")
+    storage.conversations.update(conv.id, lang="zh", state={"pending": ["x"]})
+    got = storage.conversations.get(conv.id)
+    assert got.lang == "zh" and got.state == {"pending": ["x"]} and got.status == ConversationStatus.BOT
+
+
+def test_handoff_lifecycle(storage: Storage, queue: EscalationQueue) -> None:
+    conv = storage.conversations.create("en")
+    storage.conversations.add_message(conv.id, "customer", "Where do I change my bank details?")
+    h = queue.hand_off(conv.id, "low_confidence", "en", "Where do I change my bank details?", [{"id": "t"}])
+    assert queue.hand_off(conv.id, "customer_request", "en", "again", []).id == h.id  # never two open
+    assert storage.conversations.get(conv.id).status == ConversationStatus.HANDOFF
+    assert [x.id for x in storage.handoffs.find(HandoffStatus.OPEN)] == [h.id]
+
+    assert queue.claim(h.id, "alice").claimed_by == "alice"
+    assert queue.claim(h.id, "alice").status == HandoffStatus.CLAIMED  # claiming your own again is fine
+    with pytest.raises(HandoffAlreadyClaimed):
+        queue.claim(h.id, "bob")
+    with pytest.raises(HandoffAlreadyClaimed):
+        queue.reply(h.id, "bob", "hi")
+    msg = queue.reply(h.id, "alice", "Settings › Company › Bank details.")
+    assert msg.author == "alice" and storage.handoffs.get(h.id).first_reply_at == msg.created_at
+
+    res = queue.resolve(h.id, "alice", "Settings › Company › Bank details.", faq_id="company-details")
+    assert res.handoff.status == HandoffStatus.RESOLVED and res.message is not None
+    assert storage.conversations.get(conv.id).status == ConversationStatus.BOT
+    [ticket] = storage.tickets.all()
+    assert ticket.id == f"H-{h.id}" and ticket.faq_id == "company-details"
+    assert ticket.question == "Where do I change my bank details?"
+    with pytest.raises(InvalidTransition):
+        queue.reply(h.id, "alice", "late")
+    # the conversation may be handed off again, as a new handoff
+    again = queue.hand_off(conv.id, "customer_request", "en", "one more thing", [])
+    assert again.id != h.id and again.status == HandoffStatus.OPEN
+
+
+def test_one_open_handoff_per_conversation_under_a_race(storage: Storage, queue: EscalationQueue) -> None:
+    conv = storage.conversations.create("zh")
+    got = run_together(8, lambda i: queue.hand_off(conv.id, "customer_request", "zh", f"转人工 {i}", []).id)
+    assert all(isinstance(x, int) for x in got), got
+    assert len(set(got)) == 1 and len(storage.handoffs.find(active=True)) == 1
+
+
+def test_exactly_one_agent_wins_a_claim(storage: Storage, queue: EscalationQueue) -> None:
+    conv = storage.conversations.create("zh")
+    h = queue.hand_off(conv.id, "customer_request", "zh", "转人工", [])
+    got = run_together(8, lambda i: queue.claim(h.id, f"agent{i}"))
+    winners = [x for x in got if not isinstance(x, Exception)]
+    assert len(winners) == 1 and all(isinstance(x, HandoffAlreadyClaimed) for x in got if x not in winners)
+    assert storage.handoffs.get(h.id).claimed_by == winners[0].claimed_by  # type: ignore[attr-defined]
+
+
+def test_concurrent_resolves_answer_once_and_write_one_ticket(storage: Storage, queue: EscalationQueue) -> None:
+    conv = storage.conversations.create("en")
+    h = queue.hand_off(conv.id, "low_confidence", "en", "Can I export to DATEV?", [])
+    queue.claim(h.id, "alice")
+    got = run_together(6, lambda i: queue.resolve(h.id, "alice", "Yes: Reports › Export › DATEV."))
+    done = [x for x in got if not isinstance(x, Exception)]
+    assert len(done) == 1 and all(isinstance(x, InvalidTransition) for x in got if x not in done), got
+    agent_msgs = [m for m in storage.conversations.messages(conv.id) if m.role == "agent"]
+    assert len(agent_msgs) == 1 and len(storage.tickets.all()) == 1
+
+
+def test_agents_taking_next_get_different_handoffs(storage: Storage, queue: EscalationQueue) -> None:
+    ids = []
+    for i in range(6):
+        conv = storage.conversations.create("en")
+        ids.append(queue.hand_off(conv.id, "customer_request", "en", f"q{i}", []).id)
+    got = run_together(6, lambda i: storage.handoffs.claim_next(f"agent{i}"))
+    taken = [x.id for x in got if x is not None and not isinstance(x, Exception)]  # type: ignore[attr-defined]
+    assert sorted(taken) == sorted(ids), got
+    assert storage.handoffs.claim_next("late") is None
+
+
+def test_events_are_published_on_commit_only(storage: Storage, queue: EscalationQueue) -> None:
+    got = collect(storage)
+    conv = storage.conversations.create("en")
+    m = storage.conversations.add_message(conv.id, "customer", "hello")
+    h = queue.hand_off(conv.id, "customer_request", "en", "hello", [])
+    queue.reply(h.id, "alice", "Hi, Alice here.")
+    queue.resolve(h.id, "alice", "done", reply_to_customer=False)
+    want = [
+        EventKind.MESSAGE_ADDED,
+        EventKind.HANDOFF_OPENED,
+        EventKind.HANDOFF_CLAIMED,
+        EventKind.MESSAGE_ADDED,
+        EventKind.HANDOFF_REPLIED,
+        EventKind.HANDOFF_RESOLVED,
+        EventKind.KNOWLEDGE_CHANGED,
+    ]
+    assert wait_for(lambda: len(got) >= len(want))
+    assert [e.kind for e in got] == want
+    assert got[0].message_id == m.id and got[0].conversation_id == conv.id and got[1].handoff_id == h.id
+    before = len(got)
+    with pytest.raises(InvalidTransition):
+        queue.resolve(h.id, "alice", "again")  # rolled back: nothing is published
+    storage.conversations.add_message(conv.id, "customer", "marker")
+    assert wait_for(lambda: len(got) > before)
+    time.sleep(0.2)
+    assert [e.kind for e in got[before:]] == [EventKind.MESSAGE_ADDED]
+
+
+def test_events_reach_every_process_on_the_database(url: str | None, tmp_path: Path) -> None:
+    if url is None:
+        pytest.skip("an SQLite file serves one process; replicas need PostgreSQL")
+    a, b = open_storage(url, tmp_path), open_storage(url, tmp_path)
+    try:
+        heard = collect(b)
+        conv = a.conversations.create("en")
+        a.conversations.add_message(conv.id, "customer", "hello from replica a")
+        assert wait_for(lambda: any(e.kind == EventKind.MESSAGE_ADDED for e in heard), 2.0)
+        assert heard[-1].conversation_id == conv.id
+    finally:
+        a.close()
+        b.close()
+
+
+def test_tokens_act_as_their_agent_until_revoked(storage: Storage) -> None:
+    accounts = Accounts(storage.accounts)
+    accounts.add("alice", "correct horse battery")
+    with pytest.raises(NotFound):
+        accounts.create_token("nobody")
+    token_id, token = accounts.create_token("alice", "laptop")
+    assert accounts.token_user(token) == "alice" and accounts.token_user(token + "x") is None
+    assert token not in str(storage.accounts.tokens())  # only the hash is stored
+    assert accounts.revoke_token(token_id) and not accounts.revoke_token(token_id)
+    assert accounts.token_user(token) is None
+    session = accounts.sign_in("alice", "correct horse battery")
+    assert accounts.user_of(session) == "alice"
+    accounts.sign_out(session)
+    assert accounts.user_of(session) is None
+
+
+def test_tickets_import_is_idempotent_and_versioned(storage: Storage) -> None:
+    t1 = Ticket("T1", "How do I export to DATEV?", "Reports › Export", "en", "2026-01-01T00:00:00Z", "export")
+    t2 = Ticket("T2", "发票抬头写错了", "作废重开", "zh", "2026-01-02T00:00:00Z")
+    v0 = storage.tickets.version()
+    assert storage.tickets.add_many([t1, t2]) == 2 and storage.tickets.add_many([t1]) == 0
+    assert storage.tickets.version() != v0 and storage.tickets.all() == [t1, t2]
+
+
+def test_outcomes_teach_rejected_answers_and_unanswerable_questions(
+    storage: Storage, queue: EscalationQueue
+) -> None:
+    conv = storage.conversations.create("en")
+    storage.conversations.add_message(conv.id, "customer", "change my login email", {"lang": "en"})
+    b = storage.conversations.add_message(
+        conv.id, "bot", "…", {"kind": "answer", "sources": [{"id": "reset-password"}]}
+    )
+    storage.conversations.set_feedback(b.id, "no")
+    other = storage.conversations.create("zh")
+    h = queue.hand_off(other.id, "low_confidence", "zh", "差额征税的发票怎么开", [])
+    queue.resolve(h.id, "alice", "请联系税务顾问")
+    assert storage.handoffs.outcomes() == [
+        ("change my login email", "en", None, "reset-password"),
+        ("差额征税的发票怎么开", "zh", None, None),
+    ]
