@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install everything the tests need (venv, package, Debian's chromium for the browser tests) and run
+# Install everything the tests need (venv, package, Debian's chromium and PostgreSQL) and run
 # lint, type checks and the test suite. Usage: bash scripts/test.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,10 +9,15 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
-if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "installing Debian's chromium for the browser tests" >&2
+# Debian packages the tests drive for real: chromium (browser tests), PostgreSQL 15's server (the
+# contract suite and the two-replica test start a throwaway cluster with initdb + pg_ctl)
+want=()
+[ -x /usr/bin/chromium ] || want+=(chromium fonts-noto-cjk)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || want+=(postgresql)
+if [ ${#want[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing Debian's ${want[*]} for the tests" >&2
   apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${want[@]}" >/dev/null
 fi
 
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1

@@ -27,6 +27,7 @@ def health(services: ServicesDep) -> dict[str, Any]:
             "content_hash": snap.kb.content_hash,
         },
         "index": {"models": m.model_names, "counts": m.counts, "built_at": m.built_at},
+        "database": {"backend": services.storage.backend, "live_subscribers": services.storage.bus.subscribers},
         "calibration": calibration_status(services),
     }
 
