@@ -40,6 +40,7 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     text = {
         400: "Bad request",
         401: "Not signed in",
+        403: "Not allowed for this credential",
         404: "Not found",
         409: "Conflict",
         422: "Invalid request",

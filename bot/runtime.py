@@ -291,6 +291,16 @@ class KnowledgeRuntime:
     def problems(self) -> list[FormatProblem]:
         return self.snapshot.kb.problems
 
+    def similar_tickets(self, question: str, k: int = 5) -> list[tuple[Ticket, float]]:
+        """Resolved tickets closest to ``question`` in the current knowledge, with their scores."""
+        snap = self.snapshot
+        found = []
+        for t in snap.retriever.similar_tickets(question, k=k):
+            ticket = snap.kb.tickets_by_id.get(t.ticket_id)
+            if ticket is not None:
+                found.append((ticket, t.score))
+        return found
+
     def learn(self, doc: Doc) -> None:
         """Make a newly linked question answerable at once, without a rebuild."""
         self.snapshot.retriever.add_docs([doc])

@@ -100,6 +100,8 @@ def test_resolve_with_unknown_faq_id_or_draft(client: Any, services: Any) -> Non
     )
     assert r.status_code == 200 and r.json()["draft_id"]
     assert services.storage.drafts.all()[0].title == "Can I print on pre-printed forms?"
+    listed = client.get("/api/agent/drafts", headers=AGENT).json()
+    assert [d["title"] for d in listed] == ["Can I print on pre-printed forms?"]
 
 
 def test_console_sign_in_session_acts_as_the_agent(client: Any, services: Any) -> None:
@@ -129,3 +131,17 @@ def test_password_is_stored_hashed(services: Any) -> None:
 def test_first_start_creates_a_console_account(services: Any) -> None:
     assert services.first_password and (services.settings.data_dir / "console_password").exists()
     assert services.accounts.sign_in("agent", services.first_password)
+
+
+def test_a_personal_token_acts_as_its_agent_only(client: Any, services: Any) -> None:
+    services.accounts.add("carol", "carol-password")
+    token_id, token = services.accounts.create_token("carol", "test")
+    mine = {"Authorization": f"Bearer {token}"}
+    ask(client, "I want to talk to a human")
+    hid = client.get("/api/agent/handoffs", headers=mine).json()[0]["id"]
+    r = client.post(f"/api/agent/handoffs/{hid}/claim", headers=mine, json={"agent": "bob"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    r = client.post(f"/api/agent/handoffs/{hid}/claim", headers=mine, json={})
+    assert r.status_code == 200 and r.json()["claimed_by"] == "carol"
+    services.accounts.revoke_token(token_id)
+    assert client.get("/api/agent/handoffs", headers=mine).status_code == 401

@@ -56,7 +56,16 @@ def base_url(tmp_path_factory: pytest.TempPathFactory, shipped_index: Path) -> I
     seed_state(data, shipped_index)
     faq = root / "faq"
     shutil.copytree(FAQ, faq)
-    with running_server(data, faq, token=TOKEN, HELPDESK_CONSOLE_ACCOUNTS=json.dumps(ACCOUNTS)) as base:
+    # the tests share this server and resolve handoffs, which recalibrates the desk; pinning the
+    # calibration keeps every test's replies independent of the ones that ran before it
+    [pinned] = sorted((data / "calibration").glob("*.json"))
+    with running_server(
+        data,
+        faq,
+        token=TOKEN,
+        HELPDESK_CONSOLE_ACCOUNTS=json.dumps(ACCOUNTS),
+        HELPDESK_CALIBRATION_FILE=str(pinned),
+    ) as base:
         yield base
 
 

@@ -83,3 +83,34 @@ def test_queue_stream_needs_auth_and_lists_handoffs(tmp_path: Path, data_dir: Pa
                     queue = json.loads(line[6:])
                     break
         assert queue[0]["reason"] == "customer_request" and queue[0]["lang"] == "zh"
+
+
+def test_shutdown_ends_open_streams(tmp_path: Path, data_dir: Path) -> None:
+    """SIGTERM with a console stream connected: the stream ends and the server stops, no hang."""
+    import os
+    import signal
+    import time
+
+    faq = tmp_path / "faq"
+    shutil.copytree(FAQ, faq)
+    with running_server(data_dir, faq) as base, httpx.Client(base_url=base, timeout=30) as c:
+        with c.stream("GET", "/api/agent/events", headers=H) as r:
+            lines = r.iter_lines()
+            assert next(lines).startswith("retry")
+            os.kill(int((data_dir / "server.pid").read_text()), signal.SIGTERM)
+            started = time.monotonic()
+            try:
+                for _ in lines:  # queue event, pings: until the server closes the stream
+                    assert time.monotonic() - started < 10
+            except httpx.RemoteProtocolError:  # closed mid-stream by the stopping server: also an end
+                pass
+        assert time.monotonic() - started < 10
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{base}/api/health", timeout=1)
+            except httpx.HTTPError:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the server still answers 10 s after SIGTERM")

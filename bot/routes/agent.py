@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.deps import AgentAuth, AgentUser, ServicesDep, acting_agent
-from bot.errors import ApiError
+from bot.errors import ApiError, responses
 from bot.routes.chat import MessageOut, message_out
 from escalation.models import Handoff, HandoffStatus
 from knowledge.corpus import Doc
 
-router = APIRouter(prefix="/api/agent", tags=["agent"], dependencies=[AgentAuth])
+router = APIRouter(prefix="/api/agent", tags=["agent"], dependencies=[AgentAuth], responses=responses(401))
 
 
 class HandoffOut(BaseModel):
@@ -67,26 +68,17 @@ def list_handoffs(
     return [handoff_out(h) for h in found]
 
 
-@router.get("/handoffs/{handoff_id}", response_model=HandoffDetail)
+@router.get("/handoffs/{handoff_id}", response_model=HandoffDetail, responses=responses(404))
 def get_handoff(handoff_id: int, services: ServicesDep) -> HandoffDetail:
     """One handoff with the whole transcript, the bot's candidates and similar past tickets."""
     h = services.storage.handoffs.get(handoff_id)
     question = services.queue.question_of(h)
-    similar: list[SimilarTicketOut] = []
-    if question:
-        snap = services.runtime.snapshot
-        for t in snap.retriever.similar_tickets(question, k=5):
-            ticket = snap.kb.tickets_by_id.get(t.ticket_id)
-            if ticket is not None:
-                similar.append(
-                    SimilarTicketOut(
-                        id=t.ticket_id,
-                        score=round(t.score, 4),
-                        question=ticket.question,
-                        answer=ticket.answer,
-                        faq_id=ticket.faq_id,
-                    )
-                )
+    similar = [
+        SimilarTicketOut(
+            id=ticket.id, score=round(score, 4), question=ticket.question, answer=ticket.answer, faq_id=ticket.faq_id
+        )
+        for ticket, score in (services.runtime.similar_tickets(question, k=5) if question else [])
+    ]
     return HandoffDetail(
         **handoff_out(h).model_dump(),
         transcript=[message_out(m) for m in services.storage.conversations.messages(h.conversation_id)],
@@ -128,13 +120,13 @@ class ResolveIn(AgentIn):
     reply_to_customer: bool = Field(True, description="Also send the answer to the customer.")
 
 
-@router.post("/handoffs/{handoff_id}/claim", response_model=HandoffOut)
+@router.post("/handoffs/{handoff_id}/claim", response_model=HandoffOut, responses=responses(403, 404, 409, 422))
 def claim(handoff_id: int, body: AgentIn, services: ServicesDep, user: AgentUser) -> HandoffOut:
     """Take a handoff. Exactly one agent wins; the others get 409."""
     return handoff_out(services.queue.claim(handoff_id, acting_agent(user, body.agent)))
 
 
-@router.post("/handoffs/{handoff_id}/reply", response_model=MessageOut)
+@router.post("/handoffs/{handoff_id}/reply", response_model=MessageOut, responses=responses(403, 404, 409, 422))
 def reply(handoff_id: int, body: ReplyIn, services: ServicesDep, user: AgentUser) -> MessageOut:
     """Write to the customer; the message appears in the conversation transcript."""
     return message_out(services.queue.reply(handoff_id, acting_agent(user, body.agent), body.text))
@@ -147,7 +139,7 @@ class ResolveOut(BaseModel):
     draft_id: int | None
 
 
-@router.post("/handoffs/{handoff_id}/resolve", response_model=ResolveOut)
+@router.post("/handoffs/{handoff_id}/resolve", response_model=ResolveOut, responses=responses(403, 404, 409, 422))
 def resolve(handoff_id: int, body: ResolveIn, services: ServicesDep, user: AgentUser) -> ResolveOut:
     """Close the handoff. It becomes a resolved ticket; with `faq_id` the question is answerable at once."""
     kb = services.runtime.snapshot.kb
@@ -189,3 +181,20 @@ def faq_entries(services: ServicesDep) -> list[FaqEntryOut]:
         FaqEntryOut(id=eid, titles={lang: e.title for lang, e in translations.items()})
         for eid, translations in sorted(kb.entries.items())
     ]
+
+
+class DraftOut(BaseModel):
+    id: int
+    handoff_id: int
+    lang: str
+    title: str
+    questions: list[str]
+    answer: str
+    created_by: str
+    created_at: str
+
+
+@router.get("/drafts", response_model=list[DraftOut])
+def drafts(services: ServicesDep) -> list[DraftOut]:
+    """FAQ entries agents proposed when resolving, oldest first, for content editors to review."""
+    return [DraftOut(**asdict(d)) for d in services.storage.drafts.all()]
