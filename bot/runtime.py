@@ -77,7 +77,7 @@ def desk_tickets(ticket_dirs: Sequence[Path], db_tickets: TicketSource | None) -
 
 def desk_knowledge(faq_dir: Path, ticket_dirs: Sequence[Path], db_tickets: TicketSource | None) -> KnowledgeBase:
     """What a desk answers from: FAQ files, shipped tickets and resolved tickets in the database."""
-    return load_knowledge(faq_dir, ticket_dirs, tickets=desk_tickets(ticket_dirs, db_tickets))
+    return load_knowledge(faq_dir, tickets=desk_tickets(ticket_dirs, db_tickets))
 
 
 def uncalibrated(models: Sequence[str]) -> Calibration:
@@ -161,11 +161,11 @@ class KnowledgeRuntime:
         stale. On a reload the previous in-memory store is the base: unchanged tickets are not
         read again, their partition is reused, and only changed FAQ texts are embedded.
         """
+        reuse = previous.kb.ticket_set if previous is not None and not tickets_changed else None
         kb = load_knowledge(
             self.faq_dir,
-            self.ticket_dirs,
-            previous.kb if previous else None,
-            tickets=self._tickets() if (previous is None or tickets_changed) else previous.kb.ticket_set,
+            previous=previous.kb if previous else None,
+            tickets=reuse if reuse is not None else desk_tickets(self.ticket_dirs, self.db_tickets),
         )
         for p in kb.problems:
             log.warning("knowledge problem: %s", p)
@@ -198,21 +198,21 @@ class KnowledgeRuntime:
         snap.retriever.weights = cal.ranking
         return replace(snap, calibration=cal, calibrated_for=snap.kb.content_hash)
 
-    def _tickets(self) -> TicketSet:
-        return desk_tickets(self.ticket_dirs, self.db_tickets)
-
     def _fingerprints(self) -> tuple[object, object]:
         db = self.db_tickets.version() if self.db_tickets is not None else None
         return folder_fingerprint([self.faq_dir]), (folder_fingerprint(self.ticket_dirs), db)
 
-    def reload(self, calibrate_now: bool = False) -> Snapshot:
+    def reload(
+        self, calibrate_now: bool = False, fingerprints: tuple[object, object] | None = None
+    ) -> Snapshot:
         """Re-read what changed and swap in the new knowledge; on failure keep the old one.
 
         The new knowledge answers at once with the previous calibration; its own calibration is
-        fitted in the background (``calibrate_now``: here, before returning).
+        fitted in the background (``calibrate_now``: here, before returning). ``fingerprints``: the
+        folders' and database's state the caller just read, so it is not read twice.
         """
         with self._reload_lock:
-            faq_fp, tickets_fp = self._fingerprints()
+            faq_fp, tickets_fp = fingerprints or self._fingerprints()
             tickets_changed = tickets_fp != self._fingerprint[1]
             self._fingerprint = (faq_fp, tickets_fp)
             try:
@@ -307,9 +307,6 @@ class KnowledgeRuntime:
 
     # -- watching ----------------------------------------------------------------------------------
 
-    def changed(self) -> bool:
-        return self._fingerprints() != self._fingerprint
-
     def knowledge_changed(self) -> None:
         """Something outside the folders changed (a ticket resolved on any replica): reload soon."""
         self._wake.set()
@@ -340,8 +337,9 @@ class KnowledgeRuntime:
                 if self._stop.is_set():
                     return
                 try:
-                    if self.changed():
-                        self.reload()
+                    now = self._fingerprints()
+                    if now != self._fingerprint:
+                        self.reload(fingerprints=now)
                 except Exception:  # the watcher must never die
                     log.exception("watcher error")
 

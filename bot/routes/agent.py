@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
@@ -11,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.deps import AgentAuth, AgentUser, ServicesDep, acting_agent
 from bot.errors import ApiError, responses
 from bot.routes.chat import MessageOut, message_out
-from escalation.models import Handoff, HandoffStatus
+from escalation.models import FaqDraft, Handoff, HandoffStatus
 from knowledge.corpus import Doc
 
 router = APIRouter(prefix="/api/agent", tags=["agent"], dependencies=[AgentAuth], responses=responses(401))
@@ -183,18 +182,7 @@ def faq_entries(services: ServicesDep) -> list[FaqEntryOut]:
     ]
 
 
-class DraftOut(BaseModel):
-    id: int
-    handoff_id: int
-    lang: str
-    title: str
-    questions: list[str]
-    answer: str
-    created_by: str
-    created_at: str
-
-
-@router.get("/drafts", response_model=list[DraftOut])
-def drafts(services: ServicesDep) -> list[DraftOut]:
+@router.get("/drafts", response_model=list[FaqDraft])
+def drafts(services: ServicesDep) -> list[FaqDraft]:
     """FAQ entries agents proposed when resolving, oldest first, for content editors to review."""
-    return [DraftOut(**asdict(d)) for d in services.storage.drafts.all()]
+    return services.storage.drafts.all()

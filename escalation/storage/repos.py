@@ -61,6 +61,18 @@ def _handoff(row: Row) -> Handoff:
     return Handoff(**row)
 
 
+def _open_handoff_row(tx: Tx, conversation_id: str) -> Row | None:
+    return tx.one("SELECT * FROM handoffs WHERE conversation_id = ? AND status <> 'resolved'", (conversation_id,))
+
+
+def _conversation_of(tx: Tx, handoff_id: int) -> str:
+    """The conversation of a handoff; :class:`NotFound` when there is no such handoff."""
+    row = tx.one("SELECT conversation_id FROM handoffs WHERE id = ?", (handoff_id,))
+    if row is None:
+        raise NotFound(f"no handoff {handoff_id}")
+    return str(row["conversation_id"])
+
+
 def _insert_message(
     tx: Tx, conversation_id: str, role: Role, text: str, meta: dict[str, Any] | None, author: str | None
 ) -> Message:
@@ -167,17 +179,13 @@ class HandoffRepo:
             if row is not None:
                 tx.emit(Event(EventKind.HANDOFF_OPENED, conversation_id, int(row["id"])))
                 return _handoff(row), True
-            row = tx.one(
-                "SELECT * FROM handoffs WHERE conversation_id = ? AND status <> 'resolved'", (conversation_id,)
-            )
+            row = _open_handoff_row(tx, conversation_id)
         assert row is not None
         return _handoff(row), False
 
     def open_for(self, conversation_id: str) -> Handoff | None:
         with self.db.tx() as tx:
-            row = tx.one(
-                "SELECT * FROM handoffs WHERE conversation_id = ? AND status <> 'resolved'", (conversation_id,)
-            )
+            row = _open_handoff_row(tx, conversation_id)
         return _handoff(row) if row else None
 
     def get(self, handoff_id: int) -> Handoff:
@@ -230,11 +238,9 @@ class HandoffRepo:
     def claim(self, handoff_id: int, agent: str) -> Handoff:
         """Exactly one agent wins an open handoff; claiming your own again is a no-op."""
         with self.db.tx() as tx:
-            row = tx.one("SELECT conversation_id FROM handoffs WHERE id = ?", (handoff_id,))
-            if row is None:
-                raise NotFound(f"no handoff {handoff_id}")
+            conversation_id = _conversation_of(tx, handoff_id)
             if self._take(tx, handoff_id, agent):
-                tx.emit(Event(EventKind.HANDOFF_CLAIMED, row["conversation_id"], handoff_id))
+                tx.emit(Event(EventKind.HANDOFF_CLAIMED, conversation_id, handoff_id))
         return self.get(handoff_id)
 
     def claim_next(self, agent: str, lang: str | None = None) -> Handoff | None:
@@ -257,10 +263,7 @@ class HandoffRepo:
     def reply(self, handoff_id: int, agent: str, text: str) -> Message:
         """An agent's message in the customer's transcript; replying claims an open handoff."""
         with self.db.tx() as tx:
-            row = tx.one("SELECT conversation_id FROM handoffs WHERE id = ?", (handoff_id,))
-            if row is None:
-                raise NotFound(f"no handoff {handoff_id}")
-            conversation_id = row["conversation_id"]
+            conversation_id = _conversation_of(tx, handoff_id)
             if self._take(tx, handoff_id, agent):
                 tx.emit(Event(EventKind.HANDOFF_CLAIMED, conversation_id, handoff_id))
             message = _insert_message(tx, conversation_id, "agent", text, None, agent)
@@ -280,10 +283,7 @@ class HandoffRepo:
         nothing.
         """
         with self.db.tx() as tx:
-            row = tx.one("SELECT conversation_id FROM handoffs WHERE id = ?", (handoff_id,))
-            if row is None:
-                raise NotFound(f"no handoff {handoff_id}")
-            conversation_id = row["conversation_id"]
+            conversation_id = _conversation_of(tx, handoff_id)
             self._take(tx, handoff_id, agent)
             now = now_iso()
             won = tx.execute(
