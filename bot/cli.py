@@ -35,7 +35,7 @@ def _storage(s: Settings) -> Storage:
 
 
 def _knowledge(s: Settings) -> KnowledgeBase:
-    from bot.runtime import desk_knowledge
+    from indexer.live import desk_knowledge
 
     storage = _storage(s)
     try:
@@ -96,8 +96,8 @@ def serve(
     """
     import uvicorn
 
-    from bot.app import create_app
     from bot.services import build_services
+    from bot.web.app import create_app
     from escalation.storage import SchemaTooNew
 
     settings = _settings(host=host, port=port, data_dir=data_dir, faq_dir=faq_dir, tickets_dir=tickets_dir)
@@ -365,7 +365,7 @@ def ask(
 
     Example: helpdesk ask "怎么开红字发票" --json
     """
-    from bot import phrases
+    from bot.flow import phrases
     from bot.services import build_services
     from knowledge.lang import detect_language
 

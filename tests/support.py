@@ -1,8 +1,53 @@
-"""Small knowledge bases written as real FAQ files, for tests of calibration and tuning."""
+"""Helpers every test folder shares: paths, the agent token, settings, seeding a data dir, small FAQs."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+FAQ = ROOT / "data" / "faq"
+TICKETS = ROOT / "data" / "tickets"
+AGENT = {"Authorization": "Bearer test-token"}
+
+
+def ask(client: Any, message: str, **kw: Any) -> dict[str, Any]:
+    """One chat turn through the API; asserts it was accepted."""
+    r = client.post("/api/chat", json={"message": message, **kw})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def seed_state(data_dir: Path, shipped_index: Path) -> None:
+    """Give ``data_dir`` the shipped index and calibration (copies: tests may change them)."""
+    shutil.copytree(shipped_index, data_dir / "index", symlinks=True)
+    shutil.copytree(shipped_index.parent / "calibration", data_dir / "calibration")
+
+
+def make_settings(data_dir: Path, faq_dir: Path = FAQ, **kw: object):  # type: ignore[no-untyped-def]
+    from bot.settings import Settings
+
+    return Settings(
+        data_dir=data_dir,
+        faq_dir=faq_dir,
+        tickets_dir=TICKETS,
+        agent_token="test-token",
+        watch_interval=0.2,
+        **kw,
+    )
+
+
+def set_thresholds(services: object, **thresholds: float) -> None:
+    """Make the running desk decide with other thresholds (e.g. never answer outright)."""
+    from dataclasses import replace
+
+    rt = services.runtime  # type: ignore[attr-defined]
+    cal = rt.snapshot.calibration
+    fixed = replace(cal, thresholds=replace(cal.thresholds, **thresholds))
+    rt.fixed_calibration = fixed
+    rt.snapshot = replace(rt.snapshot, calibration=fixed)
+
 
 TINY = {
     "credit-note": (

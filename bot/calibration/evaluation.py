@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from bot import guard
 from bot.calibration.evalset import LabelledQuestion
 from bot.calibration.model import Calibration, expected_calibration_error
+from bot.flow import guard
 from indexer.search import Retriever
 
 

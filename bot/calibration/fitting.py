@@ -41,7 +41,7 @@ from bot.calibration.model import (
     lowest_threshold,
     scored,
 )
-from bot.decision import Thresholds, close_candidates
+from bot.flow.decision import Thresholds, close_candidates
 from indexer.search import HybridWeights, Retrieval, Retriever, Scored, signal_names
 
 CANDIDATES = 20

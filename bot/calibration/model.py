@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.decision import Decision, ScoredCandidate, Thresholds, close_candidates, decide
+from bot.flow.decision import Decision, ScoredCandidate, Thresholds, close_candidates, decide
 from indexer.search import BM25, CROSS, LEXICAL, PASSAGE, HybridWeights, Retrieval, signal_names
 
 FORMAT = 2

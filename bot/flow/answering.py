@@ -1,0 +1,138 @@
+"""Turn a retrieval into a reply: curated answer text with its source, "did you mean", or hand-off."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.flow import guard, phrases
+from bot.flow.decision import Decision, ReplyKind
+from bot.runtime import KnowledgeRuntime
+from escalation.models import HandoffReason
+from indexer.search import Retrieval
+from knowledge.corpus import KnowledgeBase
+
+
+@dataclass(frozen=True)
+class Reply:
+    kind: str
+    text: str
+    confidence: float
+    reason: str
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    suggestions: list[dict[str, Any]] = field(default_factory=list)
+    candidates: list[dict[str, Any]] = field(default_factory=list)  # for the agent, on handoff
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "text": self.text,
+            "confidence": round(self.confidence, 4),
+            "sources": self.sources,
+            "suggestions": self.suggestions,
+        }
+
+
+def candidate_rows(
+    kb: KnowledgeBase, r: Retrieval | None, lang: str, p_top: float, k: int = 5
+) -> list[dict[str, Any]]:
+    """The bot's top candidates with their scores, as recorded on a handoff for the agent."""
+    if r is None:
+        return []
+    rows = []
+    for i, c in enumerate(r.candidates[:k]):
+        if c.entry_id not in kb.entries:
+            continue
+        rows.append(
+            {
+                "id": c.entry_id,
+                "title": kb.title(c.entry_id, lang),
+                "score": round(c.score, 4),
+                "signals": {s: round(v, 4) for s, v in c.signals.items()},
+                "matched": c.doc.text,
+                "confidence": round(p_top, 4) if i == 0 else None,
+            }
+        )
+    return rows
+
+
+class Answerer:
+    def __init__(self, runtime: KnowledgeRuntime, response_minutes: int) -> None:
+        self.runtime = runtime
+        self.response_minutes = response_minutes
+
+    def retrieve(self, text: str, lang: str | None = None) -> Retrieval:
+        snap = self.runtime.snapshot
+        return snap.retriever.search(text, k=10, lang=lang, weights=snap.calibration.ranking)
+
+    def respond(
+        self,
+        text: str,
+        lang: str,
+        *,
+        wants_human: bool,
+        after_clarify: bool,
+        retrieval: Retrieval | None = None,
+    ) -> Reply:
+        snap = self.runtime.snapshot
+        kb = snap.kb
+        risk = guard.risk(text)
+        if risk is not None:  # never answered from the FAQ, whatever the retrieval says
+            return self.handoff(kb, Decision(ReplyKind.HANDOFF, risk, 0.0), None, lang)
+        r = retrieval if retrieval is not None else (None if wants_human else self.retrieve(text, lang))
+        if r is None:
+            return self.handoff(kb, Decision(ReplyKind.HANDOFF, HandoffReason.CUSTOMER_REQUEST, 0.0), None, lang)
+        decision = snap.calibration.decide(
+            r, lang, wants_human=wants_human, after_clarify=after_clarify, exact=snap.retriever.exact(text)
+        )
+        p_top = decision.confidence
+        if decision.kind == "answer":
+            top = r.candidates[0]
+            return self.answer(kb, top.entry_id, lang, p_top, top.score, decision.reason)
+        if decision.kind == "clarify":
+            return Reply(
+                "clarify",
+                phrases.text("clarify", lang),
+                p_top,
+                decision.reason,
+                suggestions=[{"id": e, "title": kb.title(e, lang)} for e in decision.suggestions],
+                candidates=candidate_rows(kb, r, lang, p_top),
+            )
+        return self.handoff(kb, decision, r, lang)
+
+    def candidates_for(self, kb: KnowledgeBase, r: Retrieval, lang: str) -> list[dict[str, Any]]:
+        p_top = self.runtime.snapshot.calibration.assess(r, lang)[0]
+        return candidate_rows(kb, r, lang, p_top)
+
+    def answer(
+        self, kb: KnowledgeBase, entry_id: str, lang: str, confidence: float, score: float, reason: str
+    ) -> Reply:
+        entry, translated = kb.entry(entry_id, lang)
+        body = entry.answer if translated else phrases.text("untranslated", lang) + entry.answer
+        return Reply(
+            "answer",
+            body,
+            confidence,
+            reason,
+            sources=[{"id": entry.id, "title": entry.title, "lang": entry.lang, "score": round(score, 4)}],
+        )
+
+    def handoff(
+        self,
+        kb: KnowledgeBase,
+        decision: Decision,
+        r: Retrieval | None,
+        lang: str,
+        candidates: list[dict[str, Any]] | None = None,
+    ) -> Reply:
+        """Hand off; the agent sees ``candidates`` (default: the retrieval's top entries with scores)."""
+        key = phrases.HANDOFF_TEXT.get(decision.reason, "handoff_low_confidence")
+        return Reply(
+            "handoff",
+            phrases.text(key, lang, minutes=self.response_minutes),
+            decision.confidence,
+            decision.reason,
+            candidates=candidates
+            if candidates is not None
+            else candidate_rows(kb, r, lang, decision.confidence),
+        )

@@ -1,0 +1,1048 @@
+/*
+ * Ledgerly Helpdesk agent console. Plain JavaScript, no dependencies, no build step.
+ *
+ * Sign in (HttpOnly cookie), then a live inbox of handoffs (SSE /api/agent/events) and one open
+ * conversation (SSE /api/conversations/{id}/events). Every text that comes from a customer, the bot
+ * or the knowledge base is put into the page with textContent: nothing is parsed as HTML.
+ */
+(function () {
+  "use strict";
+
+  // reply kinds, handoff statuses and reasons: filled in by the server from the Python enums
+  var VOCAB = /*VOCABULARY*/ null;
+  var ST = VOCAB.handoffStatus;
+  var CONV = VOCAB.conversationStatus;
+  var KIND = VOCAB.replyKind;
+
+  var REASONS = {
+    customer_request: ["Asked for a person", "The customer asked to talk to a person."],
+    low_confidence: [
+      "Low confidence",
+      "The assistant's best match was below the confidence it needs to answer safely.",
+    ],
+    missing_knowledge: ["Missing knowledge", "No FAQ entry covers this question yet."],
+    clarify_rejected: ["Suggestions rejected", "The customer said none of the suggested entries fit."],
+    wrong_answer: ["Answer rejected", "The customer said the assistant's answer was not what they asked."],
+    prompt_injection: ["Policy: instructions", "The message tried to give the assistant instructions."],
+    other_customer_data: ["Policy: other account", "The message asks about another customer's data."],
+    bank_details_change: ["Policy: bank details", "Bank details changes are always checked by a person."],
+  };
+  var LANGS = { en: "English", zh: "中文" };
+  var STATUS_LABEL = { open: "Waiting", claimed: "Claimed", resolved: "Resolved" };
+
+  var S = {
+    me: null,
+    filter: { status: "active", lang: "" },
+    handoffs: [],
+    known: null, // ids of active handoffs seen so far (to flash new ones)
+    selectedId: null,
+    detail: null,
+    seen: {}, // message ids shown in the open transcript
+    lastMsgId: 0,
+    faq: null,
+    queueES: null,
+    convES: null,
+    tick: null,
+    loadSeq: 0,
+  };
+
+  var $ = function (id) {
+    return document.getElementById(id);
+  };
+
+  // ------------------------------------------------------------------------------- helpers
+
+  /** h("div", {class: "x", onclick: f}, "text", child): strings become text nodes, never HTML. */
+  function h(tag, attrs) {
+    var e = document.createElement(tag);
+    if (attrs) {
+      Object.keys(attrs).forEach(function (k) {
+        var v = attrs[k];
+        if (v == null || v === false) return;
+        if (k === "class") e.className = v;
+        else if (k === "text") e.textContent = v;
+        else if (k.slice(0, 2) === "on" && typeof v === "function") e.addEventListener(k.slice(2), v);
+        else if (k in e && typeof v !== "string") e[k] = v;
+        else e.setAttribute(k, v === true ? "" : String(v));
+      });
+    }
+    for (var i = 2; i < arguments.length; i++) append(e, arguments[i]);
+    return e;
+  }
+
+  function append(parent, child) {
+    if (child == null || child === false) return;
+    if (Array.isArray(child)) child.forEach(function (c) {
+      append(parent, c);
+    });
+    else parent.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+
+  function clear(node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+  }
+
+  function initial(name) {
+    var n = String(name || "?").trim();
+    return n ? Array.from(n)[0].toUpperCase() : "?";
+  }
+
+  function since(iso, now) {
+    var t = Date.parse(iso);
+    if (isNaN(t)) return "";
+    var min = Math.max(0, Math.floor(((now || Date.now()) - t) / 60000));
+    if (min < 1) return "<1 min";
+    if (min < 60) return min + " min";
+    var hours = Math.floor(min / 60);
+    if (hours < 24) return hours + " h " + (min % 60) + " min";
+    return Math.floor(hours / 24) + " d " + (hours % 24) + " h";
+  }
+
+  function clock(iso) {
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return "";
+    var today = new Date().toDateString() === d.toDateString();
+    var hm = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return today ? hm : d.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + hm;
+  }
+
+  function num(v, digits) {
+    return typeof v === "number" && isFinite(v) ? v.toFixed(digits == null ? 2 : digits) : "–";
+  }
+
+  function pct(p) {
+    if (typeof p !== "number" || !isFinite(p)) return "–";
+    if (p > 0 && p < 0.01) return "<1%";
+    if (p < 1 && p > 0.99) return ">99%";
+    return Math.round(p * 100) + "%";
+  }
+
+  function toast(text, bad) {
+    var old = document.querySelector(".toast");
+    if (old) old.remove();
+    var t = h("div", { class: "toast" + (bad ? " bad" : ""), role: "status", text: text });
+    document.body.appendChild(t);
+    setTimeout(function () {
+      t.remove();
+    }, 4000);
+  }
+
+  function api(method, path, body) {
+    return fetch(path, {
+      method: method,
+      headers: body ? { "Content-Type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined,
+      credentials: "same-origin",
+    }).then(
+      function (r) {
+        return r
+          .json()
+          .catch(function () {
+            return null;
+          })
+          .then(function (data) {
+            if (!r.ok) {
+              var e = (data && data.error) || {};
+              var err = new Error(e.message || "Request failed (HTTP " + r.status + ")");
+              err.status = r.status;
+              err.code = e.code;
+              if (r.status === 401 && path !== "/api/console/login" && path !== "/api/console/me") signedOut(true);
+              throw err;
+            }
+            return data;
+          });
+      },
+      function () {
+        var err = new Error("The helpdesk server cannot be reached. Check your connection.");
+        err.status = 0;
+        throw err;
+      }
+    );
+  }
+
+  // --------------------------------------------------------------------------------- sign in
+
+  function showSignin(message) {
+    $("app").hidden = true;
+    $("signin").hidden = false;
+    var err = $("signin-error");
+    err.hidden = !message;
+    err.textContent = message || "";
+    document.title = "Sign in · Ledgerly Helpdesk";
+    setTimeout(function () {
+      ($("username").value ? $("password") : $("username")).focus();
+    }, 0);
+  }
+
+  function signedOut(expired) {
+    stopStreams();
+    S.me = null;
+    showSignin(expired ? "Your session has ended. Please sign in again." : "");
+  }
+
+  $("signin-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var username = $("username").value.trim();
+    var password = $("password").value;
+    if (!username || !password) {
+      showSignin("Enter your username and password.");
+      return;
+    }
+    var button = $("signin-button");
+    button.disabled = true;
+    api("POST", "/api/console/login", { username: username, password: password }).then(
+      function (res) {
+        button.disabled = false;
+        $("password").value = "";
+        startApp(res.username);
+      },
+      function (err) {
+        button.disabled = false;
+        showSignin(err.status === 401 ? "Wrong username or password." : err.message);
+      }
+    );
+  });
+
+  $("signout").addEventListener("click", function () {
+    api("POST", "/api/console/logout").then(
+      function () {
+        signedOut(false);
+      },
+      function () {
+        signedOut(false);
+      }
+    );
+  });
+
+  // ------------------------------------------------------------------------------------ app
+
+  function startApp(username) {
+    S.me = username;
+    $("signin").hidden = true;
+    $("app").hidden = false;
+    $("me-name").textContent = username;
+    $("me-avatar").textContent = initial(username);
+    S.known = null;
+    loadQueue();
+    connectQueue();
+    clearInterval(S.tick);
+    S.tick = setInterval(function () {
+      renderQueue();
+      renderWaiting();
+    }, 30000);
+    if (S.selectedId) selectHandoff(S.selectedId);
+  }
+
+  function stopStreams() {
+    if (S.queueES) S.queueES.close();
+    if (S.convES) S.convES.close();
+    S.queueES = S.convES = null;
+    clearInterval(S.tick);
+  }
+
+  function setLive(on) {
+    var l = $("live");
+    l.className = "live " + (on ? "on" : "off");
+    l.textContent = on ? "Live" : "Reconnecting…";
+  }
+
+  // ---------------------------------------------------------------------------------- queue
+
+  function queueUrl() {
+    var q = "status=" + encodeURIComponent(S.filter.status);
+    if (S.filter.lang) q += "&lang=" + encodeURIComponent(S.filter.lang);
+    return "/api/agent/handoffs?" + q;
+  }
+
+  function loadQueue() {
+    var seq = ++S.loadSeq;
+    return api("GET", queueUrl()).then(
+      function (list) {
+        if (seq !== S.loadSeq) return;
+        S.handoffs = list;
+        renderQueue();
+      },
+      function (err) {
+        if (err.status !== 401) toast(err.message, true);
+      }
+    );
+  }
+
+  function matchesFilter(hd) {
+    var f = S.filter;
+    if (f.lang && hd.lang !== f.lang) return false;
+    if (f.status === "active") return hd.status !== ST.RESOLVED;
+    return hd.status === f.status;
+  }
+
+  function connectQueue() {
+    if (S.queueES) S.queueES.close();
+    var es = new EventSource("/api/agent/events");
+    S.queueES = es;
+    es.addEventListener("open", function () {
+      setLive(true);
+    });
+    es.addEventListener("queue", function (e) {
+      var active;
+      try {
+        active = JSON.parse(e.data);
+      } catch (err) {
+        return;
+      }
+      setLive(true);
+      onQueue(active);
+    });
+    es.addEventListener("error", function () {
+      setLive(false);
+      if (es.readyState === 2) {
+        // closed for good (e.g. signed out elsewhere): check the session, then reconnect
+        api("GET", "/api/console/me").then(
+          function () {
+            setTimeout(function () {
+              if (S.me && S.queueES === es) connectQueue();
+            }, 2000);
+          },
+          function (err) {
+            if (err.status === 401) signedOut(true);
+          }
+        );
+      }
+    });
+  }
+
+  function onQueue(active) {
+    var fresh = {};
+    if (S.known) {
+      active.forEach(function (hd) {
+        if (!S.known[hd.id]) fresh[hd.id] = true;
+      });
+    }
+    S.known = {};
+    active.forEach(function (hd) {
+      S.known[hd.id] = true;
+    });
+    if (S.filter.status === ST.RESOLVED) loadQueue();
+    else {
+      S.handoffs = active.filter(matchesFilter);
+      renderQueue(fresh);
+    }
+    document.title = (active.length ? "(" + active.length + ") " : "") + "Inbox · Ledgerly Helpdesk";
+
+    // keep the open conversation's owner in step with the queue
+    var d = S.detail;
+    if (d && d.status !== ST.RESOLVED) {
+      var now = active.filter(function (hd) {
+        return hd.id === d.id;
+      })[0];
+      if (now && (now.status !== d.status || now.claimed_by !== d.claimed_by)) {
+        d.status = now.status;
+        d.claimed_by = now.claimed_by;
+        renderOwner();
+      } else if (!now) {
+        refreshDetail();
+      }
+    }
+  }
+
+  function renderQueue(fresh) {
+    var list = $("queue-list");
+    clear(list);
+    var items = S.handoffs;
+    $("queue-count").textContent = String(items.length);
+    $("queue-empty").hidden = items.length > 0;
+    if (!items.length) {
+      $("queue-empty").lastChild.textContent =
+        S.filter.status === ST.RESOLVED
+          ? "Nothing resolved with these filters yet."
+          : "No customer is waiting for a person.";
+    }
+    var now = Date.now();
+    items.forEach(function (hd) {
+      var reason = REASONS[hd.reason] || [hd.reason, ""];
+      var waitedMin = (now - Date.parse(hd.created_at)) / 60000;
+      var owner;
+      if (hd.status === ST.RESOLVED) owner = [h("span", { class: "dot resolved" }), "Resolved" + (hd.claimed_by ? " by " + hd.claimed_by : "")];
+      else if (hd.status === ST.CLAIMED && hd.claimed_by === S.me) owner = [h("span", { class: "dot mine" }), "Yours"];
+      else if (hd.status === ST.CLAIMED) owner = [h("span", { class: "dot claimed" }), "Taken by " + hd.claimed_by];
+      else owner = [h("span", { class: "dot" }), "Waiting for an agent"];
+      var item = h(
+        "li",
+        null,
+        h(
+          "button",
+          {
+            type: "button",
+            class: "qitem" + (hd.id === S.selectedId ? " sel" : "") + (fresh && fresh[hd.id] ? " fresh" : ""),
+            "data-handoff": hd.id,
+            "aria-current": hd.id === S.selectedId ? "true" : null,
+            onclick: function () {
+              selectHandoff(hd.id);
+            },
+          },
+          h(
+            "div",
+            { class: "qtop" },
+            h("span", { class: "tag lang", text: LANGS[hd.lang] || hd.lang }),
+            h("span", { class: "tag reason " + hd.reason, text: reason[0] }),
+            h("span", {
+              class: "wait" + (hd.status === ST.OPEN && waitedMin >= 15 ? " long" : ""),
+              title: "Waiting since " + clock(hd.created_at),
+              text: hd.status === ST.RESOLVED ? clock(hd.resolved_at || hd.created_at) : since(hd.created_at, now),
+            })
+          ),
+          h("div", {
+            class: "qq" + (hd.question ? "" : " none"),
+            text: hd.question || "(asked for a person before asking a question)",
+          }),
+          h("div", { class: "qstatus" }, owner)
+        )
+      );
+      list.appendChild(item);
+    });
+  }
+
+  $("filter-status").addEventListener("change", function (e) {
+    S.filter.status = e.target.value;
+    loadQueue();
+  });
+  $("filter-lang").addEventListener("change", function (e) {
+    S.filter.lang = e.target.value;
+    loadQueue();
+  });
+
+  // --------------------------------------------------------------------------------- detail
+
+  function selectHandoff(id) {
+    S.selectedId = id;
+    var items = document.querySelectorAll(".qitem");
+    for (var i = 0; i < items.length; i++) {
+      var on = Number(items[i].getAttribute("data-handoff")) === id;
+      items[i].classList.toggle("sel", on);
+      if (on) items[i].setAttribute("aria-current", "true");
+      else items[i].removeAttribute("aria-current");
+    }
+    return api("GET", "/api/agent/handoffs/" + id).then(
+      function (d) {
+        if (S.selectedId !== id) return;
+        S.detail = d;
+        renderDetail();
+        followConversation(d);
+      },
+      function (err) {
+        if (err.status !== 401) toast(err.message, true);
+      }
+    );
+  }
+
+  function refreshDetail() {
+    var d = S.detail;
+    if (!d) return;
+    api("GET", "/api/agent/handoffs/" + d.id).then(function (fresh) {
+      if (!S.detail || S.detail.id !== fresh.id) return;
+      S.detail.status = fresh.status;
+      S.detail.claimed_by = fresh.claimed_by;
+      S.detail.resolved_at = fresh.resolved_at;
+      S.detail.resolution_answer = fresh.resolution_answer;
+      S.detail.resolution_faq_id = fresh.resolution_faq_id;
+      (fresh.transcript || []).forEach(addMessage);
+      renderOwner();
+    });
+  }
+
+  function followConversation(d) {
+    if (S.convES) S.convES.close();
+    S.convES = null;
+    var url =
+      "/api/conversations/" + encodeURIComponent(d.conversation_id) + "/events?after=" + S.lastMsgId;
+    var es = new EventSource(url);
+    S.convES = es;
+    es.addEventListener("message", function (e) {
+      if (!S.detail || S.detail.conversation_id !== d.conversation_id) return;
+      try {
+        addMessage(JSON.parse(e.data));
+      } catch (err) {
+        /* ignore a malformed event */
+      }
+    });
+    es.addEventListener("state", function (e) {
+      if (!S.detail || S.detail.id !== d.id) return;
+      var st;
+      try {
+        st = JSON.parse(e.data);
+      } catch (err) {
+        return;
+      }
+      var hd = st.handoff;
+      if (hd && hd.id === d.id) {
+        if (hd.status !== S.detail.status || hd.agent !== S.detail.claimed_by) {
+          S.detail.status = hd.status;
+          S.detail.claimed_by = hd.agent;
+          renderOwner();
+        }
+      } else if (S.detail.status !== ST.RESOLVED) {
+        refreshDetail(); // resolved (possibly by someone else)
+      }
+    });
+  }
+
+  function reasonOf(d) {
+    return REASONS[d.reason] || [d.reason, ""];
+  }
+
+  function renderDetail() {
+    var d = S.detail;
+    var pane = $("detail");
+    clear(pane);
+    S.seen = {};
+    S.lastMsgId = 0;
+
+    var head = h(
+      "div",
+      { class: "dhead" },
+      h(
+        "div",
+        { class: "dtitle" },
+        h("h2", { id: "detail-question", text: d.question || "(no question yet)" }),
+        h(
+          "div",
+          { class: "chips" },
+          h("span", { class: "tag reason " + d.reason, text: reasonOf(d)[0] }),
+          h("span", { class: "tag lang", text: LANGS[d.lang] || d.lang }),
+          h("span", { id: "detail-waiting" }),
+          h("span", { text: "· Handoff #" + d.id })
+        )
+      ),
+      h("div", { class: "actions", id: "detail-actions" })
+    );
+
+    var transcript = h("div", { class: "transcript", id: "transcript", role: "log", "aria-live": "polite" });
+    var composer = h("div", { class: "composer", id: "composer" });
+    var thread = h("div", { class: "thread" }, transcript, composer);
+    var context = h("aside", { class: "context", "aria-label": "Context" }, renderWhy(d), renderCandidates(d), renderSimilar(d));
+
+    append(pane, [head, h("div", { class: "dbody" }, thread, context)]);
+    (d.transcript || []).forEach(addMessage);
+    renderComposer();
+    renderOwner();
+    renderWaiting();
+    transcript.scrollTop = transcript.scrollHeight;
+  }
+
+  function renderWaiting() {
+    var d = S.detail;
+    var el = $("detail-waiting");
+    if (!d || !el) return;
+    el.textContent =
+      d.status === ST.RESOLVED
+        ? "· Resolved " + clock(d.resolved_at)
+        : "· Waiting " + since(d.created_at) + " (since " + clock(d.created_at) + ")";
+  }
+
+  function renderWhy(d) {
+    var r = reasonOf(d);
+    return h(
+      "section",
+      { class: "box", id: "why" },
+      h("h3", { text: "Why the assistant handed off" }),
+      h("p", { class: "why" }, h("b", { text: r[0] + ". " }), r[1]),
+      h("div", { class: "muted", style: "font-size:12px;margin-bottom:4px", text: "Customer's question" }),
+      h("div", { class: "quote", id: "why-question", text: d.question || "(none: the customer asked for a person straight away)" })
+    );
+  }
+
+  function renderCandidates(d) {
+    var cands = d.candidates || [];
+    var box = h("section", { class: "box", id: "candidates" }, h("h3", { text: "Assistant's candidates" }));
+    if (!cands.length) {
+      box.appendChild(h("p", { class: "nothing", text: "The assistant did not search (the customer asked for a person)." }));
+      return box;
+    }
+    var scores = cands.map(function (c) {
+      return typeof c.score === "number" ? c.score : 0;
+    });
+    var hi = Math.max.apply(null, scores);
+    var lo = Math.min.apply(null, scores);
+    function width(score) {
+      // relative to the other candidates (scores are not on a fixed scale and can be negative)
+      return hi === lo ? 100 : Math.round(25 + (75 * ((score || 0) - lo)) / (hi - lo));
+    }
+    var rows = cands.map(function (c) {
+      var signals = c.signals
+        ? Object.keys(c.signals)
+            .map(function (k) {
+              return k + " " + num(c.signals[k], 3);
+            })
+            .join(", ")
+        : "";
+      return h(
+        "tr",
+        { title: (c.matched ? "Matched: " + c.matched + "\n" : "") + (signals ? "Signals: " + signals : "") },
+        h(
+          "td",
+          null,
+          h("div", { class: "ct", text: c.title || c.id }),
+          h("div", { class: "cid", text: c.id }),
+          h("div", { class: "bar" }, h("i", { style: "width:" + width(c.score) + "%" }))
+        ),
+        h("td", { class: "n", text: num(c.score) }),
+        h("td", { class: "n", text: c.confidence == null ? "" : pct(c.confidence) })
+      );
+    });
+    box.appendChild(
+      h(
+        "table",
+        { class: "cands" },
+        h("thead", null, h("tr", null, h("th", { text: "Entry" }), h("th", { class: "n", text: "Score" }), h("th", { class: "n", text: "Conf." }))),
+        h("tbody", null, rows)
+      )
+    );
+    return box;
+  }
+
+  function renderSimilar(d) {
+    var list = d.similar_tickets || [];
+    var box = h("section", { class: "box", id: "similar" }, h("h3", { text: "Similar resolved tickets" }));
+    if (!list.length) {
+      box.appendChild(h("p", { class: "nothing", text: "No similar past tickets." }));
+      return box;
+    }
+    list.forEach(function (t) {
+      box.appendChild(
+        h(
+          "div",
+          { class: "ticket" },
+          h("div", { class: "tq", text: t.question }),
+          h("div", { class: "ta", text: t.answer }),
+          h(
+            "div",
+            { class: "tm" },
+            h("span", { text: t.id }),
+            h("span", { text: "score " + num(t.score) }),
+            t.faq_id ? h("span", { text: "FAQ " + t.faq_id }) : null,
+            h("button", {
+              type: "button",
+              class: "link",
+              text: "Use as reply",
+              onclick: function () {
+                var ta = $("reply-text");
+                if (ta && !ta.disabled) {
+                  ta.value = t.answer;
+                  ta.focus();
+                }
+              },
+            })
+          )
+        )
+      );
+    });
+    return box;
+  }
+
+  function addMessage(m) {
+    if (!m || m.id == null || S.seen[m.id]) return;
+    var box = $("transcript");
+    if (!box) return;
+    S.seen[m.id] = true;
+    if (m.id > S.lastMsgId) S.lastMsgId = m.id;
+    var role = m.role === "customer" || m.role === "agent" || m.role === "system" ? m.role : "bot";
+    var meta = m.meta || {};
+    var who = role === "customer" ? "Customer" : role === "agent" ? m.author || "Agent" : role === "bot" ? "Assistant" : "System";
+    var headBits = [h("b", { text: who }), h("span", { text: clock(m.created_at) })];
+    if (role === "bot" && meta.kind) headBits.push(h("span", { class: "kind " + meta.kind, text: meta.kind }));
+    var text = h("div", { class: "mtext", text: m.text });
+    var foot = null;
+    if (role === "bot") {
+      var bits = [];
+      if (typeof meta.confidence === "number") bits.push(h("span", { text: "confidence " + pct(meta.confidence) }));
+      (meta.sources || []).forEach(function (s) {
+        bits.push(h("span", { text: "source: " + (s.title || s.id) }));
+      });
+      if (meta.suggestions && meta.suggestions.length) {
+        bits.push(
+          h("span", {
+            text:
+              "offered: " +
+              meta.suggestions
+                .map(function (s) {
+                  return s.title || s.id;
+                })
+                .join(" / "),
+          })
+        );
+      }
+      if (m.feedback) bits.push(h("span", { text: m.feedback === "yes" ? "customer: helpful" : "customer: not helpful" }));
+      if (String(m.text).length > 360) {
+        text.classList.add("clamp");
+        bits.push(
+          h("button", {
+            type: "button",
+            class: "link",
+            text: "Show all",
+            onclick: function (e) {
+              var on = text.classList.toggle("clamp");
+              e.target.textContent = on ? "Show all" : "Show less";
+            },
+          })
+        );
+      }
+      if (bits.length) foot = h("div", { class: "mfoot" }, bits);
+    }
+    var row = h(
+      "div",
+      { class: "msg " + role, "data-id": m.id, "data-role": role },
+      h("div", { class: "mhead" }, headBits),
+      text,
+      foot
+    );
+    // keep id order even if a live event overtakes the initial load
+    var after = null;
+    var rows = box.children;
+    for (var i = rows.length - 1; i >= 0; i--) {
+      if (Number(rows[i].getAttribute("data-id")) < m.id) {
+        after = rows[i];
+        break;
+      }
+    }
+    var stick = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    if (after) after.after(row);
+    else box.insertBefore(row, box.firstChild);
+    if (stick || role !== "customer") box.scrollTop = box.scrollHeight;
+  }
+
+  // ------------------------------------------------------------------ claim / reply / resolve
+
+  function renderOwner() {
+    var d = S.detail;
+    var actions = $("detail-actions");
+    if (!d || !actions) return;
+    clear(actions);
+    if (d.status === ST.RESOLVED) {
+      actions.appendChild(
+        h("span", { class: "owner resolved", id: "owner", text: "Resolved" + (d.claimed_by ? " by " + d.claimed_by : "") })
+      );
+    } else if (d.status === ST.CLAIMED && d.claimed_by && d.claimed_by !== S.me) {
+      actions.appendChild(h("span", { class: "owner other", id: "owner" }, h("span", { class: "ava", "data-initial": initial(d.claimed_by), "aria-hidden": "true" }), "Taken by " + d.claimed_by));
+    } else if (d.status === ST.CLAIMED) {
+      actions.appendChild(h("span", { class: "owner mine", id: "owner", text: "You're handling this" }));
+      actions.appendChild(h("button", { type: "button", class: "btn success", id: "resolve-open", text: "Resolve…", onclick: openResolve }));
+    } else {
+      actions.appendChild(h("button", { type: "button", class: "btn primary", id: "claim", text: "Claim", onclick: claim }));
+      actions.appendChild(h("button", { type: "button", class: "btn", id: "resolve-open", text: "Resolve…", onclick: openResolve }));
+    }
+    renderComposer();
+    renderWaiting();
+  }
+
+  function renderComposer() {
+    var d = S.detail;
+    var c = $("composer");
+    if (!d || !c) return;
+    var keep = $("reply-text") ? $("reply-text").value : "";
+    clear(c);
+    var takenByOther = d.status === ST.CLAIMED && d.claimed_by && d.claimed_by !== S.me;
+    var resolved = d.status === ST.RESOLVED;
+    var note = null;
+    if (takenByOther) note = h("div", { class: "note warn", text: "Taken by " + d.claimed_by + ": only they can reply to this customer." });
+    else if (resolved) note = h("div", { class: "note", text: "This conversation is resolved." + (d.resolution_answer ? " Answer: " + d.resolution_answer : "") });
+    var ta = h("textarea", {
+      id: "reply-text",
+      placeholder: takenByOther || resolved ? "" : "Write a reply to the customer…  (Ctrl+Enter to send)",
+      "aria-label": "Reply to the customer",
+      maxlength: "4000",
+      disabled: !!(takenByOther || resolved),
+    });
+    ta.value = takenByOther || resolved ? "" : keep;
+    ta.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+        e.preventDefault();
+        sendReply();
+      }
+    });
+    var send = h("button", { type: "button", class: "btn primary", id: "reply-send", text: "Send", disabled: !!(takenByOther || resolved), onclick: sendReply });
+    var hint = d.status === ST.OPEN ? "Sending a reply claims this conversation." : "";
+    append(c, [note, ta, h("div", { class: "crow" }, h("span", { class: "hint", id: "reply-hint", text: hint }), send)]);
+  }
+
+  function claim() {
+    var d = S.detail;
+    var btn = $("claim");
+    if (btn) btn.disabled = true;
+    api("POST", "/api/agent/handoffs/" + d.id + "/claim", {}).then(
+      function (hd) {
+        if (S.detail && S.detail.id === hd.id) {
+          S.detail.status = hd.status;
+          S.detail.claimed_by = hd.claimed_by;
+          renderOwner();
+          var ta = $("reply-text");
+          if (ta) ta.focus();
+        }
+      },
+      function (err) {
+        if (err.status === 409) {
+          toast("Someone else claimed this conversation first.", true);
+          refreshDetail();
+        } else if (err.status !== 401) {
+          toast(err.message, true);
+          if (btn) btn.disabled = false;
+        }
+      }
+    );
+  }
+
+  function sendReply() {
+    var d = S.detail;
+    var ta = $("reply-text");
+    var btn = $("reply-send");
+    if (!d || !ta || ta.disabled) return;
+    var text = ta.value.trim();
+    if (!text) {
+      ta.focus();
+      return;
+    }
+    btn.disabled = true;
+    var hint = $("reply-hint");
+    api("POST", "/api/agent/handoffs/" + d.id + "/reply", { text: text }).then(
+      function (m) {
+        ta.value = "";
+        btn.disabled = false;
+        addMessage(m);
+        if (d.status === ST.OPEN) {
+          d.status = ST.CLAIMED;
+          d.claimed_by = S.me;
+          renderOwner();
+        }
+      },
+      function (err) {
+        btn.disabled = false;
+        if (err.status === 409) {
+          toast("This conversation is taken by someone else.", true);
+          refreshDetail();
+        } else if (err.status !== 401 && hint) {
+          hint.className = "hint error-line";
+          hint.textContent = "Not sent: " + err.message;
+        }
+      }
+    );
+  }
+
+  function loadFaq() {
+    if (S.faq) return Promise.resolve(S.faq);
+    return api("GET", "/api/agent/faq").then(function (list) {
+      S.faq = list;
+      return list;
+    });
+  }
+
+  function lastAgentText(d) {
+    var rows = document.querySelectorAll('#transcript .msg.agent .mtext');
+    return rows.length ? rows[rows.length - 1].textContent : d.resolution_answer || "";
+  }
+
+  function openResolve() {
+    var d = S.detail;
+    if (!d) return;
+    var mode = "link";
+    var answer = h("textarea", { class: "input", id: "resolve-answer", rows: 3, maxlength: "8000", "aria-label": "Answer" });
+    answer.value = lastAgentText(d);
+    var faqSelect = h("select", { class: "input", id: "resolve-faq", "aria-label": "FAQ entry" }, h("option", { value: "", text: "Loading entries…" }));
+    var draftTitle = h("input", { class: "input", id: "draft-title", maxlength: "200", "aria-label": "Draft title" });
+    var draftQuestions = h("textarea", { class: "input", id: "draft-questions", rows: 2, "aria-label": "Draft questions" });
+    draftQuestions.value = d.question || "";
+    var draftAnswer = h("textarea", {
+      class: "input",
+      id: "draft-answer",
+      rows: 3,
+      maxlength: "8000",
+      "aria-label": "Draft answer",
+      placeholder: "Leave empty to use the answer above",
+    });
+    var toCustomer = h("input", { type: "checkbox", id: "resolve-send", checked: true });
+    var error = h("span", { class: "error-line", id: "resolve-error", role: "alert" });
+    var submit = h("button", { type: "submit", class: "btn success", id: "resolve-submit", text: "Resolve" });
+
+    function choice(value, label, sub) {
+      var radio = h("input", {
+        type: "radio",
+        name: "resolve-mode",
+        value: value,
+        checked: value === mode,
+        onchange: function () {
+          mode = value;
+          sync();
+        },
+      });
+      return h("div", { class: "choice", "data-mode": value }, h("label", null, radio, label), sub ? h("div", { class: "sub" }, sub) : null);
+    }
+
+    var choices = [
+      choice("link", "Link to an existing FAQ entry", h("label", { class: "field" }, faqSelect)),
+      choice("draft", "Propose a new FAQ entry (saved as a draft for editors)", [
+        h("label", { class: "field" }, h("span", { text: "Title" }), draftTitle),
+        h("label", { class: "field" }, h("span", { text: "Questions customers ask (one per line)" }), draftQuestions),
+        h("label", { class: "field" }, h("span", { text: "Answer" }), draftAnswer),
+      ]),
+      choice("none", "Don't link to the FAQ", null),
+    ];
+
+    function sync() {
+      choices.forEach(function (c) {
+        var on = c.getAttribute("data-mode") === mode;
+        c.classList.toggle("on", on);
+        var sub = c.querySelector(".sub");
+        if (sub) sub.hidden = !on;
+      });
+    }
+
+    var form = h(
+      "form",
+      { class: "dialog", role: "dialog", "aria-modal": "true", "aria-labelledby": "resolve-title", novalidate: true },
+      h("header", null, h("h2", { id: "resolve-title", text: "Resolve handoff #" + d.id }), h("p", { text: "The answer is recorded as a resolved ticket, so the assistant can learn from it." })),
+      h(
+        "div",
+        { class: "dbody2" },
+        h("label", { class: "field" }, h("span", { text: "Answer that resolved it" }), answer),
+        choices,
+        h("label", { class: "check" }, toCustomer, "Also send this answer to the customer")
+      ),
+      h(
+        "footer",
+        null,
+        error,
+        h("button", { type: "button", class: "btn", text: "Cancel", onclick: close }),
+        submit
+      )
+    );
+    var overlay = h("div", {
+      class: "overlay",
+      id: "resolve-dialog",
+      onclick: function (e) {
+        if (e.target === overlay) close();
+      },
+    }, form);
+
+    function close() {
+      overlay.remove();
+      document.removeEventListener("keydown", onKey);
+    }
+    function onKey(e) {
+      if (e.key === "Escape") close();
+    }
+    document.addEventListener("keydown", onKey);
+
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var body = { answer: answer.value.trim(), reply_to_customer: toCustomer.checked };
+      if (!body.answer) {
+        error.textContent = "Write the answer that resolved it.";
+        answer.focus();
+        return;
+      }
+      if (mode === "link") {
+        if (!faqSelect.value) {
+          error.textContent = "Choose an FAQ entry, or pick another option.";
+          return;
+        }
+        body.faq_id = faqSelect.value;
+      } else if (mode === "draft") {
+        var title = draftTitle.value.trim();
+        var da = draftAnswer.value.trim() || body.answer;
+        if (title.length < 3) {
+          error.textContent = "Give the new entry a title (at least 3 characters).";
+          draftTitle.focus();
+          return;
+        }
+        if (da.length < 10) {
+          error.textContent = "The entry's answer needs at least 10 characters.";
+          draftAnswer.focus();
+          return;
+        }
+        body.draft = {
+          title: title,
+          questions: draftQuestions.value
+            .split("\n")
+            .map(function (q) {
+              return q.trim();
+            })
+            .filter(Boolean)
+            .slice(0, 10),
+          answer: da,
+        };
+      }
+      error.textContent = "";
+      submit.disabled = true;
+      api("POST", "/api/agent/handoffs/" + d.id + "/resolve", body).then(
+        function (res) {
+          close();
+          if (S.detail && S.detail.id === d.id) {
+            S.detail.status = res.handoff.status;
+            S.detail.claimed_by = res.handoff.claimed_by;
+            S.detail.resolved_at = res.handoff.resolved_at;
+            S.detail.resolution_answer = res.handoff.resolution_answer;
+            renderOwner();
+          }
+          var what = res.learned
+            ? "linked to " + body.faq_id + "; the assistant answers it from now on"
+            : res.draft_id
+            ? "FAQ draft #" + res.draft_id + " saved for editors"
+            : "recorded as ticket " + res.ticket_id;
+          toast("Resolved: " + what + ".");
+          loadQueue();
+        },
+        function (err) {
+          submit.disabled = false;
+          if (err.status === 409) error.textContent = "This conversation is taken by someone else, or already resolved.";
+          else if (err.status !== 401) error.textContent = err.message;
+        }
+      );
+    });
+
+    document.body.appendChild(overlay);
+    sync();
+    answer.focus();
+
+    loadFaq().then(
+      function (list) {
+        clear(faqSelect);
+        faqSelect.appendChild(h("option", { value: "", text: "Choose an entry…" }));
+        var top = (d.candidates || []).map(function (c) {
+          return c.id;
+        });
+        var lang = d.lang === "zh" ? "zh" : "en";
+        function label(e) {
+          return (e.titles[lang] || e.titles.en || e.titles.zh || e.id) + "  (" + e.id + ")";
+        }
+        if (top.length) {
+          var group = h("optgroup", { label: "Assistant's candidates" });
+          top.forEach(function (id) {
+            var e = list.filter(function (x) {
+              return x.id === id;
+            })[0];
+            if (e) group.appendChild(h("option", { value: e.id, text: label(e) }));
+          });
+          faqSelect.appendChild(group);
+        }
+        var all = h("optgroup", { label: "All entries" });
+        list.forEach(function (e) {
+          all.appendChild(h("option", { value: e.id, text: label(e) }));
+        });
+        faqSelect.appendChild(all);
+        if (d.resolution_faq_id) faqSelect.value = d.resolution_faq_id;
+      },
+      function (err) {
+        clear(faqSelect);
+        faqSelect.appendChild(h("option", { value: "", text: "Could not load the FAQ: " + err.message }));
+      }
+    );
+  }
+
+  // ---------------------------------------------------------------------------------- start
+
+  api("GET", "/api/console/me").then(
+    function (res) {
+      startApp(res.username);
+    },
+    function (err) {
+      showSignin(err.status && err.status !== 401 ? err.message : "");
+    }
+  );
+})();

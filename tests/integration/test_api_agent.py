@@ -1,0 +1,146 @@
+from typing import Any
+
+from tests.support import AGENT, ask
+
+
+def test_agent_api_needs_the_token(client: Any) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        r = client.get("/api/agent/handoffs", headers=headers)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+
+
+def test_weather_handoff_claimed_answered_resolved(client: Any, services: Any) -> None:
+    body = ask(client, "what's the weather in Paris")
+    cid = body["conversation_id"]
+    assert body["reply"]["kind"] == "handoff"
+    hid = client.get("/api/agent/handoffs", headers=AGENT).json()[0]["id"]
+
+    # the bot stops answering: a new message joins the ticket
+    follow = ask(client, "How do I fix the tax id on an invoice?", conversation_id=cid)
+    assert follow["reply"]["kind"] == "handoff" and follow["message_id"] is None
+
+    detail = client.get(f"/api/agent/handoffs/{hid}", headers=AGENT).json()
+    assert [m["role"] for m in detail["transcript"]] == ["customer", "bot", "customer"]
+    assert detail["question"] == "what's the weather in Paris" and detail["candidates"]
+
+    assert (
+        client.post(f"/api/agent/handoffs/{hid}/claim", headers=AGENT, json={"agent": "alice"}).status_code
+        == 200
+    )
+    r = client.post(f"/api/agent/handoffs/{hid}/claim", headers=AGENT, json={"agent": "bob"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "already_claimed"
+
+    r = client.post(
+        f"/api/agent/handoffs/{hid}/reply",
+        headers=AGENT,
+        json={"agent": "alice", "text": "We only help with Ledgerly, but it's sunny!"},
+    )
+    assert r.status_code == 200
+    r = client.post(
+        f"/api/agent/handoffs/{hid}/resolve",
+        headers=AGENT,
+        json={"agent": "alice", "answer": "Weather questions are out of scope.", "reply_to_customer": False},
+    )
+    assert r.status_code == 200 and r.json()["handoff"]["status"] == "resolved" and not r.json()["learned"]
+
+    t = client.get(f"/api/conversations/{cid}/messages").json()
+    assert t["messages"][-1]["role"] == "agent" and "sunny" in t["messages"][-1]["text"]
+    assert t["messages"][-1]["author"] == "alice"
+    assert client.get("/api/agent/handoffs", headers=AGENT).json() == []
+    assert services.storage.tickets.all()[-1].question == "what's the weather in Paris"
+
+
+def test_resolution_linked_to_entry_changes_the_next_answer(client: Any, services: Any) -> None:
+    question = "Ledgerly keeps showing the orange banner 'Sync paused' on the dashboard"
+    similar = "why does my dashboard show an orange Sync paused banner?"
+    first = ask(client, question)
+    assert first["reply"]["kind"] == "handoff"
+    before = ask(client, similar)["reply"]
+    hid = client.get("/api/agent/handoffs", headers=AGENT).json()[0]["id"]
+    r = client.post(
+        f"/api/agent/handoffs/{hid}/resolve",
+        headers=AGENT,
+        json={
+            "agent": "alice",
+            "answer": "That banner means the accounting export stopped; see the export entry.",
+            "faq_id": "export-failed",
+        },
+    )
+    assert r.status_code == 200 and r.json()["learned"]
+    after = ask(client, question)["reply"]  # the question an agent linked is answered from then on
+    assert after["kind"] == "answer" and after["sources"][0]["id"] == "export-failed"
+    assert before["kind"] != "answer" or before["sources"][0]["id"] != "export-failed"
+
+
+def test_resolve_with_unknown_faq_id_or_draft(client: Any, services: Any) -> None:
+    first = ask(client, "Can Ledgerly print invoices on pre-printed paper forms from 1998?")
+    ask(client, "let me talk to a human please", conversation_id=first["conversation_id"])
+    h = client.get("/api/agent/handoffs", headers=AGENT).json()[0]
+    assert h["reason"] in {"customer_request", "low_confidence"} and h["question"].startswith("Can Ledgerly print")
+    hid = h["id"]
+    r = client.post(
+        f"/api/agent/handoffs/{hid}/resolve",
+        headers=AGENT,
+        json={"agent": "a", "answer": "No.", "faq_id": "no-such-entry"},
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_faq_id"
+    r = client.post(
+        f"/api/agent/handoffs/{hid}/resolve",
+        headers=AGENT,
+        json={
+            "agent": "a",
+            "answer": "Use a blank template.",
+            "draft": {
+                "title": "Can I print on pre-printed forms?",
+                "questions": ["preprinted paper?"],
+                "answer": "Use Settings › Templates › Blank layout.",
+            },
+        },
+    )
+    assert r.status_code == 200 and r.json()["draft_id"]
+    assert services.storage.drafts.all()[0].title == "Can I print on pre-printed forms?"
+    listed = client.get("/api/agent/drafts", headers=AGENT).json()
+    assert [d["title"] for d in listed] == ["Can I print on pre-printed forms?"]
+
+
+def test_console_sign_in_session_acts_as_the_agent(client: Any, services: Any) -> None:
+    services.accounts.add("carol", "carol-pass-123")
+    bad = client.post("/api/console/login", json={"username": "carol", "password": "nope"})
+    assert bad.status_code == 401 and bad.json()["error"]["code"] == "invalid_credentials"
+    assert client.get("/api/console/me").status_code == 401
+    ok = client.post("/api/console/login", json={"username": "carol", "password": "carol-pass-123"})
+    assert ok.status_code == 200 and "helpdesk_session" in ok.cookies
+    assert client.get("/api/console/me").json() == {"username": "carol"}
+    ask(client, "转人工")
+    hid = client.get("/api/agent/handoffs").json()[0]["id"]
+    claimed = client.post(f"/api/agent/handoffs/{hid}/claim", json={})
+    assert claimed.status_code == 200 and claimed.json()["claimed_by"] == "carol"
+    faq = client.get("/api/agent/faq").json()
+    assert len(faq) >= 60 and set(faq[0]["titles"]) == {"en", "zh"}
+    client.post("/api/console/logout")
+    assert client.get("/api/console/me").status_code == 401
+
+
+def test_password_is_stored_hashed(services: Any) -> None:
+    services.accounts.add("dave", "dave-pass-123")
+    stored = services.storage.accounts.password_hash("dave")
+    assert stored.startswith("scrypt$") and "dave-pass-123" not in stored
+
+
+def test_first_start_creates_a_console_account(services: Any) -> None:
+    assert services.first_password and (services.settings.data_dir / "console_password").exists()
+    assert services.accounts.sign_in("agent", services.first_password)
+
+
+def test_a_personal_token_acts_as_its_agent_only(client: Any, services: Any) -> None:
+    services.accounts.add("carol", "carol-password")
+    token_id, token = services.accounts.create_token("carol", "test")
+    mine = {"Authorization": f"Bearer {token}"}
+    ask(client, "I want to talk to a human")
+    hid = client.get("/api/agent/handoffs", headers=mine).json()[0]["id"]
+    r = client.post(f"/api/agent/handoffs/{hid}/claim", headers=mine, json={"agent": "bob"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    r = client.post(f"/api/agent/handoffs/{hid}/claim", headers=mine, json={})
+    assert r.status_code == 200 and r.json()["claimed_by"] == "carol"
+    services.accounts.revoke_token(token_id)
+    assert client.get("/api/agent/handoffs", headers=mine).status_code == 401
