@@ -126,7 +126,15 @@ def serve(
         f"invoice-helpdesk on {base}  demo page {base}/  console {base}/console  API docs {base}/docs",
         err=True,
     )
-    uvicorn.run(create_app(settings, services), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        create_app(settings, services),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        proxy_headers=True,  # the client address and scheme from X-Forwarded-* of trusted proxies only
+        forwarded_allow_ips=settings.trusted_proxies,
+        server_header=False,
+    )
     services.close()
 
 
@@ -269,6 +277,72 @@ def migrate(data_dir: Path | None, check: bool) -> None:
     finally:
         db.close()
     click.echo(f"{where} ({db.backend}): " + (f"applied {', '.join(applied)}" if applied else "up to date"))
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {table}" for table, n in counts.items())
+
+
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write [helpdesk-backup-<UTC time>.sqlite, or .pgdump on PostgreSQL, in this folder].",
+)
+@data_dir_opt
+def backup(out: Path | None, data_dir: Path | None) -> None:
+    """Back up the database (SQLite file or HELPDESK_DATABASE_URL) while the desk keeps running.
+
+    SQLite: a consistent copy by SQLite's online backup API, integrity-checked; PostgreSQL: pg_dump
+    in its custom format (restore it with `helpdesk restore`).
+    Example: helpdesk backup --out /backups/helpdesk.sqlite --data-dir .helpdesk
+    """
+    from datetime import UTC, datetime
+
+    from escalation.storage.backup import BackupError, backend_of
+    from escalation.storage.backup import backup as take_backup
+
+    s = _settings(data_dir=data_dir)
+    try:
+        backend = backend_of(s.database_url)
+        if out is None:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            out = Path(f"helpdesk-backup-{stamp}" + (".sqlite" if backend == "sqlite" else ".pgdump"))
+        info = take_backup(s.database_url, s.data_dir, out)
+    except (BackupError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    checked = f", integrity {info.integrity}" if info.backend == "sqlite" else ""
+    click.echo(
+        f"wrote {info.path} ({info.backend}, {info.bytes:,} bytes in {info.seconds:.2f} s{checked}): "
+        f"{_counts(info.counts)}"
+    )
+
+
+@main.command()
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a database that exists already.")
+@data_dir_opt
+def restore(source: Path, force: bool, data_dir: Path | None) -> None:
+    """Restore a `helpdesk backup` file into the database, then migrate it to this version's schema.
+
+    Refused when the target (SQLite file or HELPDESK_DATABASE_URL) already holds a database, unless
+    --force. SQLite: integrity-checked, copied in by the backup API; PostgreSQL: pg_restore --clean.
+    Example: helpdesk restore helpdesk-backup-20260101T120000Z.sqlite --data-dir .helpdesk
+    """
+    from escalation.storage.backup import BackupError
+    from escalation.storage.backup import restore as do_restore
+
+    s = _settings(data_dir=data_dir)
+    try:
+        info = do_restore(s.database_url, s.data_dir, source, force)
+    except (BackupError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    schema = f"applied {', '.join(info.applied)}" if info.applied else "schema up to date"
+    checked = f", integrity {info.integrity}" if info.backend == "sqlite" else ""
+    click.echo(
+        f"restored {info.source} into {info.target} ({info.backend}) in {info.seconds:.2f} s{checked}, "
+        f"{schema}: {_counts(info.counts)}"
+    )
 
 
 @main.group()
