@@ -48,6 +48,8 @@ class Conversation:
     created_at: str
     updated_at: str
     state: dict[str, Any] = field(default_factory=dict)
+    customer_id: str | None = None  # the verified customer who owns it; None: anonymous
+    customer: dict[str, str] = field(default_factory=dict)  # their name, email, company as the app sent them
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,10 @@ def _key_lines(front: list[str], offset: int) -> dict[str, int]:
     return lines
 
 
+MAX_ANSWER_CHARS = 8_000  # an answer longer than this is several answers (and is sent on every ask)
+MAX_FILE_BYTES = 256 * 1024  # read no further: a file this large is not an FAQ entry
+
+
 def parse_faq(text: str, path: Path) -> FaqEntry:
     """Parse one FAQ file; raise :class:`FaqFormatError` listing every problem found."""
     problems: list[FormatProblem] = []
@@ -147,6 +151,12 @@ def parse_faq(text: str, path: Path) -> FaqEntry:
     answer = "\n".join(body[title_line + 1 :]).strip() if title else ""
     if title and not answer:
         bad(end + 2 + title_line, "no answer text after the title; write the answer below the heading")
+    if len(answer) > MAX_ANSWER_CHARS:
+        bad(
+            end + 2 + title_line,
+            f"the answer has {len(answer):,} characters; the limit is {MAX_ANSWER_CHARS:,} (a customer reads it in "
+            "a chat bubble): shorten it or split it into several entries",
+        )
 
     if problems:
         raise FaqFormatError(problems)
@@ -180,6 +190,11 @@ def load_faq(folder: Path) -> tuple[list[FaqEntry], list[FormatProblem]]:
     seen: dict[tuple[str, str], FaqEntry] = {}
     for path in faq_files(folder):
         try:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                problems.append(
+                    FormatProblem(path, 1, f"file is larger than {MAX_FILE_BYTES // 1024} KB; an FAQ entry is one answer")
+                )
+                continue
             text = path.read_text(encoding="utf-8")
             entry = parse_faq(text, path)
         except UnicodeDecodeError:

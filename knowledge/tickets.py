@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from knowledge.errors import FormatProblem
 from knowledge.faq import ID_PATTERN
 from knowledge.lang import LANGS, Lang
+from knowledge.pii import redact
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,11 @@ class Ticket:
     def to_json(self) -> str:
         data = {k: v for k, v in asdict(self).items() if v is not None}
         return json.dumps(data, ensure_ascii=False)
+
+    def redacted(self) -> Ticket:
+        """This ticket without personal data (e-mails, phones, card numbers, ids...; see knowledge.pii)."""
+        q, a = redact(self.question), redact(self.answer)
+        return self if (q, a) == (self.question, self.answer) else replace(self, question=q, answer=a)
 
 
 def parse_ticket(line: str) -> Ticket:
@@ -55,6 +61,7 @@ def parse_ticket(line: str) -> Ticket:
         datetime.fromisoformat(str(data["resolved_at"]).replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"resolved_at {data['resolved_at']!r} is not an ISO-8601 time") from None
+    # a ticket is knowledge other customers are matched against: it never carries personal data
     return Ticket(
         id=str(data["id"]),
         question=str(data["question"]).strip(),
@@ -62,7 +69,7 @@ def parse_ticket(line: str) -> Ticket:
         lang=data["lang"],
         resolved_at=str(data["resolved_at"]),
         faq_id=faq_id,
-    )
+    ).redacted()
 
 
 def read_ticket_file(

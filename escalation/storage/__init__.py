@@ -11,7 +11,15 @@ from pathlib import Path
 
 from escalation.events import LocalBus
 from escalation.storage.database import Database, SchemaTooNew
-from escalation.storage.repos import AccountRepo, ConversationRepo, DraftRepo, HandoffRepo, TicketRepo
+from escalation.storage.repos import (
+    AccountRepo,
+    ConversationRepo,
+    DraftRepo,
+    HandoffRepo,
+    RateLimitRepo,
+    SecretRepo,
+    TicketRepo,
+)
 
 __all__ = ["Database", "SchemaTooNew", "Storage", "open_database", "open_storage", "redact_url"]
 
@@ -27,6 +35,8 @@ class Storage:
         self.tickets = TicketRepo(db)
         self.accounts = AccountRepo(db)
         self.drafts = DraftRepo(db)
+        self.rate_limits = RateLimitRepo(db)
+        self.secrets = SecretRepo(db)
 
     @property
     def backend(self) -> str:

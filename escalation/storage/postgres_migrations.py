@@ -7,6 +7,8 @@ engines (they sort and compare as times).
 
 from __future__ import annotations
 
+from escalation.storage.sqlite_migrations import M005
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
@@ -92,4 +94,5 @@ CREATE TABLE api_tokens (
 );
 """,
     ),
+    (2, "identity_limits_idempotency", ";\n".join(M005) + ";\n"),
 ]

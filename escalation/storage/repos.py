@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from escalation.errors import HandoffAlreadyClaimed, InvalidTransition, NotFound
@@ -34,7 +34,7 @@ def _j(value: Any) -> str:
 
 
 _CONVERSATION = (
-    "SELECT c.id, c.lang, c.created_at, c.updated_at, c.state, "
+    "SELECT c.id, c.lang, c.created_at, c.updated_at, c.state, c.customer_id, c.customer_profile, "
     "EXISTS (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id AND h.status <> 'resolved') AS waiting "
     "FROM conversations c WHERE c.id = ?"
 )
@@ -73,16 +73,27 @@ def _conversation_of(tx: Tx, handoff_id: int) -> str:
     return str(row["conversation_id"])
 
 
+class DuplicateClientId(Exception):
+    """A message with this client id is already stored (the transaction stored nothing)."""
+
+
 def _insert_message(
-    tx: Tx, conversation_id: str, role: Role, text: str, meta: dict[str, Any] | None, author: str | None
+    tx: Tx,
+    conversation_id: str,
+    role: Role,
+    text: str,
+    meta: dict[str, Any] | None,
+    author: str | None,
+    client_id: str | None = None,
 ) -> Message:
     now = now_iso()
     row = tx.one(
-        "INSERT INTO messages (conversation_id, role, text, created_at, meta, author) VALUES (?,?,?,?,?,?) "
-        "RETURNING id",
-        (conversation_id, role, text, now, _j(meta or {}), author),
+        "INSERT INTO messages (conversation_id, role, text, created_at, meta, author, client_id) "
+        "VALUES (?,?,?,?,?,?,?) ON CONFLICT (client_id) WHERE client_id IS NOT NULL DO NOTHING RETURNING id",
+        (conversation_id, role, text, now, _j(meta or {}), author, client_id),
     )
-    assert row is not None
+    if row is None:  # the same client id, stored by a concurrent request: the message exists once
+        raise DuplicateClientId(client_id or "")
     tx.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id))
     message = Message(int(row["id"]), conversation_id, role, text, now, meta or {}, author, None)
     tx.emit(Event(EventKind.MESSAGE_ADDED, conversation_id, message_id=message.id))
@@ -95,15 +106,39 @@ class ConversationRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, lang: str) -> Conversation:
+    def create(self, lang: str, customer_id: str | None = None, profile: dict[str, str] | None = None) -> Conversation:
+        """A new conversation; ``customer_id``: the verified customer who owns it (else anonymous)."""
         now = now_iso()
-        conv = Conversation(uuid.uuid4().hex, lang, ConversationStatus.BOT, now, now, {})
+        conv = Conversation(
+            uuid.uuid4().hex, lang, ConversationStatus.BOT, now, now, {}, customer_id, dict(profile or {})
+        )
         with self.db.tx() as tx:
             tx.execute(
-                "INSERT INTO conversations (id, lang, created_at, updated_at, state) VALUES (?,?,?,?,?)",
-                (conv.id, lang, now, now, "{}"),
+                "INSERT INTO conversations (id, lang, created_at, updated_at, state, customer_id, customer_profile) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (conv.id, lang, now, now, "{}", customer_id, _j(profile or {})),
             )
         return conv
+
+    def attach_customer(self, conversation_id: str, customer_id: str, profile: dict[str, str]) -> bool:
+        """An anonymous conversation becomes the verified customer's (never someone else's)."""
+        with self.db.tx() as tx:
+            return (
+                tx.execute(
+                    "UPDATE conversations SET customer_id = ?, customer_profile = ? WHERE id = ? AND customer_id IS NULL",
+                    (customer_id, _j(profile), conversation_id),
+                )
+                == 1
+            )
+
+    def of_customer(self, customer_id: str, limit: int = 20) -> list[Conversation]:
+        """A verified customer's conversations, most recent first."""
+        with self.db.tx() as tx:
+            rows = tx.all(
+                "SELECT id FROM conversations WHERE customer_id = ? ORDER BY updated_at DESC LIMIT ?",
+                (customer_id, limit),
+            )
+        return [self.get(r["id"]) for r in rows]
 
     def get(self, conversation_id: str) -> Conversation:
         with self.db.tx() as tx:
@@ -112,7 +147,14 @@ class ConversationRepo:
             raise NotFound(f"no conversation {conversation_id!r}")
         status = ConversationStatus.HANDOFF if row["waiting"] else ConversationStatus.BOT
         return Conversation(
-            row["id"], row["lang"], status, row["created_at"], row["updated_at"], json.loads(row["state"] or "{}")
+            row["id"],
+            row["lang"],
+            status,
+            row["created_at"],
+            row["updated_at"],
+            json.loads(row["state"] or "{}"),
+            row["customer_id"],
+            json.loads(row["customer_profile"] or "{}"),
         )
 
     def update(self, conversation_id: str, *, lang: str | None = None, state: dict[str, Any] | None = None) -> None:
@@ -136,6 +178,77 @@ class ConversationRepo:
     ) -> Message:
         with self.db.tx() as tx:
             return _insert_message(tx, conversation_id, role, text, meta, author)
+
+    def add_once(
+        self,
+        conversation_id: str,
+        role: Role,
+        text: str,
+        client_id: str,
+        meta: dict[str, Any] | None = None,
+        author: str | None = None,
+    ) -> tuple[Message, bool]:
+        """Store a message under the sender's ``client_id`` unless it is stored already (a retry):
+        (the message, whether it was stored now). Concurrent retries store it once (a unique index)."""
+        try:
+            with self.db.tx() as tx:
+                row = tx.one("SELECT * FROM messages WHERE client_id = ?", (client_id,))
+                if row is not None:
+                    return _message(row), False
+                return _insert_message(tx, conversation_id, role, text, meta, author, client_id), True
+        except DuplicateClientId:
+            stored = self.by_client_id(client_id)
+            assert stored is not None
+            return stored, False
+
+    def expired(self, before: str, limit: int = 500) -> list[str]:
+        """Ids of conversations untouched since ``before``, with no open handoff, not yet masked."""
+        with self.db.tx() as tx:
+            rows = tx.all(
+                "SELECT c.id FROM conversations c WHERE c.updated_at < ? AND c.masked_at IS NULL AND NOT EXISTS "
+                "(SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id AND h.status <> 'resolved') "
+                "ORDER BY c.updated_at LIMIT ?",
+                (before, limit),
+            )
+        return [r["id"] for r in rows]
+
+    def mask(self, conversation_id: str, transform: Callable[[str], str]) -> int:
+        """Replace the personal data in a conversation's messages and handoffs (``transform``); how many
+        texts changed. The conversation stays, with its structure, for metrics."""
+        changed = 0
+        with self.db.tx() as tx:
+            for row in tx.all("SELECT id, text FROM messages WHERE conversation_id = ?", (conversation_id,)):
+                masked = transform(row["text"])
+                if masked != row["text"]:
+                    tx.execute("UPDATE messages SET text = ? WHERE id = ?", (masked, row["id"]))
+                    changed += 1
+            for row in tx.all(
+                "SELECT id, question, resolution_answer FROM handoffs WHERE conversation_id = ?", (conversation_id,)
+            ):
+                q, a = transform(row["question"] or ""), transform(row["resolution_answer"] or "")
+                tx.execute("UPDATE handoffs SET question = ?, resolution_answer = ? WHERE id = ?", (q, a, row["id"]))
+            tx.execute(
+                "UPDATE conversations SET customer_profile = '{}', masked_at = ? WHERE id = ?",
+                (now_iso(), conversation_id),
+            )
+        return changed
+
+    def purge(self, conversation_id: str) -> None:
+        """Delete a conversation, its messages and handoffs (its resolved tickets stay, redacted, unlinked)."""
+        with self.db.tx() as tx:
+            tx.execute(
+                "UPDATE tickets SET handoff_id = NULL WHERE handoff_id IN "
+                "(SELECT id FROM handoffs WHERE conversation_id = ?)",
+                (conversation_id,),
+            )
+            tx.execute("DELETE FROM handoffs WHERE conversation_id = ?", (conversation_id,))
+            tx.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
+            tx.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+
+    def by_client_id(self, client_id: str) -> Message | None:
+        with self.db.tx() as tx:
+            row = tx.one("SELECT * FROM messages WHERE client_id = ?", (client_id,))
+        return _message(row) if row else None
 
     def messages(self, conversation_id: str, after_id: int = 0) -> list[Message]:
         with self.db.tx() as tx:
@@ -195,10 +308,19 @@ class HandoffRepo:
             raise NotFound(f"no handoff {handoff_id}")
         return _handoff(row)
 
-    def find(self, status: HandoffStatus | None = None, lang: str | None = None, active: bool = False) -> list[Handoff]:
-        """Handoffs, oldest first; ``active``: only those not resolved."""
-        where: list[str] = []
-        params: list[Any] = []
+    def find(
+        self,
+        status: HandoffStatus | None = None,
+        lang: str | None = None,
+        active: bool = False,
+        limit: int | None = None,
+        after: int = 0,
+        ids: Iterable[int] | None = None,
+    ) -> list[Handoff]:
+        """Handoffs, oldest first, filtered and paged in SQL: ``active`` only those not resolved,
+        ``after`` only ids above it (the cursor of the previous page), at most ``limit``."""
+        where: list[str] = ["id > ?"]
+        params: list[Any] = [after]
         if status:
             where.append("status = ?")
             params.append(status)
@@ -207,10 +329,31 @@ class HandoffRepo:
         if lang:
             where.append("lang = ?")
             params.append(lang)
-        sql = "SELECT * FROM handoffs" + (" WHERE " + " AND ".join(where) if where else "")
+        if ids is not None:
+            wanted = sorted(set(ids))
+            if not wanted:
+                return []
+            where.append(f"id IN ({', '.join('?' * len(wanted))})")
+            params.extend(wanted)
+        sql = "SELECT * FROM handoffs WHERE " + " AND ".join(where) + " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
         with self.db.tx() as tx:
-            rows = tx.all(sql + " ORDER BY created_at, id", params)
+            rows = tx.all(sql, params)
         return [_handoff(r) for r in rows]
+
+    def count(self, status: HandoffStatus | None = None, active: bool = False) -> int:
+        where = ["1 = 1"]
+        params: list[Any] = []
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if active:
+            where.append("status <> 'resolved'")
+        with self.db.tx() as tx:
+            row = tx.one("SELECT COUNT(*) AS n FROM handoffs WHERE " + " AND ".join(where), params)
+        return int(row["n"]) if row else 0
 
     def _refuse(self, tx: Tx, handoff_id: int, agent: str) -> None:
         """Why ``agent`` may not act on the handoff (raised); returns when they may."""
@@ -260,13 +403,28 @@ class HandoffRepo:
             tx.emit(Event(EventKind.HANDOFF_CLAIMED, row["conversation_id"], int(row["id"])))
         return self.get(int(row["id"]))
 
-    def reply(self, handoff_id: int, agent: str, text: str) -> Message:
-        """An agent's message in the customer's transcript; replying claims an open handoff."""
+    def reply(self, handoff_id: int, agent: str, text: str, client_id: str | None = None) -> Message:
+        """An agent's message in the customer's transcript; replying claims an open handoff. A
+        ``client_id`` already stored (a retry) returns that message and sends nothing."""
+        if client_id is not None:
+            with self.db.tx() as tx:
+                row = tx.one("SELECT * FROM messages WHERE client_id = ?", (client_id,))
+            if row is not None:
+                return _message(row)
+        try:
+            return self._reply(handoff_id, agent, text, client_id)
+        except DuplicateClientId:
+            with self.db.tx() as tx:
+                row = tx.one("SELECT * FROM messages WHERE client_id = ?", (client_id,))
+            assert row is not None
+            return _message(row)
+
+    def _reply(self, handoff_id: int, agent: str, text: str, client_id: str | None) -> Message:
         with self.db.tx() as tx:
             conversation_id = _conversation_of(tx, handoff_id)
             if self._take(tx, handoff_id, agent):
                 tx.emit(Event(EventKind.HANDOFF_CLAIMED, conversation_id, handoff_id))
-            message = _insert_message(tx, conversation_id, "agent", text, None, agent)
+            message = _insert_message(tx, conversation_id, "agent", text, None, agent, client_id)
             tx.execute(
                 "UPDATE handoffs SET first_reply_at = ? WHERE id = ? AND first_reply_at IS NULL",
                 (message.created_at, handoff_id),
@@ -350,6 +508,8 @@ class TicketRepo:
 
     @staticmethod
     def insert(tx: Tx, ticket: Ticket, handoff_id: int | None = None) -> bool:
+        """Store a ticket once (ids are unique), its personal data redacted whoever hands it in."""
+        ticket = ticket.redacted()
         return (
             tx.execute(
                 "INSERT INTO tickets (id, question, answer, lang, faq_id, resolved_at, handoff_id) "
@@ -388,19 +548,50 @@ class AccountRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def add_agent(self, username: str, password_hash: str, display_name: str) -> None:
+    def add_agent(self, username: str, password_hash: str, display_name: str, role: str = "agent") -> None:
         with self.db.tx() as tx:
             tx.execute(
-                "INSERT INTO agents (username, password_hash, display_name, created_at) VALUES (?,?,?,?) "
+                "INSERT INTO agents (username, password_hash, display_name, created_at, role) VALUES (?,?,?,?,?) "
                 "ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, "
-                "display_name = excluded.display_name",
-                (username, password_hash, display_name, now_iso()),
+                "display_name = excluded.display_name, role = excluded.role",
+                (username, password_hash, display_name, now_iso(), role),
             )
+
+    def add_first_agent(self, username: str, password_hash: str, display_name: str, role: str) -> bool:
+        """Create ``username`` only if the desk has no account at all; False when another replica (or an
+        earlier start) was first. Two replicas starting on an empty database create one account."""
+        with self.db.tx() as tx:
+            if tx.one("SELECT 1 AS x FROM agents LIMIT 1") is not None:
+                return False
+            row = tx.one(
+                "INSERT INTO agents (username, password_hash, display_name, created_at, role) VALUES (?,?,?,?,?) "
+                "ON CONFLICT (username) DO NOTHING RETURNING username",
+                (username, password_hash, display_name, now_iso(), role),
+            )
+        return row is not None
 
     def password_hash(self, username: str) -> str | None:
         with self.db.tx() as tx:
             row = tx.one("SELECT password_hash FROM agents WHERE username = ?", (username,))
         return row["password_hash"] if row else None
+
+    def set_password_hash(self, username: str, password_hash: str) -> None:
+        with self.db.tx() as tx:
+            tx.execute("UPDATE agents SET password_hash = ? WHERE username = ?", (password_hash, username))
+
+    def agent(self, username: str) -> Row | None:
+        """An account's username, display name and role (never its hash)."""
+        with self.db.tx() as tx:
+            return tx.one("SELECT username, display_name, role, created_at FROM agents WHERE username = ?", (username,))
+
+    def agents(self) -> list[Row]:
+        with self.db.tx() as tx:
+            return tx.all("SELECT username, display_name, role, created_at FROM agents ORDER BY username")
+
+    def purge_sessions(self, now: str) -> int:
+        """Delete expired sign-in sessions; how many."""
+        with self.db.tx() as tx:
+            return tx.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
 
     def names(self) -> list[str]:
         with self.db.tx() as tx:
@@ -433,11 +624,15 @@ class AccountRepo:
         assert row is not None
         return int(row["id"])
 
-    def token_user(self, token_hash: str) -> str | None:
+    def token_user(self, token_hash: str, now: str, touch_before: str) -> str | None:
+        """The owner of a live token; records its use (at most once a minute: ``touch_before``)."""
         with self.db.tx() as tx:
             row = tx.one(
-                "SELECT username FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL", (token_hash,)
+                "SELECT id, username, last_used_at FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL",
+                (token_hash,),
             )
+            if row is not None and (row["last_used_at"] is None or row["last_used_at"] < touch_before):
+                tx.execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (now, row["id"]))
         return row["username"] if row else None
 
     def revoke_token(self, token_id: int) -> bool:
@@ -452,7 +647,14 @@ class AccountRepo:
     def tokens(self) -> list[Row]:
         """Every token's id, owner, label and dates (never the token)."""
         with self.db.tx() as tx:
-            return tx.all("SELECT id, username, label, created_at, revoked_at FROM api_tokens ORDER BY id")
+            return tx.all(
+                "SELECT id, username, label, created_at, last_used_at, revoked_at FROM api_tokens ORDER BY id"
+            )
+
+    def token_owner(self, token_id: int) -> str | None:
+        with self.db.tx() as tx:
+            row = tx.one("SELECT username FROM api_tokens WHERE id = ?", (token_id,))
+        return row["username"] if row else None
 
 
 class DraftRepo:
@@ -483,3 +685,54 @@ class DraftRepo:
             r["id"] = int(r["id"])
             out.append(FaqDraft(**r))
         return out
+
+
+class RateLimitRepo:
+    """Sliding-window counters of :mod:`escalation.ratelimit`, shared by every replica."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def hit(self, bucket: str, window: int, cost: int, expires: int) -> tuple[int, int]:
+        with self.db.tx() as tx:
+            row = tx.one(
+                "INSERT INTO rate_limits (bucket, window_no, hits, expires) VALUES (?,?,?,?) "
+                "ON CONFLICT (bucket, window_no) DO UPDATE SET hits = rate_limits.hits + excluded.hits "
+                "RETURNING hits",
+                (bucket, window, cost, expires),
+            )
+            prev = tx.one("SELECT hits FROM rate_limits WHERE bucket = ? AND window_no = ?", (bucket, window - 1))
+        assert row is not None
+        return int(row["hits"]), int(prev["hits"]) if prev else 0
+
+    def purge(self, now: int) -> int:
+        with self.db.tx() as tx:
+            return tx.execute("DELETE FROM rate_limits WHERE expires <= ?", (now,))
+
+
+class SecretRepo:
+    """Desk-wide secrets every replica must share (e.g. the key conversation credentials derive from)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def get_or_create(self, name: str, make: Callable[[], str]) -> str:
+        """The secret ``name``; created once (the first replica to ask wins, the others read it)."""
+        with self.db.tx() as tx:
+            tx.execute(
+                "INSERT INTO desk_secrets (name, value, created_at) VALUES (?,?,?) ON CONFLICT (name) DO NOTHING",
+                (name, make(), now_iso()),
+            )
+            row = tx.one("SELECT value FROM desk_secrets WHERE name = ?", (name,))
+        assert row is not None
+        return str(row["value"])
+
+    def claim_once(self, name: str) -> bool:
+        """True for exactly one caller ever (e.g. who issues the first API token)."""
+        with self.db.tx() as tx:
+            row = tx.one(
+                "INSERT INTO desk_secrets (name, value, created_at) VALUES (?,?,?) "
+                "ON CONFLICT (name) DO NOTHING RETURNING name",
+                (name, "claimed", now_iso()),
+            )
+        return row is not None

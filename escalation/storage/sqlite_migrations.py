@@ -12,6 +12,26 @@ from escalation.storage.database import SchemaTooNew
 migrations = Migrations("invoice-helpdesk")
 
 
+# shared with PostgreSQL's migration 2: the same statements run on both engines
+M005 = [
+    "ALTER TABLE conversations ADD COLUMN customer_id TEXT",
+    "ALTER TABLE conversations ADD COLUMN customer_profile TEXT NOT NULL DEFAULT '{}'",
+    "CREATE INDEX conversations_customer ON conversations (customer_id, updated_at)",
+    "ALTER TABLE conversations ADD COLUMN masked_at TEXT",  # retention: personal data masked at
+    "ALTER TABLE messages ADD COLUMN client_id TEXT",
+    "CREATE UNIQUE INDEX messages_client_id ON messages (client_id) WHERE client_id IS NOT NULL",
+    # accounts made before roles existed could do everything: they stay admins
+    "ALTER TABLE agents ADD COLUMN role TEXT NOT NULL DEFAULT 'agent'",
+    "UPDATE agents SET role = 'admin'",
+    "ALTER TABLE api_tokens ADD COLUMN last_used_at TEXT",
+    "CREATE INDEX sessions_expires_at ON sessions (expires_at)",
+    "CREATE TABLE rate_limits (bucket TEXT NOT NULL, window_no BIGINT NOT NULL, hits BIGINT NOT NULL, "
+    "expires BIGINT NOT NULL, PRIMARY KEY (bucket, window_no))",
+    "CREATE INDEX rate_limits_expires ON rate_limits (expires)",
+    "CREATE TABLE desk_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL, created_at TEXT NOT NULL)",
+]
+
+
 @migrations()
 def m001_conversations_messages_handoffs(db: Database) -> None:
     db["conversations"].create(  # type: ignore[union-attr]
@@ -121,6 +141,13 @@ def m004_replicas(db: Database) -> None:
         "username TEXT NOT NULL REFERENCES agents (username), label TEXT NOT NULL, created_at TEXT NOT NULL, "
         "revoked_at TEXT)"
     )
+
+
+@migrations()
+def m005_identity_limits_idempotency(db: Database) -> None:
+    """Customers' verified ids, client message ids (retries stored once), roles, limits, desk secrets."""
+    for statement in M005:
+        db.conn.execute(statement)
 
 
 def pending(db: Database) -> list[str]:
