@@ -279,6 +279,39 @@ def migrate(data_dir: Path | None, check: bool) -> None:
     click.echo(f"{where} ({db.backend}): " + (f"applied {', '.join(applied)}" if applied else "up to date"))
 
 
+@main.command()
+@data_dir_opt
+@click.option("--days", type=int, default=None, help="Keep transcripts this many days (default HELPDESK_RETENTION_DAYS).")
+@click.option(
+    "--action", type=click.Choice(["mask", "purge"]), default=None, help="Default HELPDESK_RETENTION_ACTION (mask)."
+)
+@click.option("--dry-run", is_flag=True, help="Only count what would change.")
+def retention(data_dir: Path | None, days: int | None, action: str | None, dry_run: bool) -> None:
+    """Mask (personal data replaced) or purge transcripts untouched for more than --days days.
+
+    Conversations with an open handoff are kept as they are; resolved tickets were redacted when
+    stored. The server runs this daily when HELPDESK_RETENTION_DAYS is set.
+    Example: helpdesk retention --days 365 --action mask --dry-run
+    """
+    from escalation.retention import RetentionAction, apply_retention
+    from escalation.storage import open_storage
+
+    s = _settings(data_dir=data_dir)
+    keep = s.retention_days if days is None else days
+    if keep <= 0:
+        raise click.UsageError("give --days N (or set HELPDESK_RETENTION_DAYS) with N >= 1")
+    storage = open_storage(s.database_url, s.data_dir)
+    try:
+        done = apply_retention(storage, keep, RetentionAction(action or s.retention_action), dry_run)
+    finally:
+        storage.close()
+    verb = ("would " if dry_run else "") + {"mask": "mask" if dry_run else "masked", "purge": "purge" if dry_run else "purged"}[done.action]
+    click.echo(
+        f"{verb} {done.conversations} conversations untouched since {done.cutoff}"
+        + ("" if dry_run or done.action == "purge" else f" ({done.texts_masked} texts changed)")
+    )
+
+
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {table}" for table, n in counts.items())
 

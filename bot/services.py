@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import secrets
+import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from bot.calibration.auto import CalibrationSettings, Calibrator
 from bot.calibration.crossfit import CALIBRATION_FILE
@@ -15,15 +21,21 @@ from bot.calibration.model import Calibration
 from bot.flow.answering import Answerer
 from bot.flow.chat import ChatService
 from bot.runtime import KnowledgeRuntime
-from bot.settings import Settings
-from escalation.accounts import Accounts
+from bot.settings import DEFAULT_RATE_LIMITS, Settings
+from escalation.accounts import Accounts, Role
 from escalation.events import Event, EventKind
+from escalation.identity import ConversationKeys, IdentityVerifier
 from escalation.queue import EscalationQueue
+from escalation.ratelimit import Limit, RateLimited, RateLimiter
+from escalation.retention import RetentionAction, apply_retention
 from escalation.storage import Storage, open_storage
 from indexer.embedders import Embedder, load_embedders
 from knowledge.tickets import read_ticket_file
 
+T = TypeVar("T")
 log = logging.getLogger("helpdesk")
+HOUSEKEEPING_SECONDS = 3600.0
+
 
 
 class CalibrationMismatch(RuntimeError):
@@ -72,15 +84,28 @@ def _private_file(path: Path, text: str) -> None:
         fh.write(text)
 
 
-def first_token(settings: Settings, accounts: Accounts) -> str | None:
+def first_token(settings: Settings, storage: Storage, accounts: Accounts) -> str | None:
     """On a desk with no API token at all, one for the first account, shown once and kept (readable
-    only by the operator) in <data-dir>/agent_token. None when tokens exist or one is configured."""
-    if settings.agent_token or accounts.repo.tokens():
+    only by the operator) in <data-dir>/agent_token. None when tokens exist or one is configured.
+    Of several replicas starting together, exactly one issues it."""
+    if settings.agent_token or accounts.repo.tokens() or not storage.secrets.claim_once("first_token"):
         return None
     owner = accounts.repo.names()[0]
     _, token = accounts.create_token(owner, "created at first start")
     _private_file(settings.data_dir / "agent_token", token + "\n")
     return token
+
+
+def configured_token(settings: Settings, accounts: Accounts) -> None:
+    """``HELPDESK_AGENT_TOKEN`` becomes a (hashed) token of its account, which acts as that account only."""
+    token = settings.agent_token
+    if not token:
+        return
+    user = settings.agent_token_user
+    if accounts.person(user) is None:
+        accounts.add(user, secrets.token_urlsafe(24), "API integration", Role.AGENT)
+    if accounts.token_user(token) is None:
+        accounts.register_token(token, user, "HELPDESK_AGENT_TOKEN")
 
 
 def import_legacy_tickets(settings: Settings, storage: Storage) -> int:
@@ -102,13 +127,37 @@ def bootstrap_accounts(settings: Settings, accounts: Accounts) -> str | None:
     operator, in <data-dir>/console_password), or None when nothing was generated.
     """
     for user, password in settings.console_accounts.items():
-        accounts.add(user, password)
+        accounts.add(user, password, role=Role(settings.console_roles.get(user, Role.AGENT)))
     if accounts.repo.names():
         return None
     password = secrets.token_urlsafe(12)
-    accounts.add("agent", password, "Support agent")
+    if not accounts.add_first("agent", password, "Support agent", Role.ADMIN):
+        return None  # another replica created the first account at the same moment
     _private_file(settings.data_dir / "console_password", f"agent:{password}\n")
     return password
+
+
+class HashingBusy(Exception):
+    """More sign-ins are waiting for the password hash than it is sensible to queue."""
+
+
+class Hashing:
+    """One thread for password hashing (argon2 is CPU-bound by design), with a bounded queue."""
+
+    def __init__(self, max_waiting: int = 16) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="password-hash")
+        self._slots = threading.BoundedSemaphore(max_waiting)
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        if not self._slots.acquire(blocking=False):
+            raise HashingBusy()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, lambda: fn(*args))
+        finally:
+            self._slots.release()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 @dataclass
@@ -120,11 +169,64 @@ class Services:
     answerer: Answerer
     chat: ChatService
     accounts: Accounts
+    limiter: RateLimiter
+    limits: dict[str, Limit]
+    conversation_keys: ConversationKeys
+    identity: IdentityVerifier | None = None
     first_password: str | None = None
     first_token: str | None = None
 
-    def close(self) -> None:
+    hashing: Hashing = field(default_factory=Hashing)
+    _housekeeping: threading.Thread | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def start_housekeeping(self, every_seconds: float = HOUSEKEEPING_SECONDS) -> None:
+        """Hourly: expired sessions and rate-limit counters deleted, retention applied (if set)."""
+        if self._housekeeping is not None:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(every_seconds):
+                self.housekeeping()
+
+        self._housekeeping = threading.Thread(target=loop, name="housekeeping", daemon=True)
+        self._housekeeping.start()
+
+    def housekeeping(self) -> None:
+        try:
+            self.accounts.purge_sessions()
+            self.storage.rate_limits.purge(int(time.time()))
+            if self.settings.retention_days > 0:
+                done = apply_retention(
+                    self.storage, self.settings.retention_days, RetentionAction(self.settings.retention_action)
+                )
+                if done.conversations:
+                    log.info("retention: %s %d conversations", done.action, done.conversations)
+        except Exception:  # never take the desk down for housekeeping
+            log.exception("housekeeping failed; next try in an hour")
+
+    def limit(self, name: str, key: str, cost: int = 1) -> None:
+        """Count one request against limit ``name`` for ``key``; :class:`RateLimited` when over it
+        (``cost`` 0: only check)."""
+        self.limiter.hit(self.limits[name], key, cost)
+
+    def record_failure(self, *limits: tuple[str, str]) -> None:
+        """Count a failure against each (limit, key); the refusal comes with the next attempt."""
+        for name, key in limits:
+            with contextlib.suppress(RateLimited):
+                self.limiter.hit(self.limits[name], key, 1)
+
+    def stop_background(self) -> None:
+        """Stop the watcher, the calibration and the housekeeping threads (the storage stays open)."""
+        self._stop.set()
+        if self._housekeeping is not None:
+            self._housekeeping.join(timeout=5)
+            self._housekeeping = None
         self.runtime.stop()
+
+    def close(self) -> None:
+        self.stop_background()
+        self.hashing.close()
         self.storage.close()
 
 
@@ -176,6 +278,14 @@ def build_services(
     answerer = Answerer(runtime, settings.expected_response_minutes)
     accounts = Accounts(storage.accounts)
     first_password = bootstrap_accounts(settings, accounts)
+    configured_token(settings, accounts)
+    limits = {name: Limit.parse(name, spec) for name, spec in {**DEFAULT_RATE_LIMITS, **settings.rate_limits}.items()}
+    secret = storage.secrets.get_or_create("conversation_key", lambda: secrets.token_urlsafe(32))
+    identity = (
+        IdentityVerifier(settings.identity_secret, settings.identity_max_age_seconds)
+        if settings.identity_secret
+        else None
+    )
     return Services(
         settings,
         storage,
@@ -184,6 +294,10 @@ def build_services(
         answerer,
         ChatService(storage, queue, answerer),
         accounts,
+        RateLimiter(storage.rate_limits),
+        limits,
+        ConversationKeys(secret),
+        identity,
         first_password,
-        first_token(settings, accounts),
+        first_token(settings, storage, accounts),
     )

@@ -7,6 +7,17 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_RATE_LIMITS = {
+    "chat_ip": "60/minute",
+    "chat_conversation": "20/minute",
+    "conversation_ip": "20/10min",
+    "handoff_ip": "10/10min",
+    "sign_in_ip": "20/15min",
+    "sign_in_account": "10/15min",
+    "sign_in_account_any": "100/15min",
+    "agent_api": "600/minute",
+}
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HELPDESK_", extra="ignore")
@@ -53,12 +64,47 @@ class Settings(BaseSettings):
     )
     agent_token: str | None = Field(
         None,
-        description="A desk-wide bearer token for integrations, which names the acting agent in each request; "
-        "people use personal tokens instead (`helpdesk token create <agent>`, one is made at first start).",
+        description="An API token configured by the operator (e.g. for an integration); it belongs to the account "
+        "`agent_token_user` and acts as that account only. People use personal tokens "
+        "(`helpdesk token create <agent>`, one is made at first start).",
     )
+    agent_token_user: str = Field(
+        "api", description="The account `agent_token` belongs to (created with role agent if missing)."
+    )
+    identity_secret: str | None = Field(
+        None,
+        description="Secret (at least 32 characters) the invoice app signs its signed-in customers with: an HS256 "
+        "JWT in `X-Customer-Token`, or `user_hash` = HMAC-SHA256 of the customer id. Unset: every visitor is "
+        "anonymous and holds only their conversation's token.",
+    )
+    identity_max_age_seconds: int = Field(
+        86400, description="Longest lifetime (exp - iat) accepted for an identity token."
+    )
+    rate_limits: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_RATE_LIMITS),
+        description="Abuse limits as count/period per key, kept in the database (shared by replicas); "
+        "`0/minute` switches one off. Keys: chat_ip, chat_conversation, conversation_ip (new conversations), "
+        "handoff_ip, sign_in_ip (attempts per address), sign_in_account (failed sign-ins per account and address), "
+        "sign_in_account_any (failed sign-ins per account from anywhere), agent_api (per credential).",
+    )
+    trusted_proxies: str = Field(
+        "127.0.0.1",
+        description="Addresses whose X-Forwarded-For / X-Forwarded-Proto are believed (the reverse proxy); "
+        "comma-separated, `*` for any. The client IP that rate limits count comes from them.",
+    )
+    retention_days: int = Field(
+        0,
+        description="Transcripts older than this many days are masked (personal data replaced, see "
+        "`retention_action`) by `helpdesk retention` and daily by the server; 0 keeps them.",
+    )
+    retention_action: str = Field("mask", description="`mask` (redact personal data in old messages) or `purge`.")
     console_accounts: dict[str, str] = Field(
         default_factory=dict,
         description='Console sign-ins to create at start, as JSON {"username": "password"}; stored hashed.',
+    )
+    console_roles: dict[str, str] = Field(
+        default_factory=dict,
+        description='Roles of those accounts, as JSON {"username": "agent|editor|admin"}; default agent.',
     )
     target_precision: float = Field(
         0.95, description="Answer precision the bot guarantees: it answers only where this holds."
@@ -84,8 +130,18 @@ class Settings(BaseSettings):
     batch_wait_ms: float = Field(
         4.0, description="How long the first question of a batch waits for others (ms)."
     )
+    public_url: str | None = Field(
+        None,
+        description="The desk's public address (e.g. https://help.example.com) behind TLS termination: cookies "
+        "are Secure and HSTS is sent when it is https, and it is an allowed Origin for console writes.",
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed to call the API (widget)."
+    )
+    max_body_bytes: int = Field(
+        64 * 1024,
+        ge=1,
+        description="Largest request body accepted (bytes); larger ones get 413 before they are read.",
     )
 
     @property

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bot.flow import phrases
 from bot.flow.answering import Answerer, Reply
 from bot.flow.decision import Decision, ReplyKind
-from escalation.models import HandoffReason, Message
+from escalation.identity import CustomerIdentity
+from escalation.models import Conversation, HandoffReason, Message
 from escalation.queue import EscalationQueue
+from escalation.ratelimit import RateLimited
 from escalation.storage import Storage
 from knowledge.lang import detect_language
 
@@ -29,6 +34,7 @@ class Turn:
     bot_message: Message | None
     reply: Reply
     handoff_id: int | None = None
+    replayed: bool = False  # a retry: everything was stored by the first attempt
 
 
 class ChatService:
@@ -36,19 +42,115 @@ class ChatService:
         self.storage = storage
         self.queue = queue
         self.answerer = answerer
+        # one turn at a time per conversation (a retry racing its original waits for it)
+        self._locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
+        self._locks_guard = threading.Lock()
+
+    def _lock(self, conversation_id: str) -> threading.Lock:
+        with self._locks_guard:
+            lock = self._locks.get(conversation_id)
+            if lock is None:
+                lock = self._locks[conversation_id] = threading.Lock()
+            return lock
 
     def handle(
-        self, text: str, conversation_id: str | None, lang: str | None, choice: str | None = None
+        self,
+        text: str,
+        conv: Conversation | None,
+        lang: str | None,
+        choice: str | None = None,
+        client_id: str | None = None,
+        customer: CustomerIdentity | None = None,
+        before_handoff: Callable[[], None] | None = None,
     ) -> Turn:
+        """One customer message: stored first (once, under ``client_id``), then answered.
+
+        ``conv``: the conversation (the caller checked the customer may use it), None to start one.
+        A retry with a ``client_id`` already stored gets the stored reply and stores nothing; when the
+        first attempt stored the message but failed before replying, the reply is computed now.
+        ``before_handoff`` runs before a handoff is opened (a rate limit may refuse it).
+        """
         text = text.strip()
         msg_lang = lang or detect_language(text)
-        conv = (
-            self.storage.conversations.get(conversation_id)
-            if conversation_id
-            else self.storage.conversations.create(msg_lang)
-        )
-        customer = self.storage.conversations.add_message(conv.id, "customer", text, {"lang": msg_lang, "choice": choice})
+        created = False
+        if conv is None and client_id is not None:
+            earlier = self.storage.conversations.by_client_id(client_id)
+            if earlier is not None:  # a retry of the message that started a conversation
+                conv = self.storage.conversations.get(earlier.conversation_id)
+        if conv is None:
+            conv = self.storage.conversations.create(
+                msg_lang, customer.id if customer else None, customer.profile() if customer else None
+            )
+            created = True
+        elif customer is not None and conv.customer_id is None:
+            self.storage.conversations.attach_customer(conv.id, customer.id, customer.profile())
+        meta = {"lang": msg_lang, "choice": choice}
+        if client_id is None:
+            with self._lock(conv.id):
+                customer_msg = self.storage.conversations.add_message(conv.id, "customer", text, meta)
+                return self._answer(conv, customer_msg, text, msg_lang, choice, before_handoff)
+        with self._lock(conv.id):  # taken before storing: a retry racing this request waits for its answer
+            customer_msg, new = self.storage.conversations.add_once(conv.id, "customer", text, client_id, meta)
+            if new or customer_msg.conversation_id == conv.id:
+                return self._answer_or_replay(conv, customer_msg, new, text, msg_lang, choice, before_handoff)
+        if not created:
+            raise InvalidChoice(f"client_message_id {client_id!r} belongs to another conversation")
+        # the same first message sent twice at once: the other request started the conversation
+        self.storage.conversations.purge(conv.id)  # this one is empty: it never held a message
+        conv = self.storage.conversations.get(customer_msg.conversation_id)
+        with self._lock(conv.id):
+            return self._answer_or_replay(conv, customer_msg, False, text, msg_lang, choice, before_handoff)
 
+    def _answer_or_replay(
+        self,
+        conv: Conversation,
+        customer_msg: Message,
+        new: bool,
+        text: str,
+        msg_lang: str,
+        choice: str | None,
+        before_handoff: Callable[[], None] | None,
+    ) -> Turn:
+        if not new:
+            done = self._replay(customer_msg)
+            if done is not None:
+                return done
+            conv = self.storage.conversations.get(conv.id)  # stored, never answered: answer it now
+        return self._answer(conv, customer_msg, text, msg_lang, choice, before_handoff)
+
+    def _replay(self, customer_msg: Message) -> Turn | None:
+        """The turn already given for a stored message, or None when it was never answered."""
+        conv_id = customer_msg.conversation_id
+        later = self.storage.conversations.messages(conv_id, customer_msg.id)
+        for m in later:
+            if m.role == "bot" and m.meta.get("reply_to") == customer_msg.id:
+                reply = Reply(
+                    m.meta.get("kind", "answer"),
+                    m.text,
+                    float(m.meta.get("confidence", 0.0)),
+                    str(m.meta.get("reason", "")),
+                    list(m.meta.get("sources", [])),
+                    list(m.meta.get("suggestions", [])),
+                )
+                handoff = self.storage.handoffs.open_for(conv_id)
+                return Turn(conv_id, customer_msg, m, reply, handoff.id if handoff else None, replayed=True)
+        handoff = self.storage.handoffs.open_for(conv_id)
+        if handoff is not None and handoff.created_at <= customer_msg.created_at:
+            # written while a person owned the conversation: the bot stays quiet
+            lang = str(customer_msg.meta.get("lang") or "en")
+            reply = Reply("handoff", phrases.text("queued", lang), 0.0, "queued")
+            return Turn(conv_id, customer_msg, None, reply, handoff.id, replayed=True)
+        return None
+
+    def _answer(
+        self,
+        conv: Conversation,
+        customer: Message,
+        text: str,
+        msg_lang: str,
+        choice: str | None,
+        before_handoff: Callable[[], None] | None,
+    ) -> Turn:
         # a person owns the conversation now: the bot stays quiet, the message joins the ticket
         if conv.status == "handoff":
             handoff = self.storage.handoffs.open_for(conv.id)
@@ -76,6 +178,12 @@ class ChatService:
 
         handoff_id = None
         if reply.kind == "handoff":
+            if before_handoff is not None:
+                try:
+                    before_handoff()
+                except RateLimited as exc:  # the message is kept: a retry with its client id answers it
+                    exc.stored_message_id = customer.id
+                    raise
             question = self._question(
                 conv.id, text, reply.reason, customer.id, rejected=choice == NONE_OF_THESE
             )
@@ -90,7 +198,7 @@ class ChatService:
             else {}
         )
         self.storage.conversations.update(conv.id, lang=msg_lang, state=state)
-        meta = {**reply.public(), "reason": reply.reason}
+        meta = {**reply.public(), "reason": reply.reason, "reply_to": customer.id}
         bot = self.storage.conversations.add_message(conv.id, "bot", reply.text, meta)
         return Turn(conv.id, customer, bot, reply, handoff_id)
 

@@ -1,19 +1,27 @@
-"""Agent API (bearer token): list open handoffs, claim, reply, resolve."""
+"""Agent API (a person's API token or console session): the queue, claim, reply, resolve, drafts, tokens.
+
+The acting agent is the credential's owner. Writes are idempotent for the same agent and request:
+claiming your own handoff again, a reply with a ``client_message_id`` already stored, or resolving
+again with the same answer return what the first call did, and the customer hears it once."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.web.deps import AgentAuth, AgentUser, ServicesDep, acting_agent
+from bot.web.deps import MAX_ID, AgentAuth, AgentPerson, RowId, ServicesDep, acting_agent, require
 from bot.web.errors import ApiError, responses
 from bot.web.routes.chat import MessageOut, message_out
+from bot.web.schemas import VISIBLE
+from escalation.accounts import Role
 from escalation.models import FaqDraft, Handoff, HandoffStatus
 from knowledge.corpus import Doc
+from knowledge.pii import redact
 
-router = APIRouter(prefix="/api/agent", tags=["agent"], dependencies=[AgentAuth], responses=responses(401))
+router = APIRouter(prefix="/api/agent", tags=["agent"], dependencies=[AgentAuth], responses=responses(401, 429))
+PAGE = 100
 
 
 class HandoffOut(BaseModel):
@@ -51,30 +59,42 @@ class HandoffDetail(HandoffOut):
     similar_tickets: list[SimilarTicketOut]
 
 
-@router.get("/handoffs", response_model=list[HandoffOut])
+@router.get("/handoffs", response_model=list[HandoffOut], responses=responses(422))
 def list_handoffs(
     services: ServicesDep,
+    response: Response,
     status: Literal["open", "claimed", "resolved", "active"] | None = Query(
         "active", description="`active` = open or claimed."
     ),
     lang: Literal["en", "zh"] | None = None,
+    limit: int = Query(PAGE, ge=1, le=500, description="At most this many (a page)."),
+    after: int = Query(0, ge=0, le=MAX_ID, description="Only handoffs with a larger id: the previous page's last id."),
 ) -> list[HandoffOut]:
-    """Handoffs, oldest first."""
-    if status == "active":
-        found = services.storage.handoffs.find(None, lang, active=True)
-    else:
-        found = services.storage.handoffs.find(HandoffStatus(status) if status else None, lang)
-    return [handoff_out(h) for h in found]
+    """Handoffs, oldest first, a page at a time. When more follow, the `X-Next-After` header holds the
+    value of `after` for the next page; `X-Total-Count` counts them all."""
+    active = status == "active"
+    wanted = None if active or status is None else HandoffStatus(status)
+    found = services.storage.handoffs.find(wanted, lang, active=active, limit=limit + 1, after=after)
+    page = found[:limit]
+    if len(found) > limit:
+        response.headers["X-Next-After"] = str(page[-1].id)
+    response.headers["X-Total-Count"] = str(services.storage.handoffs.count(wanted, active=active))
+    return [handoff_out(h) for h in page]
 
 
-@router.get("/handoffs/{handoff_id}", response_model=HandoffDetail, responses=responses(404))
-def get_handoff(handoff_id: int, services: ServicesDep) -> HandoffDetail:
+@router.get("/handoffs/{handoff_id}", response_model=HandoffDetail, responses=responses(404, 422))
+def get_handoff(handoff_id: RowId, services: ServicesDep) -> HandoffDetail:
     """One handoff with the whole transcript, the bot's candidates and similar past tickets."""
     h = services.storage.handoffs.get(handoff_id)
     question = services.queue.question_of(h)
     similar = [
+        # another customer's ticket: never their personal data (tickets are redacted when stored; again here)
         SimilarTicketOut(
-            id=ticket.id, score=round(score, 4), question=ticket.question, answer=ticket.answer, faq_id=ticket.faq_id
+            id=ticket.id,
+            score=round(score, 4),
+            question=redact(ticket.question),
+            answer=redact(ticket.answer),
+            faq_id=ticket.faq_id,
         )
         for ticket, score in (services.runtime.similar_tickets(question, k=5) if question else [])
     ]
@@ -96,7 +116,14 @@ class AgentIn(BaseModel):
 
 
 class ReplyIn(AgentIn):
-    text: str = Field(..., min_length=1, max_length=4000)
+    text: str = Field(..., min_length=1, max_length=4000, pattern=VISIBLE)
+    client_message_id: str | None = Field(
+        None,
+        min_length=16,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="A random id for this reply, sent again on retry: the customer gets it once.",
+    )
 
 
 class DraftIn(BaseModel):
@@ -108,7 +135,7 @@ class DraftIn(BaseModel):
 
 
 class ResolveIn(AgentIn):
-    answer: str = Field(..., min_length=1, max_length=8000, description="The answer that resolved it.")
+    answer: str = Field(..., min_length=1, max_length=8000, pattern=VISIBLE, description="The answer that resolved it.")
     faq_id: str | None = Field(
         None, description="Link the question to this FAQ entry: the bot learns it at once."
     )
@@ -120,15 +147,17 @@ class ResolveIn(AgentIn):
 
 
 @router.post("/handoffs/{handoff_id}/claim", response_model=HandoffOut, responses=responses(403, 404, 409, 422))
-def claim(handoff_id: int, body: AgentIn, services: ServicesDep, user: AgentUser) -> HandoffOut:
-    """Take a handoff. Exactly one agent wins; the others get 409."""
-    return handoff_out(services.queue.claim(handoff_id, acting_agent(user, body.agent)))
+def claim(handoff_id: RowId, body: AgentIn, services: ServicesDep, person: AgentPerson) -> HandoffOut:
+    """Take a handoff. Exactly one agent wins; the others get 409; claiming your own again is a no-op."""
+    return handoff_out(services.queue.claim(handoff_id, acting_agent(person, body.agent)))
 
 
 @router.post("/handoffs/{handoff_id}/reply", response_model=MessageOut, responses=responses(403, 404, 409, 422))
-def reply(handoff_id: int, body: ReplyIn, services: ServicesDep, user: AgentUser) -> MessageOut:
-    """Write to the customer; the message appears in the conversation transcript."""
-    return message_out(services.queue.reply(handoff_id, acting_agent(user, body.agent), body.text))
+def reply(handoff_id: RowId, body: ReplyIn, services: ServicesDep, person: AgentPerson) -> MessageOut:
+    """Write to the customer; the message appears in the conversation transcript (once per `client_message_id`)."""
+    return message_out(
+        services.queue.reply(handoff_id, acting_agent(person, body.agent), body.text, body.client_message_id)
+    )
 
 
 class ResolveOut(BaseModel):
@@ -139,17 +168,20 @@ class ResolveOut(BaseModel):
 
 
 @router.post("/handoffs/{handoff_id}/resolve", response_model=ResolveOut, responses=responses(403, 404, 409, 422))
-def resolve(handoff_id: int, body: ResolveIn, services: ServicesDep, user: AgentUser) -> ResolveOut:
-    """Close the handoff. It becomes a resolved ticket; with `faq_id` the question is answerable at once."""
+def resolve(handoff_id: RowId, body: ResolveIn, services: ServicesDep, person: AgentPerson) -> ResolveOut:
+    """Close the handoff. It becomes a resolved ticket (personal data redacted); with `faq_id` the question
+    is answerable at once. Resolving again with the same answer returns the first result."""
     if body.faq_id is not None and not services.runtime.has_entry(body.faq_id):
         raise ApiError(
             422, "unknown_faq_id", f"no FAQ entry {body.faq_id!r}; link an existing id or propose a draft"
         )
-    agent = acting_agent(user, body.agent)
+    agent = acting_agent(person, body.agent)
     res = services.queue.resolve(
         handoff_id, agent, body.answer, body.faq_id, body.question, body.reply_to_customer
     )
     learned = False
+    if res.repeated:
+        return ResolveOut(handoff=handoff_out(res.handoff), ticket_id=res.ticket.id, learned=False, draft_id=None)
     if body.faq_id and res.ticket.question:
         services.runtime.learn(
             Doc(res.ticket.question, res.ticket.lang, "ticket", body.faq_id, res.ticket.id)
@@ -177,7 +209,51 @@ def faq_entries(services: ServicesDep) -> list[FaqEntryOut]:
     return [FaqEntryOut(id=eid, titles=titles) for eid, titles in services.runtime.faq_titles()]
 
 
-@router.get("/drafts", response_model=list[FaqDraft])
+@router.get("/drafts", response_model=list[FaqDraft], dependencies=[require(Role.EDITOR)], responses=responses(403))
 def drafts(services: ServicesDep) -> list[FaqDraft]:
     """FAQ entries agents proposed when resolving, oldest first, for content editors to review."""
     return services.storage.drafts.all()
+
+
+class TokenOut(BaseModel):
+    id: int
+    username: str
+    label: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str = Field("", max_length=100, description="What the token is for.")
+
+
+class NewTokenOut(TokenOut):
+    token: str = Field(..., description="Shown only now; stored as a hash.")
+
+
+@router.get("/tokens", response_model=list[TokenOut])
+def list_tokens(services: ServicesDep, person: AgentPerson) -> list[TokenOut]:
+    """Your API tokens (an admin sees everyone's) with their last use; never the tokens themselves."""
+    rows = services.storage.accounts.tokens()
+    return [TokenOut(**r) for r in rows if person.may(Role.ADMIN) or r["username"] == person.username]
+
+
+@router.post("/tokens", response_model=NewTokenOut, status_code=201, responses=responses(422))
+def create_token(body: TokenIn, services: ServicesDep, person: AgentPerson) -> NewTokenOut:
+    """A new API token acting as you."""
+    token_id, token = services.accounts.create_token(person.username, body.label)
+    [row] = [r for r in services.storage.accounts.tokens() if r["id"] == token_id]
+    return NewTokenOut(**row, token=token)
+
+
+@router.delete("/tokens/{token_id}", response_model=TokenOut, responses=responses(403, 404, 422))
+def revoke_token(token_id: RowId, services: ServicesDep, person: AgentPerson) -> TokenOut:
+    """Revoke one of your tokens (an admin: anyone's). Revoking twice is a no-op."""
+    owner = services.storage.accounts.token_owner(token_id)
+    if owner is None or (owner != person.username and not person.may(Role.ADMIN)):
+        raise ApiError(404, "not_found", f"no token {token_id} of yours")
+    services.accounts.revoke_token(token_id)
+    [row] = [r for r in services.storage.accounts.tokens() if r["id"] == token_id]
+    return TokenOut(**row)

@@ -4,13 +4,28 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.flow.chat import Turn
+from bot.flow.decision import ReplyKind
 from bot.services import Services
-from bot.web.deps import ServicesDep
-from bot.web.errors import ERRORS_404, ERRORS_422
+from bot.web.deps import (
+    MAX_ID,
+    ConversationDep,
+    CustomerDep,
+    RowId,
+    ServicesDep,
+    TokenDep,
+    client_ip,
+    is_agent,
+    may_use,
+    refuse,
+)
+from bot.web.errors import ApiError, responses
+from bot.web.schemas import VISIBLE, clean_message
+from escalation.errors import NotFound
+from escalation.identity import CustomerIdentity
 from escalation.models import Message
 
 router = APIRouter(prefix="/api", tags=["customer"])
@@ -21,7 +36,13 @@ MAX_CHARS = 2000
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message: str = Field(..., description="The customer's message (1-2,000 characters).")
+    message: str = Field(
+        ...,
+        min_length=1,
+        max_length=MAX_CHARS,
+        pattern=VISIBLE,
+        description="The customer's message (1-2,000 characters, at least one visible).",
+    )
     conversation_id: str | None = Field(None, max_length=64, description="Omit to start a conversation.")
     lang: Literal["en", "zh"] | None = Field(None, description="Detected from the message when omitted.")
     choice: str | None = Field(
@@ -29,15 +50,19 @@ class ChatRequest(BaseModel):
         max_length=64,
         description="After a `clarify` reply: the id of the suggestion picked, or `none` for none of them.",
     )
+    client_message_id: str | None = Field(
+        None,
+        min_length=16,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="A random id the client makes for this message (e.g. a UUID) and sends again on retry: "
+        "a retry returns the stored reply and stores nothing twice.",
+    )
 
     @field_validator("message")
     @classmethod
     def _message(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("message is empty; write a question")
-        if len(v) > MAX_CHARS:
-            raise ValueError(f"message has {len(v)} characters; the limit is {MAX_CHARS}")
-        return v
+        return clean_message(v, MAX_CHARS)
 
 
 class Source(BaseModel):
@@ -53,7 +78,7 @@ class Suggestion(BaseModel):
 
 
 class ReplyOut(BaseModel):
-    kind: Literal["answer", "clarify", "handoff"]
+    kind: ReplyKind
     text: str
     confidence: float
     sources: list[Source]
@@ -62,6 +87,10 @@ class ReplyOut(BaseModel):
 
 class ChatResponse(BaseModel):
     conversation_id: str
+    conversation_token: str = Field(
+        ..., description="Send it as `X-Conversation-Token` to read or write this conversation later."
+    )
+    replayed: bool = Field(False, description="This was a retry of a message already stored: nothing new was stored.")
     reply: ReplyOut
     message_id: int | None = Field(None, description="Id of the bot message, for feedback.")
     customer_message_id: int
@@ -96,19 +125,49 @@ def message_out(m: Message) -> MessageOut:
 def turn_out(turn: Turn, services: Services) -> ChatResponse:
     return ChatResponse(
         conversation_id=turn.conversation_id,
+        conversation_token=services.conversation_keys.token_for(turn.conversation_id),
+        replayed=turn.replayed,
         reply=ReplyOut(**turn.reply.public()),
         message_id=turn.bot_message.id if turn.bot_message else None,
         customer_message_id=turn.customer_message.id,
         handoff=services.chat.state(turn.conversation_id)["handoff"]
-        if turn.reply.kind == "handoff"
+        if turn.reply.kind == ReplyKind.HANDOFF
         else None,
     )
 
 
-@router.post("/chat", response_model=ChatResponse, responses=ERRORS_422 | ERRORS_404)
-def chat(req: ChatRequest, services: ServicesDep) -> ChatResponse:
-    """Ask the desk. The message is stored before the reply is computed."""
-    return turn_out(services.chat.handle(req.message, req.conversation_id, req.lang, req.choice), services)
+@router.post("/chat", response_model=ChatResponse, responses=responses(401, 404, 422, 429))
+def chat(
+    req: ChatRequest, request: Request, services: ServicesDep, token: TokenDep, customer: CustomerDep
+) -> ChatResponse:
+    """Ask the desk. The message is stored before the reply is computed, once per `client_message_id`.
+
+    A new conversation is started without `conversation_id`; continuing one needs its token
+    (`X-Conversation-Token`, returned with every reply) or the verified customer who owns it."""
+    ip = client_ip(request)
+    conv = None
+    if req.conversation_id is not None:
+        try:
+            conv = services.storage.conversations.get(req.conversation_id)
+        except NotFound:
+            conv = None
+        if conv is None or not may_use(services, conv, token, customer):
+            raise refuse(token, customer, req.conversation_id)
+    services.limit("chat_ip", ip)
+    if conv is not None:
+        services.limit("chat_conversation", conv.id)
+    elif req.client_message_id is None or services.storage.conversations.by_client_id(req.client_message_id) is None:
+        services.limit("conversation_ip", ip)
+    turn = services.chat.handle(
+        req.message,
+        conv,
+        req.lang,
+        req.choice,
+        req.client_message_id,
+        customer,
+        before_handoff=lambda: services.limit("handoff_ip", ip),
+    )
+    return turn_out(turn, services)
 
 
 class Transcript(BaseModel):
@@ -119,14 +178,15 @@ class Transcript(BaseModel):
     messages: list[MessageOut]
 
 
-@router.get("/conversations/{conversation_id}/messages", response_model=Transcript)
+@router.get(
+    "/conversations/{conversation_id}/messages", response_model=Transcript, responses=responses(401, 404, 422)
+)
 def transcript(
-    conversation_id: str,
+    conv: ConversationDep,
     services: ServicesDep,
-    after: int = Query(0, ge=0, description="Only messages with a larger id (to resume)."),
+    after: int = Query(0, ge=0, le=MAX_ID, description="Only messages with a larger id (to resume)."),
 ) -> Transcript:
     """Customer, bot and agent messages of one conversation, oldest first."""
-    conv = services.storage.conversations.get(conversation_id)
     return Transcript(
         conversation_id=conv.id,
         status=conv.status,
@@ -136,15 +196,62 @@ def transcript(
     )
 
 
+class ConversationSummary(BaseModel):
+    conversation_id: str
+    conversation_token: str
+    status: str
+    lang: str
+    created_at: str
+    updated_at: str
+
+
+@router.get("/customer/conversations", response_model=list[ConversationSummary], responses=responses(401, 422))
+def my_conversations(services: ServicesDep, customer: CustomerDep) -> list[ConversationSummary]:
+    """A verified customer's conversations on any device, most recent first (needs `X-Customer-Token`)."""
+    if customer is None:
+        raise ApiError(401, "invalid_identity", "Send the signed-in customer as X-Customer-Token.")
+    return [
+        ConversationSummary(
+            conversation_id=c.id,
+            conversation_token=services.conversation_keys.token_for(c.id),
+            status=c.status,
+            lang=c.lang,
+            created_at=c.created_at,
+            updated_at=c.updated_at,
+        )
+        for c in services.storage.conversations.of_customer(customer.id)
+    ]
+
+
+def own_message(message_id: int, services: Services, request: Request, token: str | None, customer: CustomerIdentity | None) -> Message:
+    """A message of a conversation the caller may use; otherwise as if it did not exist."""
+    try:
+        message = services.storage.conversations.get_message(message_id)
+        conv = services.storage.conversations.get(message.conversation_id)
+    except NotFound:
+        raise refuse(token, customer, "?") from None
+    if may_use(services, conv, token, customer) or is_agent(request, services):
+        return message
+    raise refuse(token, customer, conv.id)
+
+
 class FeedbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     helpful: bool
 
 
-@router.post("/messages/{message_id}/feedback", response_model=MessageOut, responses=ERRORS_422 | ERRORS_404)
-def feedback(message_id: int, body: FeedbackIn, services: ServicesDep) -> MessageOut:
-    """ "Did this help?" on a bot reply. A "no" on an answer counts against that answer in the next
-    calibration."""
+@router.post("/messages/{message_id}/feedback", response_model=MessageOut, responses=responses(401, 404, 422))
+def feedback(
+    message_id: RowId,
+    body: FeedbackIn,
+    request: Request,
+    services: ServicesDep,
+    token: TokenDep,
+    customer: CustomerDep,
+) -> MessageOut:
+    """ "Did this help?" on a bot reply, by the conversation's customer. A "no" on an answer counts
+    against that answer in the next calibration."""
+    own_message(message_id, services, request, token, customer)
     out = message_out(services.storage.conversations.set_feedback(message_id, "yes" if body.helpful else "no"))
     if not body.helpful:
         services.runtime.request_calibration(urgent=False)
@@ -152,9 +259,12 @@ def feedback(message_id: int, body: FeedbackIn, services: ServicesDep) -> Messag
 
 
 @router.post(
-    "/messages/{message_id}/not-what-i-asked", response_model=ChatResponse, responses=ERRORS_422 | ERRORS_404
+    "/messages/{message_id}/not-what-i-asked", response_model=ChatResponse, responses=responses(401, 404, 422)
 )
-def not_what_i_asked(message_id: int, services: ServicesDep) -> ChatResponse:
+def not_what_i_asked(
+    message_id: RowId, request: Request, services: ServicesDep, token: TokenDep, customer: CustomerDep
+) -> ChatResponse:
     """The answer missed the question: the conversation goes to a person at once (reason
     `wrong_answer`, with the bot's candidates), and the miss becomes a negative calibration example."""
+    own_message(message_id, services, request, token, customer)
     return turn_out(services.chat.not_what_i_asked(message_id), services)

@@ -7,9 +7,12 @@ from pathlib import Path
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
-from bot.web.deps import SESSION_COOKIE, AgentUser, ServicesDep
-from bot.web.errors import ApiError
+from bot.services import HashingBusy
+from bot.web.deps import SESSION_COOKIE, AgentPerson, ServicesDep, client_ip
+from bot.web.errors import ApiError, responses
+from bot.web.middleware import cookie_secure
 from bot.web.vocabulary import render_script
 from escalation.accounts import SESSION_HOURS, InvalidCredentials
 
@@ -24,23 +27,44 @@ class LoginIn(BaseModel):
     password: str = Field(..., min_length=1, max_length=256)
 
 
-@router.post("/api/console/login")
-def login(body: LoginIn, request: Request, response: Response, services: ServicesDep) -> dict[str, str]:
-    """Sign in to the agent console; sets an HttpOnly session cookie."""
+class MeOut(BaseModel):
+    username: str
+    display_name: str
+    role: str
+
+
+@router.post("/api/console/login", response_model=MeOut, responses=responses(401, 403, 422, 429))
+async def login(body: LoginIn, request: Request, response: Response, services: ServicesDep) -> MeOut:
+    """Sign in to the agent console; sets an HttpOnly session cookie.
+
+    Throttled per address and per account (429 with Retry-After), and as slow for an unknown
+    username as for a wrong password. The password hash runs on its own single thread, never on
+    the threads that answer customers, so a flood of sign-ins cannot slow the chat."""
+    ip, user = client_ip(request), body.username.lower()
+    await run_in_threadpool(services.limit, "sign_in_ip", ip)
+    # failed sign-ins lock an account from one address first, and from everywhere only after many:
+    # someone guessing from their address cannot lock the agent out of the desk from the agent's own
+    await run_in_threadpool(services.limit, "sign_in_account", f"{user}|{ip}", 0)
+    await run_in_threadpool(services.limit, "sign_in_account_any", user, 0)
     try:
-        token = services.accounts.sign_in(body.username, body.password)
+        token = await services.hashing.run(services.accounts.sign_in, body.username, body.password)
     except InvalidCredentials:
+        await run_in_threadpool(services.record_failure, ("sign_in_account", f"{user}|{ip}"), ("sign_in_account_any", user))
         raise ApiError(401, "invalid_credentials", "Wrong username or password.") from None
+    except HashingBusy:
+        raise ApiError(429, "rate_limited", "Too many sign-ins at once; try again in a few seconds.") from None
+    person = await run_in_threadpool(services.accounts.person, body.username)
+    assert person is not None
     response.set_cookie(
         SESSION_COOKIE,
         token,
         max_age=SESSION_HOURS * 3600,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=cookie_secure(request, services.settings),
         path="/",
     )
-    return {"username": body.username}
+    return MeOut(username=person.username, display_name=person.display_name, role=person.role)
 
 
 @router.post("/api/console/logout")
@@ -52,10 +76,10 @@ def logout(request: Request, response: Response, services: ServicesDep) -> dict[
     return {"ok": True}
 
 
-@router.get("/api/console/me")
-def me(user: AgentUser) -> dict[str, str | None]:
+@router.get("/api/console/me", response_model=MeOut, responses=responses(401, 429))
+def me(person: AgentPerson) -> MeOut:
     """Who is signed in (401 when nobody)."""
-    return {"username": user}
+    return MeOut(username=person.username, display_name=person.display_name, role=person.role)
 
 
 def _page(name: str, media_type: str) -> FileResponse:

@@ -21,32 +21,49 @@ from fastapi import APIRouter, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from bot.web.deps import AgentAuth, ServicesDep
-from bot.web.errors import ERRORS_404
+from bot.web.deps import (
+    MAX_ID,
+    AgentAuth,
+    ConversationId,
+    CustomerDep,
+    ServicesDep,
+    TokenDep,
+    conversation_access,
+)
+from bot.web.errors import responses
 from bot.web.routes.agent import handoff_out
 from bot.web.routes.chat import message_out
 from escalation.events import Event, LocalBus
+from escalation.models import HandoffStatus
 
 router = APIRouter(tags=["live"])
 
 PING_SECONDS = 15.0
 RECHECK_SECONDS = 30.0  # a safety net: re-read even without an event (e.g. a listener reconnecting)
-STREAM_SECONDS = 300.0  # the browser reconnects by itself, resuming from Last-Event-ID
+STREAM_SECONDS = 300.0
+MAX_QUEUE = 500  # a stream's first read: the oldest active handoffs (the console pages the rest)  # the browser reconnects by itself, resuming from Last-Event-ID
 SSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}, "description": "A stream of Server-Sent Events."}}
 
 
 class Wakeup:
-    """An asyncio wake-up set from any thread by the events ``wanted`` selects."""
+    """An asyncio wake-up set from any thread by the events ``wanted`` selects; keeps their handoff ids."""
 
     def __init__(self, bus: LocalBus, wanted: Callable[[Event], bool]) -> None:
         self._loop = asyncio.get_running_loop()
         self._flag = asyncio.Event()
+        self.handoffs: set[int] = set()  # handoffs changed since the last take_handoffs()
 
         def on_event(event: Event) -> None:
             if wanted(event):
+                if event.handoff_id is not None:
+                    self._loop.call_soon_threadsafe(self.handoffs.add, event.handoff_id)
                 self._loop.call_soon_threadsafe(self._flag.set)
 
         self.close = bus.subscribe(on_event)
+
+    def take_handoffs(self) -> set[int]:
+        taken, self.handoffs = self.handoffs, set()
+        return taken
 
     async def wait(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -55,17 +72,28 @@ class Wakeup:
 
 
 async def _stream(
-    request: Request, bus: LocalBus, wanted: Callable[[Event], bool], step: Callable[[], list[ServerSentEvent]]
+    request: Request,
+    bus: LocalBus,
+    wanted: Callable[[Event], bool],
+    step: Callable[[set[int] | None], list[ServerSentEvent]],
 ) -> AsyncIterator[ServerSentEvent]:
-    """Send what ``step`` (run in a thread) returns now and after each wanted event; end after a while."""
+    """Send what ``step`` (run in a thread) returns now and after each wanted event; end after a while.
+
+    ``step`` gets the ids of the handoffs the events since its last call named (None: re-read all,
+    at the start and at the periodic safety-net re-read)."""
     wake = Wakeup(bus, wanted)  # subscribed before the first read: nothing falls in between
     started = time.monotonic()
+    changed: set[int] | None = None
     try:
         yield ServerSentEvent(retry=1000)
         while time.monotonic() - started < STREAM_SECONDS and not await request.is_disconnected():
-            for event in await run_in_threadpool(step):
+            for event in await run_in_threadpool(step, changed):
                 yield event
+            before = time.monotonic()
             await wake.wait(min(RECHECK_SECONDS, STREAM_SECONDS - (time.monotonic() - started)))
+            changed = wake.take_handoffs()
+            if not changed and time.monotonic() - before >= RECHECK_SECONDS - 0.01:
+                changed = None  # nothing woke us: the periodic full re-read
     finally:
         wake.close()
 
@@ -83,49 +111,67 @@ def _data(value: Any) -> str:
 @router.get(
     "/api/conversations/{conversation_id}/events",
     response_class=EventSourceResponse,
-    responses={**SSE, **ERRORS_404},
+    responses={**SSE, **responses(401, 404, 422)},
 )
 async def conversation_events(
-    conversation_id: str,
+    conversation_id: ConversationId,
     request: Request,
     services: ServicesDep,
-    after: int = Query(0, ge=0, description="Resume after this message id."),
-    last_event_id: str | None = Header(None),
+    token: TokenDep,
+    customer: CustomerDep,
+    after: int = Query(0, ge=0, le=MAX_ID, description="Resume after this message id."),
+    last_event_id: str | None = Header(None, max_length=20),
 ) -> EventSourceResponse:
-    """`message` events (customer, bot and agent messages after `after`) and `state` events."""
+    """`message` events (customer, bot and agent messages after `after`) and `state` events.
+
+    Needs the conversation's token (`?token=`, since EventSource cannot send headers), its verified
+    customer, or an agent credential."""
+    conv = await run_in_threadpool(conversation_access, conversation_id, request, services, token, customer)
     conversations = services.storage.conversations
-    await run_in_threadpool(conversations.get, conversation_id)  # 404 before streaming
-    cursor = {"after": max(after, int(last_event_id) if last_event_id and last_event_id.isdigit() else 0)}
+    resume = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    cursor = {"after": min(max(after, resume), MAX_ID)}
     seen_state: dict[str, str] = {}
 
-    def step() -> list[ServerSentEvent]:
+    def step(_: set[int] | None) -> list[ServerSentEvent]:
         out = []
-        for m in conversations.messages(conversation_id, cursor["after"]):
+        for m in conversations.messages(conv.id, cursor["after"]):
             out.append(ServerSentEvent(_data(message_out(m).model_dump()), event="message", id=str(m.id)))
             cursor["after"] = m.id
-        state = services.chat.state(conversation_id)
+        state = services.chat.state(conv.id)
         encoded = json.dumps(state, sort_keys=True)
         if encoded != seen_state.get("s"):
             seen_state["s"] = encoded
             out.append(ServerSentEvent(_data(state), event="state"))
         return out
 
-    return _response(
-        _stream(request, services.storage.bus, lambda e: e.conversation_id == conversation_id, step)
-    )
+    return _response(_stream(request, services.storage.bus, lambda e: e.conversation_id == conv.id, step))
 
 
 @router.get("/api/agent/events", dependencies=[AgentAuth], response_class=EventSourceResponse, responses=SSE)
 async def queue_events(request: Request, services: ServicesDep) -> EventSourceResponse:
-    """`queue` events with every open or claimed handoff, sent whenever the queue changes."""
-    seen: dict[str, str] = {}
+    """Deltas of the queue: a `handoff` event with each handoff that changed (opened, claimed, replied,
+    resolved), never the whole queue. Open the stream, then page `GET /api/agent/handoffs`: the first
+    event, `ready`, says the stream is listening."""
+    sent: dict[int, str] = {}
+    started = {"done": False}
 
-    def step() -> list[ServerSentEvent]:
-        active = [handoff_out(h).model_dump() for h in services.storage.handoffs.find(active=True)]
-        encoded = json.dumps(active, sort_keys=True)
-        if encoded == seen.get("q"):
-            return []
-        seen["q"] = encoded
-        return [ServerSentEvent(_data(active), event="queue")]
+    def step(changed: set[int] | None) -> list[ServerSentEvent]:
+        if changed is None:  # start, or the periodic re-read: what differs from what this stream knows
+            found = services.storage.handoffs.find(active=True, limit=MAX_QUEUE)
+            if not started["done"]:
+                started["done"] = True
+                sent.update((h.id, _data(handoff_out(h).model_dump())) for h in found)
+                return [ServerSentEvent(_data({"active": len(found)}), event="ready")]
+        else:
+            found = services.storage.handoffs.find(ids=changed)
+        out = []
+        for h in found:
+            data = _data(handoff_out(h).model_dump())
+            if sent.get(h.id) != data:
+                sent[h.id] = data
+                out.append(ServerSentEvent(data, event="handoff", id=str(h.id)))
+            if h.status == HandoffStatus.RESOLVED:
+                sent.pop(h.id, None)
+        return out
 
     return _response(_stream(request, services.storage.bus, lambda e: e.handoff_id is not None, step))

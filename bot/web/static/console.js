@@ -223,8 +223,7 @@
     $("me-name").textContent = username;
     $("me-avatar").textContent = initial(username);
     S.known = null;
-    loadQueue();
-    connectQueue();
+    connectQueue(); // its "ready" event loads the queue
     clearInterval(S.tick);
     S.tick = setInterval(function () {
       renderQueue();
@@ -256,16 +255,28 @@
 
   function loadQueue() {
     var seq = ++S.loadSeq;
-    return api("GET", queueUrl()).then(
+    return api("GET", queueUrl() + "&limit=500").then(
       function (list) {
         if (seq !== S.loadSeq) return;
         S.handoffs = list;
+        if (S.filter.status === "active" && !S.filter.lang) {
+          S.known = {};
+          list.forEach(function (hd) {
+            S.known[hd.id] = true;
+          });
+          setTitle();
+        }
         renderQueue();
       },
       function (err) {
         if (err.status !== 401) toast(err.message, true);
       }
     );
+  }
+
+  function setTitle() {
+    var n = S.known ? Object.keys(S.known).length : 0;
+    document.title = (n ? "(" + n + ") " : "") + "Inbox · Ledgerly Helpdesk";
   }
 
   function matchesFilter(hd) {
@@ -282,15 +293,20 @@
     es.addEventListener("open", function () {
       setLive(true);
     });
-    es.addEventListener("queue", function (e) {
-      var active;
+    es.addEventListener("ready", function () {
+      // the stream listens now: read the queue once, then apply each change as it comes
+      setLive(true);
+      loadQueue();
+    });
+    es.addEventListener("handoff", function (e) {
+      var hd;
       try {
-        active = JSON.parse(e.data);
+        hd = JSON.parse(e.data);
       } catch (err) {
         return;
       }
       setLive(true);
-      onQueue(active);
+      onHandoff(hd);
     });
     es.addEventListener("error", function () {
       setLive(false);
@@ -310,36 +326,33 @@
     });
   }
 
-  function onQueue(active) {
+  function onHandoff(hd) {
     var fresh = {};
+    var active = hd.status !== ST.RESOLVED;
+    if (S.known && active && !S.known[hd.id]) fresh[hd.id] = true;
     if (S.known) {
-      active.forEach(function (hd) {
-        if (!S.known[hd.id]) fresh[hd.id] = true;
-      });
+      if (active) S.known[hd.id] = true;
+      else delete S.known[hd.id];
     }
-    S.known = {};
-    active.forEach(function (hd) {
-      S.known[hd.id] = true;
+    var rest = S.handoffs.filter(function (x) {
+      return x.id !== hd.id;
     });
-    if (S.filter.status === ST.RESOLVED) loadQueue();
-    else {
-      S.handoffs = active.filter(matchesFilter);
-      renderQueue(fresh);
-    }
-    document.title = (active.length ? "(" + active.length + ") " : "") + "Inbox · Ledgerly Helpdesk";
+    if (matchesFilter(hd)) rest.push(hd);
+    rest.sort(function (a, b) {
+      return a.id - b.id;
+    });
+    S.handoffs = rest;
+    renderQueue(fresh);
+    setTitle();
 
     // keep the open conversation's owner in step with the queue
     var d = S.detail;
-    if (d && d.status !== ST.RESOLVED) {
-      var now = active.filter(function (hd) {
-        return hd.id === d.id;
-      })[0];
-      if (now && (now.status !== d.status || now.claimed_by !== d.claimed_by)) {
-        d.status = now.status;
-        d.claimed_by = now.claimed_by;
+    if (d && d.id === hd.id && d.status !== ST.RESOLVED) {
+      if (hd.status === ST.RESOLVED) refreshDetail();
+      else if (hd.status !== d.status || hd.claimed_by !== d.claimed_by) {
+        d.status = hd.status;
+        d.claimed_by = hd.claimed_by;
         renderOwner();
-      } else if (!now) {
-        refreshDetail();
       }
     }
   }

@@ -3,12 +3,19 @@
  *
  * Embed with one tag; the API base is derived from this script's own URL:
  *   <script src="https://HOST/widget.js" data-lang="zh|en" data-title="Help"></script>
+ * For a signed-in customer, the invoice app adds data-customer-token="<HS256 JWT>" (or calls
+ * LedgerlyHelpdesk.identify(token)): their conversations then follow them to any device.
+ *
+ * Each conversation is read and written with the token the desk returns with it (kept in
+ * localStorage with its id); every message carries a client id, reused on retry, so a retry after a
+ * dropped response is answered from what was stored and never stored twice.
  *
  * Everything is drawn inside a Shadow DOM, so the host page's CSS cannot reach it.
  * Untrusted text (customer, agent and bot messages) is either set with textContent or,
  * for bot answers, escaped first and then given a small, fixed set of markdown tags.
  *
- * window.LedgerlyHelpdesk: open(), close(), toggle(), setLanguage('zh'|'en'), renderMarkdown(text).
+ * window.LedgerlyHelpdesk: open(), close(), toggle(), setLanguage('zh'|'en'), identify(token),
+ * renderMarkdown(text).
  */
 (function () {
   "use strict";
@@ -68,6 +75,7 @@
       agent: "Support team",
       typing: "The assistant is typing",
       errorSend: "Your message could not be sent. Check your connection and try again.",
+      errorBusy: "You are sending messages faster than we can take them. Please wait {seconds} s and try again.",
       errorTooLong: "Messages can be at most 2,000 characters.",
       errorInvalid: "This message could not be sent: {detail}",
       errorLoad: "Your earlier conversation could not be loaded.",
@@ -113,6 +121,7 @@
       agent: "人工客服",
       typing: "助手正在输入",
       errorSend: "消息发送失败，请检查网络后重试。",
+      errorBusy: "您发送消息过于频繁，请等待 {seconds} 秒后再试。",
       errorTooLong: "每条消息最多 2000 个字符。",
       errorInvalid: "消息无法发送：{detail}",
       errorLoad: "无法加载之前的对话记录。",
@@ -137,6 +146,18 @@
 
   var explicitLang = script ? pickLang(script.getAttribute("data-lang")) : null;
   var customTitle = script ? script.getAttribute("data-title") : null;
+  var customerToken = script ? script.getAttribute("data-customer-token") : null;
+
+  function newClientId() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map
+      .call(bytes, function (b) {
+        return ("0" + b.toString(16)).slice(-2);
+      })
+      .join("");
+  }
 
   function browserLang() {
     var list = (navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language]) || [];
@@ -176,10 +197,11 @@
     s = s.replace(/`([^`\n]+)`/g, function (_, code) {
       return keep("<code>" + code + "</code>");
     });
-    s = s.replace(/\[([^\]\n]+)\]\((https?:\/\/(?:[^\s()<>]|\([^\s()<>]*\))+)\)/g, function (_, label, url) {
+    // a URL never takes in a placeholder (\u0000): restored inside href="...", its quotes would end the attribute
+    s = s.replace(/\[([^\]\n]+)\]\((https?:\/\/(?:[^\s()<>\u0000]|\([^\s()<>\u0000]*\))+)\)/g, function (_, label, url) {
       return keep(link(url, emphasis(label)));
     });
-    s = s.replace(/https?:\/\/[^\s<>]+/g, function (m) {
+    s = s.replace(/https?:\/\/[^\s<>\u0000]+/g, function (m) {
       var url = m.split(/&quot;|&#39;|&lt;|&gt;/)[0].replace(/(?:[.,;:!?\]]|&amp;)+$/, "");
       while (/\)$/.test(url) && url.split("(").length < url.split(")").length) {
         url = url.slice(0, -1).replace(/(?:[.,;:!?\]]|&amp;)+$/, ""); // a ")" closing the sentence
@@ -322,9 +344,12 @@
           ctrl.abort();
         }, 30000)
       : null;
+    var headers = body ? { "Content-Type": "application/json" } : {};
+    if (state.token) headers["X-Conversation-Token"] = state.token;
+    if (customerToken) headers["X-Customer-Token"] = customerToken;
     return fetch(api(path), {
       method: method,
-      headers: body ? { "Content-Type": "application/json" } : {},
+      headers: headers,
       body: body ? JSON.stringify(body) : undefined,
       credentials: "omit",
       signal: ctrl ? ctrl.signal : undefined,
@@ -343,6 +368,7 @@
               err.status = r.status;
               err.code = e.code || "http_error";
               err.details = e.details || [];
+              err.retryAfter = Number(r.headers.get("Retry-After") || 0);
               throw err;
             }
             return data;
@@ -514,6 +540,7 @@
     lang: explicitLang || browserLang(),
     open: false,
     conversationId: null,
+    token: null, // the conversation's credential, returned with every reply
     lastId: 0,
     status: "bot",
     handoff: null,
@@ -1163,7 +1190,12 @@
     if (es || !state.conversationId || typeof EventSource !== "function") return;
     clearTimeout(esTimer);
     var url = api(
-      "conversations/" + encodeURIComponent(state.conversationId) + "/events?after=" + state.lastId
+      "conversations/" +
+        encodeURIComponent(state.conversationId) +
+        "/events?after=" +
+        state.lastId +
+        "&token=" +
+        encodeURIComponent(state.token || "")
     );
     var source = new EventSource(url);
     es = source;
@@ -1222,9 +1254,10 @@
         scrollToEnd(true);
       },
       function (err) {
-        if (err.status === 404) {
-          // the conversation is gone (e.g. a new database): start afresh
+        if (err.status === 404 || err.status === 401) {
+          // the conversation is gone (e.g. a new database) or not ours any more: start afresh
           state.conversationId = null;
+          state.token = null;
           clearStored();
           return;
         }
@@ -1307,13 +1340,27 @@
     refreshChoices();
     scrollToEnd(true);
 
-    var body = { message: text, conversation_id: state.conversationId, lang: null, choice: choice || null };
+    // one id per message, kept across retries: the desk stores and answers it once
+    opts.clientId = opts.clientId || newClientId();
+    var body = {
+      message: text,
+      conversation_id: state.conversationId,
+      lang: null,
+      choice: choice || null,
+      client_message_id: opts.clientId,
+    };
     request("POST", "chat", body).then(
       function (res) {
         hideTyping();
-        if (res.conversation_id !== state.conversationId) {
+        if (res.conversation_id !== state.conversationId || res.conversation_token !== state.token) {
+          var isNew = res.conversation_id !== state.conversationId;
           state.conversationId = res.conversation_id;
-          saveStored({ conversation_id: res.conversation_id, last_id: 0 });
+          state.token = res.conversation_token;
+          saveStored(
+            isNew
+              ? { conversation_id: res.conversation_id, token: res.conversation_token, last_id: 0 }
+              : { token: res.conversation_token }
+          );
         }
         // adopts the pending bubble, unless the live stream already delivered this message
         upsert({ id: res.customer_message_id, role: "customer", text: trimmed }, { noScroll: true });
@@ -1334,9 +1381,11 @@
           ui.input.value = opts.restoreTo; // keep what the customer typed
           autoGrow();
         }
-        if (err.status === 404 && state.conversationId) {
-          // the stored conversation no longer exists: forget it; the retry starts a new one
+        if ((err.status === 404 || err.status === 401) && state.conversationId) {
+          // the stored conversation no longer exists (or is no longer ours): forget it; the retry starts anew
           state.conversationId = null;
+          state.token = null;
+          opts.clientId = null;
           clearStored();
         }
         var retry = function () {
@@ -1348,7 +1397,9 @@
           }
           send_(text, choice, opts);
         };
-        if (err.status === 422 && err.code === "invalid_request") {
+        if (err.status === 429) {
+          showError("errorBusy", { seconds: Math.max(1, err.retryAfter || 30) }, retry);
+        } else if (err.status === 422 && err.code === "invalid_request") {
           var detail = (err.details && err.details[0] && err.details[0].problem) || err.message;
           showError(text.length > MAX_CHARS ? "errorTooLong" : "errorInvalid", { detail: detail });
         } else {
@@ -1377,9 +1428,12 @@
   function start() {
     build();
     var stored = loadStored();
-    if (stored.conversation_id) {
+    if (stored.conversation_id && stored.token) {
       state.conversationId = String(stored.conversation_id);
+      state.token = String(stored.token);
       resync(true);
+    } else if (stored.conversation_id) {
+      clearStored(); // kept by an older widget without its token: it cannot be read any more
     }
     if (sessionFlag("open")) setOpen(true);
   }
@@ -1396,6 +1450,9 @@
       if (ui.panel) setOpen(!state.open);
     },
     setLanguage: setLanguage,
+    identify: function (token) {
+      customerToken = token ? String(token) : null;
+    },
     get language() {
       return state.lang;
     },
