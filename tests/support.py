@@ -2,21 +2,82 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 FAQ = ROOT / "data" / "faq"
 TICKETS = ROOT / "data" / "tickets"
-AGENT = {"Authorization": "Bearer test-token"}
+AGENT = {"Authorization": "Bearer test-token"}  # HELPDESK_AGENT_TOKEN of the tests: it acts as account "api"
+# the suite asks many questions from one address; tests of the limits set their own
+RELAXED_LIMITS = {name: "100000/minute" for name in
+                  ("chat_ip", "chat_conversation", "conversation_ip", "handoff_ip", "sign_in_ip", "sign_in_account",
+                   "sign_in_account_any", "agent_api")}
 
 
-def ask(client: Any, message: str, **kw: Any) -> dict[str, Any]:
-    """One chat turn through the API; asserts it was accepted."""
-    r = client.post("/api/chat", json={"message": message, **kw})
+def agent_headers(services: Any, username: str, role: str = "agent") -> dict[str, str]:
+    """An Authorization header with a personal API token of ``username`` (the account made if missing)."""
+    from escalation.accounts import Role
+
+    if services.accounts.person(username) is None:
+        services.accounts.add(username, f"{username}-password-123", role=Role(role))
+    _, token = services.accounts.create_token(username, "test")
+    return {"Authorization": f"Bearer {token}"}
+
+
+def personal_tokens(
+    data_dir: Path, names: Iterable[str], database_url: str | None = None, passwords: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Personal API tokens of ``names``, written into the desk's database before a real ``helpdesk serve``
+    starts on it (the same ``data_dir`` / ``database_url``). Missing accounts are made with the password
+    ``passwords[name]`` (default ``<name>-password-123``): give HELPDESK_CONSOLE_ACCOUNTS' passwords here,
+    since the server sets those at start."""
+    from escalation.accounts import Accounts
+    from escalation.storage import open_storage
+
+    storage = open_storage(database_url, data_dir, listen=False)
+    try:
+        accounts = Accounts(storage.accounts)
+        tokens = {}
+        for name in names:
+            if accounts.person(name) is None:
+                accounts.add(name, (passwords or {}).get(name, f"{name}-password-123"))
+            tokens[name] = accounts.create_token(name, "test")[1]
+        return tokens
+    finally:
+        storage.close()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def server_env(**env: str) -> dict[str, str]:
+    """HELPDESK_* variables for a real ``helpdesk serve`` (bench.server.running_server): the relaxed limits
+    of make_settings, since a test sends everything from one address."""
+    return {"HELPDESK_RATE_LIMITS": json.dumps(RELAXED_LIMITS), **env}
+
+
+TOKENS: dict[str, str] = {}  # conversation id -> its token, from every reply ask() saw
+
+
+def ask(client: Any, message: str, headers: dict[str, str] | None = None, **kw: Any) -> dict[str, Any]:
+    """One chat turn through the API, as the conversation's customer; asserts it was accepted."""
+    cid = kw.get("conversation_id")
+    sent = {**conv_headers(cid), **(headers or {})} if cid else headers
+    r = client.post("/api/chat", json={"message": message, **kw}, headers=sent)
     assert r.status_code == 200, r.text
-    return r.json()
+    body: dict[str, Any] = r.json()
+    TOKENS[body["conversation_id"]] = body["conversation_token"]
+    return body
+
+
+def conv_headers(conversation_id: str) -> dict[str, str]:
+    """The credential of a conversation started through ask()."""
+    return {"X-Conversation-Token": TOKENS[conversation_id]}
 
 
 def seed_state(data_dir: Path, shipped_index: Path) -> None:
@@ -34,7 +95,7 @@ def make_settings(data_dir: Path, faq_dir: Path = FAQ, **kw: object):  # type: i
         tickets_dir=TICKETS,
         agent_token="test-token",
         watch_interval=0.2,
-        **kw,
+        **{"rate_limits": RELAXED_LIMITS, **kw},
     )
 
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from bench.server import running_server
-from tests.support import FAQ, ROOT, seed_state
+from tests.support import FAQ, ROOT, bearer, personal_tokens, seed_state, server_env
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -36,7 +36,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TOKEN = "e2e-token"
+TOKEN = "e2e-token"  # HELPDESK_AGENT_TOKEN: acts as the account `api` (reads; agents act with their own)
 ACCOUNTS = {"alice": "alice-pass-123", "bob": "bob-pass-123"}
 VIEWPORT = {"width": 1280, "height": 800}
 SHOTS = ROOT / "docs" / "images"
@@ -49,7 +49,8 @@ expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory, shipped_index: Path) -> Iterator[str]:
+def served(tmp_path_factory: pytest.TempPathFactory, shipped_index: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """The server's address and personal API tokens of alice and bob (made before it starts)."""
     root = tmp_path_factory.mktemp("browser")
     data = root / "state"
     data.mkdir()
@@ -59,14 +60,19 @@ def base_url(tmp_path_factory: pytest.TempPathFactory, shipped_index: Path) -> I
     # the tests share this server and resolve handoffs, which recalibrates the desk; pinning the
     # calibration keeps every test's replies independent of the ones that ran before it
     [pinned] = sorted((data / "calibration").glob("*.json"))
+    tokens = personal_tokens(data, ACCOUNTS, passwords=ACCOUNTS)
     with running_server(
         data,
         faq,
         token=TOKEN,
-        HELPDESK_CONSOLE_ACCOUNTS=json.dumps(ACCOUNTS),
-        HELPDESK_CALIBRATION_FILE=str(pinned),
+        **server_env(HELPDESK_CONSOLE_ACCOUNTS=json.dumps(ACCOUNTS), HELPDESK_CALIBRATION_FILE=str(pinned)),
     ) as base:
-        yield base
+        yield base, tokens
+
+
+@pytest.fixture(scope="module")
+def base_url(served: tuple[str, dict[str, str]]) -> str:
+    return served[0]
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +90,16 @@ def browser(base_url: str) -> Iterator[Any]:
 def api(base_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=base_url, timeout=30, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
         yield c
+
+
+@pytest.fixture()
+def agents(served: tuple[str, dict[str, str]]) -> Iterator[dict[str, httpx.Client]]:
+    """API clients acting as alice and bob (their personal tokens: the acting agent is the token's owner)."""
+    base, tokens = served
+    clients = {name: httpx.Client(base_url=base, timeout=30, headers=bearer(t)) for name, t in tokens.items()}
+    yield clients
+    for c in clients.values():
+        c.close()
 
 
 @pytest.fixture()
@@ -213,7 +229,7 @@ ANSWER_CANDIDATES = [
 
 
 def test_not_what_i_asked_hands_the_answer_to_a_person(
-    browser: Any, base_url: str, api: httpx.Client
+    browser: Any, base_url: str, api: httpx.Client, agents: dict[str, httpx.Client]
 ) -> None:
     # a question the calibrated bot answers outright (probed, so recalibration can't break it)
     probes = [(q, api.post("/api/chat", json={"message": q}).json()["reply"]) for q in ANSWER_CANDIDATES]
@@ -264,9 +280,7 @@ def test_not_what_i_asked_hands_the_answer_to_a_person(
     expect(answer.locator('[data-part="feedback"]')).to_have_text("已转人工，请稍候。")
     assert page.errors == []
     page.context.close()
-    api.post(
-        f"/api/agent/handoffs/{ticket['id']}/resolve", json={"agent": "bob", "answer": "Fixed it together."}
-    )
+    agents["bob"].post(f"/api/agent/handoffs/{ticket['id']}/resolve", json={"answer": "Fixed it together."})
 
 
 CLARIFY_CANDIDATES = [
@@ -277,7 +291,9 @@ CLARIFY_CANDIDATES = [
 ]
 
 
-def test_clarify_suggestions_and_none_of_these(browser: Any, base_url: str, api: httpx.Client) -> None:
+def test_clarify_suggestions_and_none_of_these(
+    browser: Any, base_url: str, api: httpx.Client, agents: dict[str, httpx.Client]
+) -> None:
     # a question the calibrated bot is unsure between entries about (probed, so recalibration can't break it)
     probes = [(q, api.post("/api/chat", json={"message": q}).json()["reply"]) for q in CLARIFY_CANDIDATES]
     clarifying = [(q, r["suggestions"]) for q, r in probes if r["kind"] == "clarify"]
@@ -308,8 +324,10 @@ def test_clarify_suggestions_and_none_of_these(browser: Any, base_url: str, api:
         "none",
     ]
     page.context.close()
-    hid = handoff_of(api, conversation_id_of(messages))["id"]  # leave the queue tidy for the next tests
-    api.post(f"/api/agent/handoffs/{hid}/resolve", json={"agent": "bob", "answer": "Handled by phone."})
+    handoff = handoff_of(api, conversation_id_of(messages))
+    assert handoff["reason"] == "clarify_rejected"
+    hid = handoff["id"]  # leave the queue tidy for the next tests
+    agents["bob"].post(f"/api/agent/handoffs/{hid}/resolve", json={"answer": "Handled by phone."})
 
 
 def conversation_id_of(transcript: dict[str, Any]) -> str:
@@ -420,7 +438,7 @@ def test_handoff_agent_claims_replies_live_and_resolves(
 
 
 def test_console_live_queue_and_taken_by_another_agent(
-    browser: Any, base_url: str, api: httpx.Client, shots: Path
+    browser: Any, base_url: str, api: httpx.Client, agents: dict[str, httpx.Client], shots: Path
 ) -> None:
     agent = new_page(browser, "en-US")
     agent.goto(f"{base_url}/console")
@@ -467,7 +485,7 @@ def test_console_live_queue_and_taken_by_another_agent(
     expect(other_item).to_contain_text("Asked for a person")
     other_item.click()
     expect(agent.locator("#claim")).to_be_enabled()
-    r = api.post(f"/api/agent/handoffs/{other_id}/claim", json={"agent": "bob"})
+    r = agents["bob"].post(f"/api/agent/handoffs/{other_id}/claim", json={})
     assert r.status_code == 200
     expect(agent.locator("#owner")).to_have_text("Taken by bob")
     expect(agent.locator("#claim")).to_have_count(0)
@@ -498,7 +516,7 @@ def first_score(api: httpx.Client, hid: int) -> float:
 
 
 def test_reload_keeps_the_conversation_without_duplicates(
-    browser: Any, base_url: str, api: httpx.Client
+    browser: Any, base_url: str, api: httpx.Client, agents: dict[str, httpx.Client]
 ) -> None:
     page = new_page(browser, "en-US")
     open_widget(page, base_url)
@@ -507,12 +525,16 @@ def test_reload_keeps_the_conversation_without_duplicates(
     expect(page.locator('[data-part="handoff-state"]')).to_contain_text("usually within 15 minutes")
     cid = conversation_id(page)
     hid = handoff_of(api, cid)["id"]
-    api.post(f"/api/agent/handoffs/{hid}/reply", json={"agent": "bob", "text": "Bob here, happy to help."})
+    agents["bob"].post(f"/api/agent/handoffs/{hid}/reply", json={"text": "Bob here, happy to help."})
     expect(page.locator(".row.agent .bubble")).to_have_text("Bob here, happy to help.")
 
     stored = page.evaluate("Object.values(localStorage).map(v => JSON.parse(v))")
     agent_id = api.get(f"/api/conversations/{cid}/messages").json()["messages"][-1]["id"]
-    assert stored == [{"conversation_id": cid, "last_id": agent_id}]
+    token = stored[0].get("token") if stored else None
+    assert token and stored == [{"conversation_id": cid, "token": token, "last_id": agent_id}]
+    # what the widget keeps is the conversation's credential: it reads the transcript, no agent needed
+    mine = httpx.get(f"{base_url}/api/conversations/{cid}/messages", headers={"X-Conversation-Token": token})
+    assert mine.status_code == 200 and mine.json()["messages"][-1]["id"] == agent_id
 
     page.reload()
     launcher = page.locator('[data-part="launcher"]')
@@ -530,7 +552,7 @@ def test_reload_keeps_the_conversation_without_duplicates(
     assert conversation_id(page) == cid
 
     # the stream resumes after the last message: a new reply shows once, nothing older repeats
-    api.post(f"/api/agent/handoffs/{hid}/reply", json={"agent": "bob", "text": "Anything else?"})
+    agents["bob"].post(f"/api/agent/handoffs/{hid}/reply", json={"text": "Anything else?"})
     expect(page.locator(".row.agent .bubble")).to_have_text(["Bob here, happy to help.", "Anything else?"])
     page.wait_for_timeout(1000)
     expect(rows).to_have_count(len(transcript) + 1)
@@ -543,7 +565,9 @@ def test_reload_keeps_the_conversation_without_duplicates(
     page.context.close()
 
 
-def test_html_in_messages_stays_text(browser: Any, base_url: str, api: httpx.Client) -> None:
+def test_html_in_messages_stays_text(
+    browser: Any, base_url: str, api: httpx.Client, agents: dict[str, httpx.Client]
+) -> None:
     dialogs: list[str] = []
     customer = new_page(browser, "en-US")
     customer.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -556,7 +580,7 @@ def test_html_in_messages_stays_text(browser: Any, base_url: str, api: httpx.Cli
         expect(customer.locator('[data-part="handoff-state"]')).to_be_visible()
     hid = handoff_of(api, cid)["id"]
     agent_html = "<b>bold</b><img src=y onerror=alert(2)><script>alert(3)</script>"
-    api.post(f"/api/agent/handoffs/{hid}/reply", json={"agent": "bob", "text": agent_html})
+    agents["bob"].post(f"/api/agent/handoffs/{hid}/reply", json={"text": agent_html})
     expect(customer.locator(".row.agent .bubble")).to_have_text(agent_html)
     assert shadow_count(customer, "img, script, [onerror]") == 0
     customer.reload()  # the same texts rendered again from the stored transcript

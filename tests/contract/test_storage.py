@@ -163,10 +163,61 @@ def test_concurrent_resolves_answer_once_and_write_one_ticket(storage: Storage, 
     h = queue.hand_off(conv.id, "low_confidence", "en", "Can I export to DATEV?", [])
     queue.claim(h.id, "alice")
     got = run_together(6, lambda i: queue.resolve(h.id, "alice", "Yes: Reports › Export › DATEV."))
-    done = [x for x in got if not isinstance(x, Exception)]
-    assert len(done) == 1 and all(isinstance(x, InvalidTransition) for x in got if x not in done), got
+    assert not [x for x in got if isinstance(x, Exception)], got  # the same request again is not an error
+    firsts = [x for x in got if not x.repeated]  # type: ignore[union-attr]
+    assert len(firsts) == 1, got
+    assert {x.ticket.id for x in got} == {f"H-{h.id}"}  # type: ignore[union-attr]
     agent_msgs = [m for m in storage.conversations.messages(conv.id) if m.role == "agent"]
     assert len(agent_msgs) == 1 and len(storage.tickets.all()) == 1
+    # another answer, or another agent, after it is resolved: refused
+    with pytest.raises(InvalidTransition):
+        queue.resolve(h.id, "alice", "Something else")
+    with pytest.raises(InvalidTransition):
+        queue.resolve(h.id, "bob", "Yes: Reports › Export › DATEV.")
+
+
+def test_retried_messages_are_stored_once(storage: Storage) -> None:
+    conv = storage.conversations.create("en")
+    got = run_together(
+        6, lambda i: storage.conversations.add_once(conv.id, "customer", "hello", "client-id-0123456789abcdef")
+    )
+    assert not [x for x in got if isinstance(x, Exception)], got
+    assert sum(1 for _, new in got if new) == 1  # type: ignore[misc]
+    assert len({m.id for m, _ in got}) == 1  # type: ignore[misc]
+    assert [m.text for m in storage.conversations.messages(conv.id)] == ["hello"]
+
+
+def test_agent_reply_retries_are_sent_once(storage: Storage, queue: EscalationQueue) -> None:
+    conv = storage.conversations.create("en")
+    h = queue.hand_off(conv.id, "low_confidence", "en", "q", [])
+    got = run_together(5, lambda i: queue.reply(h.id, "alice", "On it.", "reply-id-0123456789abcdef"))
+    assert not [x for x in got if isinstance(x, Exception)], got
+    assert len({m.id for m in got}) == 1  # type: ignore[union-attr]
+    assert [m.text for m in storage.conversations.messages(conv.id) if m.role == "agent"] == ["On it."]
+
+
+def test_rate_limit_counters_are_shared_and_slide(storage: Storage) -> None:
+    from escalation.ratelimit import Limit, RateLimited, RateLimiter
+
+    now = [1000.0 * 60]
+    limit = Limit.parse("chat_ip", "3/minute")
+    a, b = RateLimiter(storage.rate_limits, lambda: now[0]), RateLimiter(storage.rate_limits, lambda: now[0])
+    a.hit(limit, "1.2.3.4")
+    b.hit(limit, "1.2.3.4")
+    a.hit(limit, "1.2.3.4")
+    with pytest.raises(RateLimited) as info:
+        b.hit(limit, "1.2.3.4")  # another replica sees the same count
+    assert 1 <= info.value.retry_after <= 60
+    a.hit(limit, "5.6.7.8")  # another client is unaffected
+    now[0] += 120  # two windows later everything has slid out
+    a.hit(limit, "1.2.3.4")
+    assert storage.rate_limits.purge(int(now[0])) >= 1
+
+
+def test_secrets_are_created_once(storage: Storage) -> None:
+    got = run_together(4, lambda i: storage.secrets.get_or_create("k", lambda: f"value{i}"))
+    assert len(set(got)) == 1, got
+    assert sum(1 for _ in range(3) if storage.secrets.claim_once("first")) == 1
 
 
 def test_agents_taking_next_get_different_handoffs(storage: Storage, queue: EscalationQueue) -> None:

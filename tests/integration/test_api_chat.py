@@ -2,7 +2,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import AGENT, ask, set_thresholds
+from tests.support import AGENT, ask, conv_headers, set_thresholds
 
 VAT = "The customer's VAT number on my invoice is wrong, how do I fix it?"
 
@@ -58,10 +58,10 @@ def test_transcript_and_messages_stored_in_order(client: Any) -> None:
     first = ask(client, "How do I fix the tax id on an invoice?")
     cid = first["conversation_id"]
     ask(client, "and how do I set up 2FA?", conversation_id=cid)
-    t = client.get(f"/api/conversations/{cid}/messages").json()
+    t = client.get(f"/api/conversations/{cid}/messages", headers=conv_headers(cid)).json()
     assert [m["role"] for m in t["messages"]] == ["customer", "bot", "customer", "bot"]
     assert t["messages"][0]["text"] == "How do I fix the tax id on an invoice?"
-    after = client.get(f"/api/conversations/{cid}/messages?after={t['messages'][1]['id']}").json()
+    after = client.get(f"/api/conversations/{cid}/messages?after={t['messages'][1]['id']}", headers=conv_headers(cid)).json()
     assert len(after["messages"]) == 2
 
 
@@ -79,6 +79,7 @@ def test_clarify_pick_and_reject(client: Any, services: Any) -> None:
     r = client.post(
         "/api/chat",
         json={"message": "x", "conversation_id": again["conversation_id"], "choice": "not-offered"},
+        headers=conv_headers(again["conversation_id"]),
     )
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_choice"
     rejected = ask(client, "none of these", conversation_id=again["conversation_id"], choice="none")
@@ -105,7 +106,9 @@ def test_rephrase_after_clarify_that_still_misses_hands_off(client: Any, service
         ({"msg": "hello"}, 422),
         ({"message": "hi", "lang": "fr"}, 422),
         ({"message": 12}, 422),
-        ({"message": "hi", "conversation_id": "does-not-exist"}, 404),
+        ({"message": "hi", "conversation_id": "does-not-exist"}, 401),
+        ({"message": "\u200b\u200b\u2060"}, 422),
+        ({"message": "hi", "client_message_id": "short"}, 422),
         ({"message": "hi", "choice": "credit-note"}, 422),
     ],
 )
@@ -115,6 +118,44 @@ def test_bad_requests_get_one_error_shape(client: Any, payload: Any, status: int
     err = r.json()["error"]
     assert set(err) == {"code", "message", "details"} and err["message"]
     assert "Traceback" not in r.text
+
+
+def test_a_wrong_token_reads_nothing(client: Any) -> None:
+    mine = ask(client, "How do I reset my password?")
+    other = ask(client, "Where is the VAT report?")
+    cid = mine["conversation_id"]
+    assert client.get(f"/api/conversations/{cid}/messages").status_code == 401
+    for headers in (conv_headers(other["conversation_id"]), {"X-Conversation-Token": "hc_guess"}):
+        assert client.get(f"/api/conversations/{cid}/messages", headers=headers).status_code == 404
+        r = client.post("/api/chat", json={"message": "hi", "conversation_id": cid}, headers=headers)
+        assert r.status_code == 404
+        r = client.post(f"/api/messages/{mine['message_id']}/feedback", json={"helpful": False}, headers=headers)
+        assert r.status_code == 404
+    assert client.get(f"/api/conversations/{cid}/messages", headers=AGENT).status_code == 200  # agents read it
+
+
+def test_a_retry_with_the_same_client_id_is_stored_once(client: Any, services: Any) -> None:
+    payload = {"message": "How do I reset my password?", "client_message_id": "f3b1c9d0-0a1b-4c2d-9e8f-0123456789ab"}
+    first = client.post("/api/chat", json=payload).json()
+    again = client.post("/api/chat", json=payload).json()  # the widget lost the response and retries
+    assert again["replayed"] and not first["replayed"]
+    assert again["conversation_id"] == first["conversation_id"]
+    assert again["conversation_token"] == first["conversation_token"]
+    assert again["message_id"] == first["message_id"] and again["reply"] == first["reply"]
+    cid = first["conversation_id"]
+    follow = {"message": "and the 2FA?", "conversation_id": cid, "client_message_id": "a" * 20}
+    headers = {"X-Conversation-Token": first["conversation_token"]}
+    one = client.post("/api/chat", json=follow, headers=headers).json()
+    two = client.post("/api/chat", json=follow, headers=headers).json()
+    assert two["replayed"] and two["customer_message_id"] == one["customer_message_id"]
+    texts = [m.text for m in services.storage.conversations.messages(cid) if m.role == "customer"]
+    assert texts == ["How do I reset my password?", "and the 2FA?"]
+
+
+def test_a_lone_surrogate_is_refused_not_a_500(client: Any) -> None:
+    raw = b'{"message": "\\ud800 lone surrogate"}'  # valid JSON, not valid text
+    r = client.post("/api/chat", content=raw, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
 
 
 def test_malformed_json_body(client: Any) -> None:
@@ -137,15 +178,19 @@ def test_message_is_stored_even_when_answering_fails(client: Any, services: Any,
         r = c.post(
             "/api/chat",
             json={"message": "what about credit notes?", "conversation_id": first["conversation_id"]},
+            headers=conv_headers(first["conversation_id"]),
         )
         assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
-        msgs = c.get(f"/api/conversations/{first['conversation_id']}/messages").json()["messages"]
+        msgs = c.get(
+            f"/api/conversations/{first['conversation_id']}/messages", headers=conv_headers(first["conversation_id"])
+        ).json()["messages"]
     assert msgs[-1]["role"] == "customer" and msgs[-1]["text"] == "what about credit notes?"
 
 
 def test_feedback_is_stored(client: Any) -> None:
     body = ask(client, "How do I fix the tax id on an invoice?")
-    r = client.post(f"/api/messages/{body['message_id']}/feedback", json={"helpful": False})
+    own = conv_headers(body["conversation_id"])
+    r = client.post(f"/api/messages/{body['message_id']}/feedback", json={"helpful": False}, headers=own)
     assert r.status_code == 200 and r.json()["feedback"] == "no"
-    t = client.get(f"/api/conversations/{body['conversation_id']}/messages").json()["messages"]
+    t = client.get(f"/api/conversations/{body['conversation_id']}/messages", headers=own).json()["messages"]
     assert t[-1]["feedback"] == "no"

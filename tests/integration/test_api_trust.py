@@ -4,13 +4,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import AGENT
-
-
-def ask(client: Any, message: str, **kw: Any) -> dict[str, Any]:
-    r = client.post("/api/chat", json={"message": message, **kw})
-    assert r.status_code == 200, r.text
-    return dict(r.json())
+from tests.support import AGENT, agent_headers, ask, conv_headers
 
 
 def test_not_what_i_asked_hands_off_at_once_and_becomes_a_negative_example(client: Any, services: Any) -> None:
@@ -19,7 +13,8 @@ def test_not_what_i_asked_hands_off_at_once_and_becomes_a_negative_example(clien
     answer_id, entry = body["message_id"], body["reply"]["sources"][0]["id"]
     assert services.storage.handoffs.outcomes() == []
 
-    r = client.post(f"/api/messages/{answer_id}/not-what-i-asked")
+    own = conv_headers(body["conversation_id"])
+    r = client.post(f"/api/messages/{answer_id}/not-what-i-asked", headers=own)
     assert r.status_code == 200, r.text
     out = r.json()
     assert out["reply"]["kind"] == "handoff" and "wasn't what you asked" in out["reply"]["text"]
@@ -32,24 +27,24 @@ def test_not_what_i_asked_hands_off_at_once_and_becomes_a_negative_example(clien
     detail = client.get(f"/api/agent/handoffs/{h['id']}", headers=AGENT).json()
     assert any(c["id"] == entry and c["rejected_by_customer"] for c in detail["candidates"])
 
-    messages = client.get(f"/api/conversations/{body['conversation_id']}/messages").json()["messages"]
+    messages = client.get(f"/api/conversations/{body['conversation_id']}/messages", headers=own).json()["messages"]
     assert [(m["role"], m["feedback"]) for m in messages] == [("customer", None), ("bot", "wrong"), ("bot", None)]
     assert services.storage.handoffs.outcomes() == [("The customer's VAT number on my invoice is wrong, how do I fix it?", "en", None, entry)]
 
     # a retry of the same click opens nothing new
-    again = client.post(f"/api/messages/{answer_id}/not-what-i-asked")
+    again = client.post(f"/api/messages/{answer_id}/not-what-i-asked", headers=own)
     assert again.status_code == 200 and again.json()["handoff"]["id"] == h["id"]
     assert len(client.get("/api/agent/handoffs", headers=AGENT).json()) == 1
 
 
 def test_the_agents_link_becomes_the_right_answer_of_the_outcome(client: Any, services: Any) -> None:
     body = ask(client, "The customer's VAT number on my invoice is wrong, how do I fix it?")
-    client.post(f"/api/messages/{body['message_id']}/not-what-i-asked")
+    client.post(f"/api/messages/{body['message_id']}/not-what-i-asked", headers=conv_headers(body["conversation_id"]))
     h = client.get("/api/agent/handoffs", headers=AGENT).json()[0]
     r = client.post(
         f"/api/agent/handoffs/{h['id']}/resolve",
-        headers=AGENT,
-        json={"agent": "alice", "answer": "Edit the customer's VAT number.", "faq_id": "vat-number-validation"},
+        headers=agent_headers(services, "alice"),
+        json={"answer": "Edit the customer's VAT number.", "faq_id": "vat-number-validation"},
     )
     assert r.status_code == 200, r.text
     (question, lang, right, rejected) = services.storage.handoffs.outcomes()[0]
@@ -58,17 +53,19 @@ def test_the_agents_link_becomes_the_right_answer_of_the_outcome(client: Any, se
 
 @pytest.mark.parametrize(
     ("path", "status"),
-    [("/api/messages/999999/not-what-i-asked", 404)],
+    [("/api/messages/999999/not-what-i-asked", 404), ("/api/messages/9223372036854775808/not-what-i-asked", 422)],
 )
 def test_not_what_i_asked_on_unknown_message(client: Any, path: str, status: int) -> None:
-    r = client.post(path)
+    r = client.post(path, headers={"X-Conversation-Token": "hc_x"})
     assert r.status_code == status and set(r.json()["error"]) == {"code", "message", "details"}
 
 
 def test_not_what_i_asked_only_on_answers(client: Any) -> None:
     body = ask(client, "what's the weather in Paris")
     assert body["reply"]["kind"] == "handoff"
-    r = client.post(f"/api/messages/{body['customer_message_id']}/not-what-i-asked")
+    r = client.post(
+        f"/api/messages/{body['customer_message_id']}/not-what-i-asked", headers=conv_headers(body["conversation_id"])
+    )
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_choice"
 
 

@@ -100,4 +100,8 @@ def test_a_knowledge_change_is_recalibrated_in_the_background(editable: Any) -> 
     wait_for(lambda: client.get("/api/health").json()["calibration"]["current"], timeout=120)
     after = svc.runtime.snapshot.calibration
     assert after is not before and after.meta["content_hash"] == svc.runtime.snapshot.kb.content_hash
-    assert after.meta["examples"] > before.meta["examples"]  # the new question is asked too
+    # the new question is asked too: more examples of present entries, more asked in all (the used ones
+    # alone need not grow: an absent-entry example the new question now answers is left out as overlap)
+    assert after.meta["examples_by_source"]["present"] > before.meta["examples_by_source"]["present"]
+    asked = ("examples", "left_out_as_overlap")
+    assert sum(after.meta[k] for k in asked) > sum(before.meta[k] for k in asked)

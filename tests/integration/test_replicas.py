@@ -18,14 +18,16 @@ from pathlib import Path
 import httpx
 
 from bench.server import running_server
-from tests.support import FAQ, seed_state
+from tests.support import FAQ, bearer, personal_tokens, seed_state, server_env
 
-H = {"Authorization": "Bearer e2e-token"}
+H = {"Authorization": "Bearer e2e-token"}  # HELPDESK_AGENT_TOKEN: acts as the account `api`
 
 
-def first_agent_message(base: str, cid: str, after: int, got: dict[str, float], ready: threading.Event) -> None:
+def first_agent_message(
+    base: str, cid: str, token: str, after: int, got: dict[str, float], ready: threading.Event
+) -> None:
     with httpx.Client(base_url=base, timeout=30) as c, c.stream(
-        "GET", f"/api/conversations/{cid}/events", params={"after": after}
+        "GET", f"/api/conversations/{cid}/events", params={"after": after, "token": token}
     ) as r:
         event = ""
         for line in r.iter_lines():
@@ -50,7 +52,8 @@ def test_two_replicas_share_one_postgresql(tmp_path: Path, shipped_index: Path, 
         d.mkdir()
         seed_state(d, shipped_index)  # each replica has its own read-only copy of the index
         dirs.append(d)
-    env = {"HELPDESK_DATABASE_URL": postgres_url}
+    env = server_env(HELPDESK_DATABASE_URL=postgres_url)
+    agents = {name: bearer(token) for name, token in personal_tokens(dirs[0], ["alice", "bob"], postgres_url).items()}
     with running_server(dirs[0], faq, **env) as a, running_server(dirs[1], faq, **env) as b:
         ca, cb = httpx.Client(base_url=a, timeout=30), httpx.Client(base_url=b, timeout=30)
         # a handoff opened on A ...
@@ -58,18 +61,18 @@ def test_two_replicas_share_one_postgresql(tmp_path: Path, shipped_index: Path, 
         cid = first["conversation_id"]
         # ... is in B's queue and claimed there
         hid = next(h["id"] for h in cb.get("/api/agent/handoffs", headers=H).json() if h["conversation_id"] == cid)
-        assert cb.post(f"/api/agent/handoffs/{hid}/claim", headers=H, json={"agent": "alice"}).status_code == 200
+        assert cb.post(f"/api/agent/handoffs/{hid}/claim", headers=agents["alice"], json={}).status_code == 200
 
         got: dict[str, float] = {}
         ready = threading.Event()
         listener = threading.Thread(
-            target=first_agent_message, args=(a, cid, first["message_id"], got, ready), daemon=True
+            target=first_agent_message, args=(a, cid, first["conversation_token"], first["message_id"], got, ready), daemon=True
         )
         listener.start()
         assert ready.wait(10)
         time.sleep(0.3)
         sent = time.monotonic()
-        r = cb.post(f"/api/agent/handoffs/{hid}/reply", headers=H, json={"agent": "alice", "text": "Hi, Alice here."})
+        r = cb.post(f"/api/agent/handoffs/{hid}/reply", headers=agents["alice"], json={"text": "Hi, Alice here."})
         assert r.status_code == 200
         listener.join(10)
         assert got.get("text") == "Hi, Alice here."
@@ -86,10 +89,11 @@ def test_two_replicas_share_one_postgresql(tmp_path: Path, shipped_index: Path, 
         reloads = ca.get("/api/knowledge/status").json()["reloads"]
         resolved = cb.post(
             f"/api/agent/handoffs/{hid2}/resolve",
-            headers=H,
-            json={"agent": "bob", "answer": "That banner means the export stopped.", "faq_id": "export-failed"},
+            headers=agents["bob"],
+            json={"answer": "That banner means the export stopped.", "faq_id": "export-failed"},
         )
         assert resolved.status_code == 200, resolved.text
+        assert resolved.json()["handoff"]["claimed_by"] == "bob"
         done = time.monotonic()
         while ca.get("/api/knowledge/status").json()["reloads"] == reloads and time.monotonic() - done < 10:
             time.sleep(0.05)
@@ -104,6 +108,9 @@ def test_two_replicas_share_one_postgresql(tmp_path: Path, shipped_index: Path, 
         acked = [cb.post("/api/chat", json={"message": f"invoice {i} question"}).json() for i in range(5)]
         os.kill(int((dirs[1] / "server.pid").read_text()), signal.SIGKILL)
         for turn in acked:
-            msgs = ca.get(f"/api/conversations/{turn['conversation_id']}/messages").json()["messages"]
+            msgs = ca.get(
+                f"/api/conversations/{turn['conversation_id']}/messages",
+                headers={"X-Conversation-Token": turn["conversation_token"]},
+            ).json()["messages"]
             assert [m["id"] for m in msgs][:2] == [turn["customer_message_id"], turn["message_id"]]
         assert ca.post("/api/chat", json={"message": "怎么开红字发票"}).json()["reply"]["kind"] == "answer"
