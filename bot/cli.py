@@ -185,17 +185,24 @@ def agent() -> None:
     "--password", prompt=True, hide_input=True, confirmation_prompt=True, help="At least 8 characters."
 )
 @click.option("--name", help="Display name [USERNAME].")
+@click.option(
+    "--role",
+    type=click.Choice(["agent", "editor", "admin"]),
+    default="agent",
+    show_default=True,
+    help="agent: the queue; editor: also FAQ drafts; admin: also everyone's API tokens.",
+)
 @data_dir_opt
-def agent_add(username: str, password: str, name: str | None, data_dir: Path | None) -> None:
-    """Create or update a console sign-in (the password is stored as a scrypt hash).
+def agent_add(username: str, password: str, name: str | None, role: str, data_dir: Path | None) -> None:
+    """Create or update a console sign-in (the password is stored as an argon2id hash).
 
-    Example: helpdesk agent add alice --data-dir .helpdesk
+    Example: helpdesk agent add alice --role editor --data-dir .helpdesk
     """
-    from escalation.accounts import Accounts
+    from escalation.accounts import Accounts, Role
 
     storage = _storage(_settings(data_dir=data_dir))
     try:
-        Accounts(storage.accounts).add(username, password, name)
+        Accounts(storage.accounts).add(username, password, name, Role(role))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--password") from None
     finally:
