@@ -189,9 +189,6 @@ class Retriever:
     ) -> Retrieval:
         return self.search_encoded([query], self.encode([query]), k, [lang] if lang else None, weights=weights)[0]
 
-    def search_many(self, queries: Sequence[str], k: int = 10) -> list[Retrieval]:
-        return self.search_encoded(queries, self.encode(queries), k)
-
     def search_encoded(
         self,
         queries: Sequence[str],
