@@ -34,10 +34,20 @@ class Tx(Protocol):
         ...
 
 
+def like_pattern(text: str) -> str:
+    """``text`` as a LIKE / ILIKE substring pattern, its wildcards escaped (escape character ``\\``)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 class Database(Protocol):
     backend: str  # "sqlite" | "postgresql"
     bus: LocalBus  # where this process's subscribers hear every committed event
     skip_locked: str  # row-locking clause for "take the next free row" queries ("" where writers are serialised)
+
+    def text_search(self, query: str) -> tuple[str, list[Any]]:
+        """A ``WHERE`` condition on ``m.text`` (messages aliased ``m``) finding ``query`` as a substring,
+        with its parameters: FTS5 on SQLite, a trigram index on PostgreSQL."""
+        ...
 
     def tx(self) -> AbstractContextManager[Tx]: ...
     def migrate(self) -> list[str]:

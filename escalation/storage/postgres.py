@@ -21,6 +21,7 @@ from psycopg_pool import ConnectionPool
 
 from escalation.events import Event, EventKind, LocalBus
 from escalation.storage.database import Row, SchemaTooNew
+from escalation.storage.database import like_pattern as _like
 from escalation.storage.postgres_migrations import MIGRATIONS
 
 log = logging.getLogger("helpdesk.storage")
@@ -53,6 +54,9 @@ class _PgTx:
 class PostgresDatabase:
     backend = "postgresql"
     skip_locked = " FOR UPDATE SKIP LOCKED"
+
+    def text_search(self, query: str) -> tuple[str, list[Any]]:
+        return "m.text ILIKE ?", [_like(query)]
 
     def __init__(
         self,

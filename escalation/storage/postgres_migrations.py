@@ -95,4 +95,11 @@ CREATE TABLE api_tokens (
 """,
     ),
     (2, "identity_limits_idempotency", ";\n".join(M005) + ";\n"),
+    (
+        3,
+        "message_search",
+        # trigram index: substring search, so Chinese without word boundaries is found as well as English
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm;\n"
+        "CREATE INDEX messages_text_trgm ON messages USING GIN (text gin_trgm_ops);\n",
+    ),
 ]

@@ -245,6 +245,20 @@ class ConversationRepo:
             tx.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
             tx.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
 
+    def search(self, query: str, limit: int = 50, role: Role | None = None) -> list[Message]:
+        """Messages containing ``query`` (case-insensitive substring, Chinese and English alike), newest
+        first: FTS5 (trigram) on SQLite, a trigram GIN index on PostgreSQL."""
+        query = query.strip()
+        if not query:
+            return []
+        where, params = self.db.text_search(query)
+        if role is not None:
+            where += " AND m.role = ?"
+            params.append(role)
+        with self.db.tx() as tx:
+            rows = tx.all(f"SELECT m.* FROM messages m WHERE {where} ORDER BY m.id DESC LIMIT ?", [*params, limit])
+        return [_message(r) for r in rows]
+
     def by_client_id(self, client_id: str) -> Message | None:
         with self.db.tx() as tx:
             row = tx.one("SELECT * FROM messages WHERE client_id = ?", (client_id,))

@@ -19,6 +19,7 @@ from sqlite_utils import Database as SqliteUtilsDatabase
 from escalation.events import Event, LocalBus
 from escalation.storage import sqlite_migrations
 from escalation.storage.database import Row
+from escalation.storage.database import like_pattern as _like
 
 
 class _SqliteTx:
@@ -46,6 +47,12 @@ class _SqliteTx:
 class SqliteDatabase:
     backend = "sqlite"
     skip_locked = ""  # BEGIN IMMEDIATE already serialises writers
+
+    def text_search(self, query: str) -> tuple[str, list[Any]]:
+        if len(query) >= 3:  # the trigram index answers; shorter needles scan with LIKE
+            phrase = '"' + query.replace('"', '""') + '"'
+            return "m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)", [phrase]
+        return "m.text LIKE ? ESCAPE '\\'", [_like(query)]
 
     def __init__(self, path: Path, bus: LocalBus | None = None, migrate: bool = True) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

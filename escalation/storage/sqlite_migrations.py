@@ -150,6 +150,31 @@ def m005_identity_limits_idempotency(db: Database) -> None:
         db.conn.execute(statement)
 
 
+@migrations()
+def m006_message_search(db: Database) -> None:
+    """Full-text search over messages: FTS5 with the trigram tokenizer (substrings, so Chinese without
+    word boundaries is found as well as English), kept in step by triggers."""
+    conn = db.conn
+    conn.execute(
+        "CREATE VIRTUAL TABLE messages_fts USING fts5(text, content='messages', content_rowid='id', "
+        "tokenize='trigram')"
+    )
+    conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
+    conn.execute(
+        "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN "
+        "INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text); END"
+    )
+    conn.execute(
+        "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN "
+        "INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text); END"
+    )
+    conn.execute(
+        "CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN "
+        "INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text); "
+        "INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text); END"
+    )
+
+
 def pending(db: Database) -> list[str]:
     """Names of the migrations this database still needs; :class:`SchemaTooNew` when it has one this
     code does not know (a newer desk migrated it)."""

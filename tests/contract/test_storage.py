@@ -314,3 +314,24 @@ def test_outcomes_teach_rejected_answers_and_unanswerable_questions(
         ("change my login email", "en", None, "reset-password"),
         ("差额征税的发票怎么开", "zh", None, None),
     ]
+
+
+def test_messages_are_found_by_any_fragment_in_chinese_and_english(storage: Storage) -> None:
+    a = storage.conversations.create("zh")
+    b = storage.conversations.create("en")
+    storage.conversations.add_message(a.id, "customer", "数电票怎么开红字发票？")
+    storage.conversations.add_message(b.id, "customer", "How do I issue a Credit Note for invoice 50%_off?")
+    storage.conversations.add_message(b.id, "bot", "Open the invoice and choose More › Create credit note.")
+    assert [m.conversation_id for m in storage.conversations.search("红字发票")] == [a.id]
+    assert [m.conversation_id for m in storage.conversations.search("发票")] == [a.id]  # two characters
+    assert len(storage.conversations.search("credit note")) == 2  # any case
+    assert [m.role for m in storage.conversations.search("credit note", role="customer")] == ["customer"]
+    assert [m.conversation_id for m in storage.conversations.search("50%_")] == [b.id]  # wildcards are text
+    assert storage.conversations.search("50%x") == [] and storage.conversations.search("  ") == []
+    assert storage.conversations.search('"; DROP TABLE messages; --') == []
+    # edits and deletes reach the index
+    [m] = storage.conversations.search("红字发票")
+    storage.conversations.mask(a.id, lambda t: t.replace("红字", "蓝字"))
+    assert storage.conversations.search("红字发票") == [] and len(storage.conversations.search("蓝字发票")) == 1
+    storage.conversations.purge(a.id)
+    assert storage.conversations.search("蓝字发票") == []

@@ -191,3 +191,14 @@ def test_the_queue_is_paged(client: Any) -> None:
     rest = client.get(f"/api/agent/handoffs?limit=10&after={after}", headers=AGENT)
     assert len(rest.json()) == 3 and "X-Next-After" not in rest.headers
     assert client.get("/api/agent/handoffs/9223372036854775808", headers=AGENT).status_code == 422
+
+
+def test_agents_search_conversations_by_what_was_written(client: Any) -> None:
+    mine = ask(client, "我要转人工，红字发票开不出来")
+    ask(client, "How do I reset my password?")
+    hits = client.get("/api/agent/search", params={"q": "红字发票"}, headers=AGENT).json()
+    assert [h["conversation_id"] for h in hits] == [mine["conversation_id"]]
+    assert hits[0]["handoff_id"] is not None and hits[0]["message"]["role"] == "customer"
+    assert client.get("/api/agent/search", params={"q": "reset my password", "role": "customer"}, headers=AGENT).json()
+    assert client.get("/api/agent/search", params={"q": ""}, headers=AGENT).status_code == 422
+    assert client.get("/api/agent/search", params={"q": "x"}).status_code == 401

@@ -22,6 +22,7 @@ from knowledge.pii import redact
 
 router = APIRouter(prefix="/api/agent", tags=["agent"], dependencies=[AgentAuth], responses=responses(401, 429))
 PAGE = 100
+MAX_QUEUE = 500
 
 
 class HandoffOut(BaseModel):
@@ -196,6 +197,28 @@ def resolve(handoff_id: RowId, body: ResolveIn, services: ServicesDep, person: A
     return ResolveOut(
         handoff=handoff_out(res.handoff), ticket_id=res.ticket.id, learned=learned, draft_id=draft_id
     )
+
+
+class SearchHitOut(BaseModel):
+    conversation_id: str
+    message: MessageOut
+    handoff_id: int | None = Field(None, description="The conversation's open handoff, if any.")
+
+
+@router.get("/search", response_model=list[SearchHitOut], responses=responses(422))
+def search(
+    services: ServicesDep,
+    q: str = Query(..., min_length=1, max_length=200, description="Words or a fragment, in any language."),
+    role: Literal["customer", "bot", "agent"] | None = Query(None, description="Only messages of this role."),
+    limit: int = Query(50, ge=1, le=200),
+) -> list[SearchHitOut]:
+    """Conversations by what was written in them (full text over every message), newest first."""
+    hits = services.storage.conversations.search(q, limit, role)
+    open_of = {h.conversation_id: h.id for h in services.storage.handoffs.find(active=True, limit=MAX_QUEUE)}
+    return [
+        SearchHitOut(conversation_id=m.conversation_id, message=message_out(m), handoff_id=open_of.get(m.conversation_id))
+        for m in hits
+    ]
 
 
 class FaqEntryOut(BaseModel):
