@@ -275,6 +275,21 @@ class Retriever:
                 signals[name + suffix + CROSS] = self._max_per_entry(cross, passage, None)
             if m_i == 0:
                 best_doc = self._argmax_per_entry(sims)
+        # an entry with no text in the other language has no cross-lingual similarity: in a knowledge
+        # base where other entries have one, NEG would rank it below all of them (a positive weight on
+        # ``~x`` times -1), so it takes its same-language value instead. Where no entry has the other
+        # language (a monolingual FAQ), every entry has NEG alike and nothing changes.
+        lacks = np.stack(
+            [
+                ~self._entry_has["en" if lang_zh[i] else "zh"]
+                & bool(self._entry_has["en" if lang_zh[i] else "zh"].any())
+                for i in range(nq)
+            ]
+        ) if nq and len(self.entry_ids) else np.zeros((nq, n), dtype=bool)
+        if lacks.any():
+            for name in list(signals):
+                if name.endswith(CROSS):
+                    signals[name] = np.where(lacks, signals[name[: -len(CROSS)]], signals[name])
         lex = np.where(visible, self._lexical.scores_many(queries), 0.0).astype(np.float32)
         signals[LEXICAL] = np.maximum(self._max_per_entry(lex, False, None), 0.0)
         signals[LEXICAL + PASSAGE] = np.maximum(self._max_per_entry(lex, True, None), 0.0)
