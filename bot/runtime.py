@@ -72,6 +72,7 @@ class KnowledgeRuntime:
         max_batch: int = 1,
         batch_wait: float = 0.004,
         db_tickets: TicketSource | None = None,
+        db_files: Sequence[Path] = (),
     ) -> None:
         self.calibrator = calibrator
         self.fixed_calibration = fixed_calibration
@@ -88,7 +89,7 @@ class KnowledgeRuntime:
         start = uncalibrated([e.name for e in embedders])
         self.index = LiveIndex(
             faq_dir, ticket_dirs, index_dir, embedders, start.ranking, self._swapped,
-            progress, max_batch, batch_wait, db_tickets,
+            progress, max_batch, batch_wait, db_tickets, db_files,
         )
         first = self.index.current
         self.snapshot = self._calibrated(Snapshot(first.kb, first.retriever, start, first.loaded_at))

@@ -256,6 +256,9 @@ def build_services(
             settings.max_batch,
             settings.batch_wait_ms / 1000,
             db_tickets=storage.tickets,
+            # SQLite has no NOTIFY: tickets another process writes (helpdesk import-tickets) are
+            # noticed by watching the database file
+            db_files=[settings.db_path] if storage.backend == "sqlite" else [],
         )
     except BaseException:
         storage.close()

@@ -90,7 +90,11 @@ class LiveIndex:
         max_batch: int = 1,
         batch_wait: float = 0.004,
         db_tickets: TicketSource | None = None,
+        db_files: Sequence[Path] = (),
     ) -> None:
+        """``db_files``: a database file whose writes may be new tickets (an SQLite file other processes
+        write to); a change to it wakes the check as a folder change does."""
+        self.db_files = list(db_files)
         self.faq_dir = faq_dir
         self.ticket_dirs = list(ticket_dirs)
         self.db_tickets = db_tickets
@@ -102,6 +106,7 @@ class LiveIndex:
         self._wake = threading.Event()  # set by the file watcher and by knowledge_changed()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._db_watcher: threading.Thread | None = None
         self._thread: threading.Thread | None = None
         self.lock = threading.Lock()  # held while a new version is built and swapped in
         self.last_error: str | None = None
@@ -239,9 +244,29 @@ class LiveIndex:
                 except Exception:  # the watcher must never die
                     log.exception("watcher error")
 
+        def watch_db() -> None:
+            names = {p.name for p in self.db_files} | {p.name + "-wal" for p in self.db_files}
+            parents = sorted({p.parent for p in self.db_files if p.parent.is_dir()})
+            try:
+                for _ in watchfiles.watch(
+                    *parents,
+                    watch_filter=lambda _change, path: Path(path).name in names,
+                    recursive=False,
+                    stop_event=self._stop,
+                    debounce=WATCH_DEBOUNCE_MS,
+                    step=50,
+                    yield_on_timeout=False,
+                ):
+                    self._wake.set()
+            except Exception:  # the 30 s re-read still notices
+                log.exception("database file watcher stopped")
+
         if folders:
             self._watcher = threading.Thread(target=watch, name="knowledge-files", daemon=True)
             self._watcher.start()
+        if self.db_files:
+            self._db_watcher = threading.Thread(target=watch_db, name="database-file", daemon=True)
+            self._db_watcher.start()
         self._thread = threading.Thread(target=loop, name="knowledge-watcher", daemon=True)
         self._thread.start()
 
@@ -255,8 +280,9 @@ class LiveIndex:
         if self.batcher is not None:
             self.batcher.close()
             self.batcher = None
-        for t in (self._thread, self._watcher):
+        for t in (self._thread, self._watcher, self._db_watcher):
             if t is not None:
                 t.join(timeout=5)
         self._thread = None
         self._watcher = None
+        self._db_watcher = None
