@@ -28,6 +28,7 @@ import numpy as np
 
 from bench.datasets import ROOT
 from bench.server import running_server
+from bot.settings import DEFAULT_RATE_LIMITS
 from indexer.build import build_and_publish
 from indexer.embedders import load_embedders
 from indexer.search import encode_all
@@ -304,7 +305,9 @@ def _serve_phases(
     questions: list[str],
     seconds: float,
 ) -> dict:
-    env = {"HELPDESK_MODELS": json.dumps(models)}
+    # every simulated customer comes from 127.0.0.1: the per-address limits are lifted for the load test
+    unlimited = {name: "0/minute" for name in DEFAULT_RATE_LIMITS}
+    env = {"HELPDESK_MODELS": json.dumps(models), "HELPDESK_RATE_LIMITS": json.dumps(unlimited)}
     with running_server(data, faq, tickets_dir=tickets_dir, **env) as base:
         port = int(base.rsplit(":", 1)[1])
         pid = server_pid(port)
