@@ -41,6 +41,7 @@ ACCOUNTS = {"alice": "alice-pass-123", "bob": "bob-pass-123"}
 VIEWPORT = {"width": 1280, "height": 800}
 SHOTS = ROOT / "docs" / "images"
 XSS = "<img src=x onerror=alert(1)>"
+IDENTITY_SECRET = "browser-identity-secret-0123456789abcdef"
 
 expect.set_options(timeout=15_000)
 
@@ -65,7 +66,11 @@ def served(tmp_path_factory: pytest.TempPathFactory, shipped_index: Path) -> Ite
         data,
         faq,
         token=TOKEN,
-        **server_env(HELPDESK_CONSOLE_ACCOUNTS=json.dumps(ACCOUNTS), HELPDESK_CALIBRATION_FILE=str(pinned)),
+        **server_env(
+            HELPDESK_CONSOLE_ACCOUNTS=json.dumps(ACCOUNTS),
+            HELPDESK_CALIBRATION_FILE=str(pinned),
+            HELPDESK_IDENTITY_SECRET=IDENTITY_SECRET,
+        ),
     ) as base:
         yield base, tokens
 
@@ -650,3 +655,41 @@ def test_chinese_widget(browser: Any, base_url: str, shots: Path) -> None:
     expect(page.locator('[data-part="handoff-state"]')).to_have_text("人工客服将尽快回复，通常在 15 分钟内")
     assert page.errors == []
     page.context.close()
+
+
+def host_page(page: Any, base_url: str, customer_token: str) -> None:
+    """A page of the invoice app (served by the test, on the desk's origin) embedding the widget for a
+    signed-in customer, as the app would: ``data-customer-token``."""
+    html = (
+        "<!doctype html><html><body><h1>Invoices</h1>"
+        f'<script src="{base_url}/widget.js" data-lang="en" data-customer-token="{customer_token}"></script>'
+        "</body></html>"
+    )
+    page.route(f"{base_url}/host.html", lambda route: route.fulfill(status=200, content_type="text/html", body=html))
+    page.goto(f"{base_url}/host.html")
+
+
+def test_a_signed_in_customer_finds_their_conversation_on_another_device(browser: Any, base_url: str) -> None:
+    import time
+
+    import jwt
+
+    now = int(time.time())
+    token = jwt.encode({"sub": "cust-7", "name": "Li Wei", "iat": now, "exp": now + 600}, IDENTITY_SECRET, "HS256")
+    laptop = new_page(browser)
+    host_page(laptop, base_url, token)
+    laptop.locator('[data-part="launcher"]').click()
+    ask(laptop, "How do I reset my password?")
+    cid = conversation_id(laptop)
+    phone = new_page(browser)  # another browser profile: nothing in its storage
+    host_page(phone, base_url, token)
+    phone.locator('[data-part="launcher"]').click()
+    expect(phone.locator(".row.customer .bubble").first).to_have_text("How do I reset my password?")
+    assert conversation_id(phone) == cid
+    stranger = new_page(browser)  # someone else's identity sees nothing of it
+    other = jwt.encode({"sub": "cust-8", "iat": now, "exp": now + 600}, IDENTITY_SECRET, "HS256")
+    host_page(stranger, base_url, other)
+    stranger.locator('[data-part="launcher"]').click()
+    expect(stranger.locator('[data-part="input"]')).to_be_visible()
+    assert stranger.locator(".row.customer").count() == 0
+    assert not laptop.errors and not phone.errors and not stranger.errors

@@ -1432,10 +1432,28 @@
       state.conversationId = String(stored.conversation_id);
       state.token = String(stored.token);
       resync(true);
-    } else if (stored.conversation_id) {
-      clearStored(); // kept by an older widget without its token: it cannot be read any more
+    } else {
+      if (stored.conversation_id) clearStored(); // kept by an older widget without its token: unreadable now
+      if (customerToken) resumeCustomer();
     }
     if (sessionFlag("open")) setOpen(true);
+  }
+
+  // a signed-in customer on a new device (or after clearing storage): continue their latest conversation
+  function resumeCustomer() {
+    request("GET", "customer/conversations").then(
+      function (list) {
+        var last = list && list[0];
+        if (!last || state.conversationId) return;
+        state.conversationId = String(last.conversation_id);
+        state.token = String(last.conversation_token);
+        saveStored({ conversation_id: state.conversationId, token: state.token, last_id: 0 });
+        resync(true);
+      },
+      function () {
+        /* an expired or rejected identity: the customer simply starts a new conversation */
+      }
+    );
   }
 
   window.LedgerlyHelpdesk = {
