@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +144,56 @@ def write_faq(folder: Path, entries: dict[str, tuple[str, list[str], str]] = TIN
             f"---\nid: {eid}\nlang: en\nquestions:\n{qs}\n---\n# {title}\n\n{answer}\n", encoding="utf-8"
         )
     return folder
+
+
+CHROMIUM = os.environ.get("HELPDESK_CHROMIUM", "/usr/bin/chromium")  # Debian's, driven through Playwright
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless chromium (the test is skipped where it is not installed)."""
+    import pytest
+    from playwright import sync_api as playwright_sync
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium fonts-noto-cjk)")
+    with playwright_sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@contextmanager
+def real_server(app: Any) -> Iterator[tuple[str, int]]:
+    """``app`` under a real uvicorn on a free 127.0.0.1 port, in a thread: (host, port)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    host, port = sock.getsockname()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield host, port
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()

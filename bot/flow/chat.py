@@ -62,13 +62,15 @@ class ChatService:
         client_id: str | None = None,
         customer: CustomerIdentity | None = None,
         before_handoff: Callable[[], None] | None = None,
+        before_create: Callable[[], None] | None = None,
     ) -> Turn:
         """One customer message: stored first (once, under ``client_id``), then answered.
 
         ``conv``: the conversation (the caller checked the customer may use it), None to start one.
         A retry with a ``client_id`` already stored gets the stored reply and stores nothing; when the
         first attempt stored the message but failed before replying, the reply is computed now.
-        ``before_handoff`` runs before a handoff is opened (a rate limit may refuse it).
+        ``before_handoff`` runs before a handoff is opened, ``before_create`` before a conversation is
+        started (not for a retry of the message that started one); a rate limit may refuse either.
         """
         text = text.strip()
         msg_lang = lang or detect_language(text)
@@ -78,6 +80,8 @@ class ChatService:
             if earlier is not None:  # a retry of the message that started a conversation
                 conv = self.storage.conversations.get(earlier.conversation_id)
         if conv is None:
+            if before_create is not None:
+                before_create()
             conv = self.storage.conversations.create(
                 msg_lang, customer.id if customer else None, customer.profile() if customer else None
             )

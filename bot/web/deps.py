@@ -47,19 +47,25 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def agent_username(request: Request, services: Services) -> str | None:
+    """The account behind the request's agent credential, if any: an ``Authorization`` header decides
+    alone (a bearer token's owner, never a fallback to the cookie); without one, the console session."""
+    auth = request.headers.get("authorization")
+    if auth is not None:
+        scheme, _, token = auth.partition(" ")
+        token = token.strip()
+        return services.accounts.token_user(token) if scheme.lower() == "bearer" and token else None
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return services.accounts.user_of(cookie) if cookie else None
+
+
 def agent_person(
     request: Request,
     services: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],  # documents the scheme
 ) -> Person:
     """The person calling: the owner of the API token or the signed-in console user (401 otherwise)."""
-    username = None
-    if credentials is not None:  # a bearer token decides alone: no falling back to the cookie
-        username = services.accounts.token_user(credentials.credentials)
-    elif "authorization" not in request.headers:
-        cookie = request.cookies.get(SESSION_COOKIE)
-        if cookie:
-            username = services.accounts.user_of(cookie)
+    username = agent_username(request, services)
     person = services.accounts.person(username) if username else None
     if person is None:
         raise ApiError(
@@ -133,11 +139,7 @@ TokenDep = Annotated[str | None, Depends(conversation_token)]
 
 def is_agent(request: Request, services: Services) -> bool:
     """Whether an agent credential came with the request (agents read every conversation)."""
-    auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer ") and services.accounts.token_user(auth[7:].strip()):
-        return True
-    cookie = request.cookies.get(SESSION_COOKIE)
-    return bool(cookie and services.accounts.user_of(cookie))
+    return agent_username(request, services) is not None
 
 
 def may_use(

@@ -73,6 +73,12 @@ def _conversation_of(tx: Tx, handoff_id: int) -> str:
     return str(row["conversation_id"])
 
 
+def _by_client_id(tx: Tx, client_id: str) -> Message | None:
+    """The message stored under a sender's client id (a retry finds its first attempt)."""
+    row = tx.one("SELECT * FROM messages WHERE client_id = ?", (client_id,))
+    return _message(row) if row else None
+
+
 class DuplicateClientId(Exception):
     """A message with this client id is already stored (the transaction stored nothing)."""
 
@@ -192,9 +198,9 @@ class ConversationRepo:
         (the message, whether it was stored now). Concurrent retries store it once (a unique index)."""
         try:
             with self.db.tx() as tx:
-                row = tx.one("SELECT * FROM messages WHERE client_id = ?", (client_id,))
-                if row is not None:
-                    return _message(row), False
+                stored = _by_client_id(tx, client_id)
+                if stored is not None:
+                    return stored, False
                 return _insert_message(tx, conversation_id, role, text, meta, author, client_id), True
         except DuplicateClientId:
             stored = self.by_client_id(client_id)
@@ -261,8 +267,7 @@ class ConversationRepo:
 
     def by_client_id(self, client_id: str) -> Message | None:
         with self.db.tx() as tx:
-            row = tx.one("SELECT * FROM messages WHERE client_id = ?", (client_id,))
-        return _message(row) if row else None
+            return _by_client_id(tx, client_id)
 
     def messages(self, conversation_id: str, after_id: int = 0) -> list[Message]:
         with self.db.tx() as tx:
@@ -422,16 +427,16 @@ class HandoffRepo:
         ``client_id`` already stored (a retry) returns that message and sends nothing."""
         if client_id is not None:
             with self.db.tx() as tx:
-                row = tx.one("SELECT * FROM messages WHERE client_id = ?", (client_id,))
-            if row is not None:
-                return _message(row)
+                stored = _by_client_id(tx, client_id)
+            if stored is not None:
+                return stored
         try:
             return self._reply(handoff_id, agent, text, client_id)
         except DuplicateClientId:
             with self.db.tx() as tx:
-                row = tx.one("SELECT * FROM messages WHERE client_id = ?", (client_id,))
-            assert row is not None
-            return _message(row)
+                stored = _by_client_id(tx, client_id or "")
+            assert stored is not None
+            return stored
 
     def _reply(self, handoff_id: int, agent: str, text: str, client_id: str | None) -> Message:
         with self.db.tx() as tx:

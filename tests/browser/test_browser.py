@@ -19,23 +19,13 @@ import httpx
 import pytest
 
 from bench.server import running_server
-from tests.support import FAQ, ROOT, bearer, personal_tokens, seed_state, server_env
+from tests.support import FAQ, ROOT, bearer, chromium, personal_tokens, seed_state, server_env
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("HELPDESK_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TOKEN = "e2e-token"  # HELPDESK_AGENT_TOKEN: acts as the account `api` (reads; agents act with their own)
 ACCOUNTS = {"alice": "alice-pass-123", "bob": "bob-pass-123"}
 VIEWPORT = {"width": 1280, "height": 800}
@@ -83,12 +73,8 @@ def base_url(served: tuple[str, dict[str, str]]) -> str:
 @pytest.fixture(scope="module")
 def browser(base_url: str) -> Iterator[Any]:
     """Closed before the server stops, so no open event stream holds up its shutdown."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium fonts-noto-cjk)")
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture()

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import shutil
 import time
@@ -42,23 +41,13 @@ import httpx
 import pytest
 
 from bench.server import running_server
-from tests.support import FAQ, seed_state, server_env
+from tests.support import FAQ, chromium, seed_state, server_env
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("HELPDESK_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TOKEN = "xss-token"
 ACCOUNTS = {"alice": "alice-pass-123"}
 VIEWPORT = {"width": 1280, "height": 800}
@@ -544,12 +533,8 @@ def desk(tmp_path_factory: pytest.TempPathFactory, shipped_index: Path) -> Itera
 
 @pytest.fixture(scope="module")
 def browser(desk: str) -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium fonts-noto-cjk)")
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture()

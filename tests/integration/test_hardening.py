@@ -13,22 +13,18 @@ import http.client
 import json
 import logging
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from bot.web.app import create_app
 from bot.web.middleware import STATIC, cookie_secure, origin_of
-from tests.support import AGENT
+from tests.support import AGENT, real_server
 
 SAME = {"Origin": "http://testserver"}
 EVIL = {"Origin": "https://evil.example"}
@@ -302,26 +298,6 @@ def test_500_is_the_one_shape_with_a_request_id_and_no_internals(
 
 
 # ----------------------------------------------------------------------------------- a real uvicorn
-
-
-@contextmanager
-def real_server(app: FastAPI) -> Iterator[tuple[str, int]]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    host, port = sock.getsockname()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield host, port
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
 
 
 def _chunked(

@@ -11,18 +11,13 @@ search: ``HELPDESK_FUZZ_EXAMPLES=300 pytest tests/integration/test_openapi_fuzz.
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
@@ -30,31 +25,11 @@ from schemathesis.specs.openapi.checks import status_code_conformance
 
 from bot.settings import Settings
 from bot.web.app import create_app
-from tests.support import AGENT, ask, make_settings, seed_state
+from tests.support import AGENT, ask, make_settings, real_server, seed_state
 
 STREAMS = r"^/api/(conversations/\{conversation_id\}/events|agent/events)$"
 # per operation and generation mode (valid / invalid); HELPDESK_FUZZ_EXAMPLES=500 for a deeper search
 EXAMPLES = int(os.environ.get("HELPDESK_FUZZ_EXAMPLES", "25"))
-
-
-@contextmanager
-def real_server(app: Any) -> Iterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    host, port = sock.getsockname()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
 
 
 def _unlimited_settings(data_dir: Path) -> Settings:
@@ -85,7 +60,8 @@ def desk(tmp_path_factory: pytest.TempPathFactory, shipped_index: Path, embedder
     seed_state(data_dir, shipped_index)
     services = build_services(_unlimited_settings(data_dir), embedders=embedders)
     try:
-        with real_server(create_app(services.settings, services)) as base:
+        with real_server(create_app(services.settings, services)) as (host, port):
+            base = f"http://{host}:{port}"
             yield base
     finally:
         services.close()

@@ -156,8 +156,6 @@ def chat(
     services.limit("chat_ip", ip)
     if conv is not None:
         services.limit("chat_conversation", conv.id)
-    elif req.client_message_id is None or services.storage.conversations.by_client_id(req.client_message_id) is None:
-        services.limit("conversation_ip", ip)
     turn = services.chat.handle(
         req.message,
         conv,
@@ -166,6 +164,7 @@ def chat(
         req.client_message_id,
         customer,
         before_handoff=lambda: services.limit("handoff_ip", ip),
+        before_create=lambda: services.limit("conversation_ip", ip),
     )
     return turn_out(turn, services)
 
