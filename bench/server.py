@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -72,3 +73,46 @@ def running_server(
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+class MailSink:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 standing in for the relay: keeps what it receives;
+    recipients starting with ``refuse`` get 550, and ``down()`` / ``up()`` stop and restart it."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.mails: list[Any] = []
+        self._controller: Any = None
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
+        if address.startswith("refuse"):
+            return "550 5.1.1 <" + address + ">: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        from email import message_from_bytes, policy
+
+        self.mails.append(message_from_bytes(envelope.original_content or envelope.content, policy=policy.default))
+        return "250 OK"
+
+    def up(self) -> MailSink:
+        from aiosmtpd.controller import Controller
+
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port, ready_timeout=10)
+        self._controller.start()
+        return self
+
+    def down(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def wait(self, count: int, timeout: float = 20.0) -> list[Any]:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while len(self.mails) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(self.mails) >= count, f"expected {count} mails, the relay got {len(self.mails)}"
+        return self.mails

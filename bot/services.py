@@ -12,23 +12,30 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
 from bot.calibration.auto import CalibrationSettings, Calibrator
 from bot.calibration.crossfit import CALIBRATION_FILE
 from bot.calibration.model import Calibration
+from bot.channels.dispatch import Dispatcher
+from bot.channels.email import EmailChannel, ImapPoller, MailConfig, SmtpListener
 from bot.flow.answering import Answerer
 from bot.flow.chat import ChatService
 from bot.runtime import KnowledgeRuntime
 from bot.settings import DEFAULT_RATE_LIMITS, Settings
 from escalation.accounts import Accounts, Role
+from escalation.calendar import Calendars
 from escalation.events import Event, EventKind
 from escalation.identity import ConversationKeys, IdentityVerifier
 from escalation.queue import EscalationQueue
 from escalation.ratelimit import Limit, RateLimited, RateLimiter
 from escalation.retention import RetentionAction, apply_retention
+from escalation.sla import SlaMonitor, parse_policies
 from escalation.storage import Storage, open_storage
+from escalation.waits import Waits
+from escalation.webhooks import WebhookSender
 from indexer.embedders import Embedder, load_embedders
 from knowledge.tickets import read_ticket_file
 
@@ -172,6 +179,11 @@ class Services:
     limiter: RateLimiter
     limits: dict[str, Limit]
     conversation_keys: ConversationKeys
+    calendars: Calendars
+    waits: Waits
+    sla: SlaMonitor
+    email: EmailChannel
+    dispatcher: Dispatcher
     identity: IdentityVerifier | None = None
     first_password: str | None = None
     first_token: str | None = None
@@ -179,6 +191,14 @@ class Services:
     hashing: Hashing = field(default_factory=Hashing)
     _housekeeping: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
+    smtp: SmtpListener | None = None
+
+    def start_channels(self) -> None:
+        """The deliveries and clocks thread, and the SMTP listener when one is configured."""
+        self.dispatcher.start()
+        if self.settings.smtp_listen and self.smtp is None:
+            self.smtp = SmtpListener(self.email, self.settings.smtp_listen, self.settings.max_mail_bytes)
+            self.smtp.start()
 
     def start_housekeeping(self, every_seconds: float = HOUSEKEEPING_SECONDS) -> None:
         """Hourly: expired sessions and rate-limit counters deleted, retention applied (if set)."""
@@ -196,6 +216,9 @@ class Services:
         try:
             self.accounts.purge_sessions()
             self.storage.rate_limits.purge(int(time.time()))
+            month_ago = (datetime.now(UTC) - timedelta(days=30)).isoformat(timespec="milliseconds")
+            self.storage.mail.purge_done(month_ago)  # sent mail and delivered webhooks: the log keeps a month
+            self.storage.webhooks.purge_done(month_ago)
             if self.settings.retention_days > 0:
                 done = apply_retention(
                     self.storage, self.settings.retention_days, RetentionAction(self.settings.retention_action)
@@ -219,6 +242,10 @@ class Services:
     def stop_background(self) -> None:
         """Stop the watcher, the calibration and the housekeeping threads (the storage stays open)."""
         self._stop.set()
+        if self.smtp is not None:
+            self.smtp.stop()
+            self.smtp = None
+        self.dispatcher.stop()
         if self._housekeeping is not None:
             self._housekeeping.join(timeout=5)
             self._housekeeping = None
@@ -278,7 +305,10 @@ def build_services(
                 tuned,
             )
     queue = EscalationQueue(storage)
-    answerer = Answerer(runtime, settings.expected_response_minutes)
+    answerer = Answerer(runtime)
+    calendars = Calendars.parse(settings.calendar, settings.calendars)
+    waits = Waits(storage, calendars)
+    chat = ChatService(storage, queue, answerer, waits)
     accounts = Accounts(storage.accounts)
     first_password = bootstrap_accounts(settings, accounts)
     configured_token(settings, accounts)
@@ -289,17 +319,45 @@ def build_services(
         if settings.identity_secret
         else None
     )
+    limiter = RateLimiter(storage.rate_limits)
+    keys = ConversationKeys(secret)
+    email = EmailChannel(
+        storage,
+        chat,
+        keys,
+        MailConfig(
+            settings.mail_from, settings.mail_from_name, settings.smtp_relay, settings.public_url,
+            settings.max_attachment_bytes,
+        ),
+        limit_sender=lambda address: limiter.hit(limits["mail_sender"], address.lower(), 1),
+    )
+    sla = SlaMonitor(storage, parse_policies(settings.sla_policies), calendars)
+    dispatcher = Dispatcher(
+        storage,
+        email,
+        WebhookSender(storage, settings.webhook_url, settings.webhook_secret),
+        sla,
+        missed_after=timedelta(minutes=settings.missed_reply_minutes),
+        sla_every=settings.sla_check_seconds,
+        imap=ImapPoller(email, settings.imap_url) if settings.imap_url else None,
+        imap_every=settings.imap_poll_seconds,
+    )
     return Services(
         settings,
         storage,
         queue,
         runtime,
         answerer,
-        ChatService(storage, queue, answerer),
+        chat,
         accounts,
-        RateLimiter(storage.rate_limits),
+        limiter,
         limits,
-        ConversationKeys(secret),
+        keys,
+        calendars,
+        waits,
+        sla,
+        email,
+        dispatcher,
         identity,
         first_password,
         first_token(settings, storage, accounts),

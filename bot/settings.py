@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from escalation.sla import DEFAULT_POLICIES
 
 DEFAULT_RATE_LIMITS = {
     "chat_ip": "60/minute",
@@ -16,6 +19,8 @@ DEFAULT_RATE_LIMITS = {
     "sign_in_account": "10/15min",
     "sign_in_account_any": "100/15min",
     "agent_api": "600/minute",
+    "contact_conversation": "5/hour",  # email address left in the widget / transcript requested
+    "mail_sender": "30/hour",  # inbound mails per sender address
 }
 
 
@@ -85,7 +90,9 @@ class Settings(BaseSettings):
         description="Abuse limits as count/period per key, kept in the database (shared by replicas); "
         "`0/minute` switches one off. Keys: chat_ip, chat_conversation, conversation_ip (new conversations), "
         "handoff_ip, sign_in_ip (attempts per address), sign_in_account (failed sign-ins per account and address), "
-        "sign_in_account_any (failed sign-ins per account from anywhere), agent_api (per credential).",
+        "sign_in_account_any (failed sign-ins per account from anywhere), agent_api (per credential), "
+        "contact_conversation (email address left / transcript mailed, per conversation), mail_sender (inbound "
+        "mails per sender address).",
     )
     trusted_proxies: str = Field(
         "127.0.0.1",
@@ -119,8 +126,63 @@ class Settings(BaseSettings):
         description="Share of questions assumed out of scope, each as hard as a question whose FAQ entry was "
         "removed, for the guarantee; raise it for traffic with many questions the FAQ does not cover.",
     )
-    expected_response_minutes: int = Field(
-        15, description="Typical wait for a human reply, told to customers."
+    calendar: dict[str, Any] | None = Field(
+        None,
+        description='When the team works, as JSON: {"timezone": "Europe/Berlin", "hours": {"mon-fri": "09:00-18:00"}, '
+        '"holidays": "DE", "subdivision": "BE", "closed": ["2026-12-24"], "open": ["2026-12-27"]}. `holidays` is a '
+        "country code of the holidays package; CN uses chinese-calendar (official holidays and make-up working "
+        "days). Unset: the team works around the clock.",
+    )
+    calendars: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='Per-language teams with their own calendars, as JSON {"zh": {...calendar...}}; languages not '
+        "listed use `calendar`.",
+    )
+    sla_policies: list[dict[str, Any]] = Field(
+        default_factory=lambda: [dict(p) for p in DEFAULT_POLICIES],
+        description='SLA policies in business minutes, first match wins, as JSON [{"name": "email", "channels": '
+        '["email"], "reasons": [], "first_response_minutes": 240, "next_response_minutes": 480, '
+        '"resolution_minutes": 2880}, ...]; `[]` switches SLAs off.',
+    )
+    sla_check_seconds: float = Field(15.0, gt=0, description="How often SLA clocks are checked (seconds).")
+    webhook_url: str | None = Field(
+        None,
+        description="Where handoff.created, sla.breached and handoff.resolved are POSTed (JSON, HMAC-SHA256 signed "
+        "with `webhook_secret` in X-Helpdesk-Signature, retried with backoff for a day).",
+    )
+    webhook_secret: str | None = Field(None, description="Secret of the webhook signature (required with webhook_url).")
+    smtp_listen: str | None = Field(
+        None,
+        description="host:port of the desk's own SMTP listener for inbound mail (e.g. 127.0.0.1:2525); in "
+        "production an MTA forwards the support address to it.",
+    )
+    imap_url: str | None = Field(
+        None,
+        description="Instead of (or besides) the listener: poll this mailbox, imaps://user:pass@host:993/INBOX "
+        "(or imap:// with STARTTLS); fetched mail is marked seen.",
+    )
+    imap_poll_seconds: float = Field(30.0, gt=0, description="How often the IMAP mailbox is polled.")
+    smtp_relay: str | None = Field(
+        None,
+        description="Outgoing mail relay, smtp://host:port (STARTTLS when offered) or smtps://user:pass@host:465. "
+        "Unset: no mail is sent (queued mail waits until a relay is set).",
+    )
+    mail_from: str = Field(
+        "support@example.com",
+        description="The support address: From of outgoing mail; replies to support+<token>@ the same domain "
+        "come back to their conversation.",
+    )
+    mail_from_name: str = Field("Ledgerly Support", description="Display name of outgoing mail.")
+    max_mail_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest inbound mail accepted (bytes); larger ones are refused (552)."
+    )
+    max_attachment_bytes: int = Field(
+        5 * 1024 * 1024, ge=0, description="Attachments of a mail are stored up to this total size (bytes); beyond "
+        "it they are listed but not kept.",
+    )
+    missed_reply_minutes: float = Field(
+        5.0, gt=0, description="An agent reply a widget customer with an email address has not seen for this long "
+        "is emailed to them.",
     )
     max_message_chars: int = Field(2000, description="Longest customer message accepted.")
     watch_interval: float = Field(0.25, description="Seconds between checks of the FAQ and ticket folders.")

@@ -28,6 +28,7 @@ class EventKind(StrEnum):
     HANDOFF_REPLIED = "handoff.replied"
     HANDOFF_RESOLVED = "handoff.resolved"
     KNOWLEDGE_CHANGED = "knowledge.changed"
+    SLA_BREACHED = "sla.breached"
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,6 +110,13 @@ class ConversationKeys:
         mac = hmac.new(self._key, b"conversation:" + conversation_id.encode(), hashlib.sha256).digest()
         return "hc_" + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
+    def reply_tag(self, conversation_id: str) -> str:
+        """A short tag of the conversation for its reply address (support+<id>.<tag>@...)."""
+        return hmac.new(self._key, b"reply-to:" + conversation_id.encode(), hashlib.sha256).hexdigest()[:16]
+
+    def check_reply_tag(self, conversation_id: str, tag: str) -> bool:
+        return hmac.compare_digest(self.reply_tag(conversation_id).encode(), tag.encode("utf-8", "replace"))
+
     def check(self, conversation_id: str, token: str | None) -> bool:
         if not token:
             return False

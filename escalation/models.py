@@ -29,6 +29,15 @@ class HandoffReason(StrEnum):
     BANK_DETAILS_CHANGE = "bank_details_change"
 
 
+class MailStatus(StrEnum):
+    """Where an outgoing mail is."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"  # refused for good (5xx) or given up after two days of retries
+    BOUNCED = "bounced"  # accepted, then reported undeliverable
+
+
 class ConversationStatus(StrEnum):
     """Derived from the conversation's handoff, never stored twice."""
 
@@ -50,6 +59,15 @@ class Conversation:
     state: dict[str, Any] = field(default_factory=dict)
     customer_id: str | None = None  # the verified customer who owns it; None: anonymous
     customer: dict[str, str] = field(default_factory=dict)  # their name, email, company as the app sent them
+    channel: str = "widget"  # widget | email
+    contact_email: str | None = None  # where replies are mailed (email channel, or left in the widget)
+    seen_message_id: int = 0  # the newest message the customer's widget has shown them
+    mail_thread: dict[str, Any] = field(default_factory=dict)  # email: subject, Message-IDs of the thread
+
+    @property
+    def email(self) -> str | None:
+        """The address replies can reach the customer at, if any."""
+        return self.contact_email or self.customer.get("email") or None
 
 
 @dataclass(frozen=True)
@@ -62,6 +80,19 @@ class Message:
     meta: dict[str, Any] = field(default_factory=dict)
     author: str | None = None
     feedback: str | None = None
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file that came with a customer's mail: stored (up to a limit), never indexed."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.server import MailSink, free_port
+
+__all__ = ["MailSink", "free_port"]  # the relay stand-in and free ports, shared with the benchmarks
+
 ROOT = Path(__file__).resolve().parent.parent
 FAQ = ROOT / "data" / "faq"
 TICKETS = ROOT / "data" / "tickets"
@@ -197,3 +201,82 @@ def real_server(app: Any) -> Iterator[tuple[str, int]]:
         server.should_exit = True
         thread.join(30)
         sock.close()
+
+
+@contextmanager
+def dovecot(user: str, password: str) -> Iterator[tuple[int, Path]]:
+    """A throwaway Dovecot IMAP server (Debian's dovecot-imapd) on 127.0.0.1: (port, the user's Maildir).
+
+    Mail is "delivered" by writing a file into ``Maildir/new`` (owned by the mail user, nobody). Skipped
+    where Dovecot is not installed or we are not root (it switches to that user)."""
+    import pwd
+    import subprocess
+    import tempfile
+
+    import pytest
+
+    if not Path("/usr/sbin/dovecot").exists() or os.geteuid() != 0:
+        pytest.skip("Dovecot not installed (apt-get install dovecot-imapd) or not root")
+    nobody = pwd.getpwnam("nobody")
+    base = Path(tempfile.mkdtemp(prefix="dovecot-"))
+    base.chmod(0o755)  # its auth and mail processes run as other users
+    port = free_port()
+    (base / "run").mkdir()
+    maildir = base / "home" / user / "Maildir"
+    for sub in ("new", "cur", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    (base / "passwd").write_text(f"{user}:{{PLAIN}}{password}\n")
+    conf = base / "dovecot.conf"
+    conf.write_text(
+        f"""protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+base_dir = {base}/run
+state_dir = {base}/run
+log_path = {base}/dovecot.log
+mail_location = maildir:{base}/home/%u/Maildir
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {base}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={nobody.pw_uid} gid={nobody.pw_gid} home={base}/home/%u
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+"""
+    )
+    os.chown(base / "home", nobody.pw_uid, nobody.pw_gid)
+    for p in [base / "home" / user, maildir, *maildir.iterdir()]:
+        os.chown(p, nobody.pw_uid, nobody.pw_gid)
+    subprocess.run(["/usr/sbin/dovecot", "-c", str(conf)], check=True, timeout=30)
+    try:
+        import socket
+        import time
+
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (base / "dovecot.log").read_text()
+                time.sleep(0.1)
+        yield port, maildir
+    finally:
+        subprocess.run(["/usr/sbin/dovecot", "-c", str(conf), "stop"], timeout=30, check=False)
+        shutil.rmtree(base, ignore_errors=True)

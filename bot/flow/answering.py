@@ -57,9 +57,8 @@ def candidate_rows(
 
 
 class Answerer:
-    def __init__(self, runtime: KnowledgeRuntime, response_minutes: int) -> None:
+    def __init__(self, runtime: KnowledgeRuntime) -> None:
         self.runtime = runtime
-        self.response_minutes = response_minutes
 
     def retrieve(self, text: str, lang: str | None = None) -> Retrieval:
         snap = self.runtime.snapshot
@@ -129,7 +128,7 @@ class Answerer:
         key = phrases.HANDOFF_TEXT.get(decision.reason, "handoff_low_confidence")
         return Reply(
             "handoff",
-            phrases.text(key, lang, minutes=self.response_minutes),
+            phrases.text(key, lang),
             decision.confidence,
             decision.reason,
             candidates=candidates

@@ -5,17 +5,18 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.flow import phrases
 from bot.flow.answering import Answerer, Reply
 from bot.flow.decision import Decision, ReplyKind
 from escalation.identity import CustomerIdentity
-from escalation.models import Conversation, HandoffReason, Message
+from escalation.models import Attachment, Conversation, HandoffReason, Message
 from escalation.queue import EscalationQueue
 from escalation.ratelimit import RateLimited
 from escalation.storage import Storage
+from escalation.waits import Waits
 from knowledge.lang import detect_language
 
 NONE_OF_THESE = "none"
@@ -38,10 +39,13 @@ class Turn:
 
 
 class ChatService:
-    def __init__(self, storage: Storage, queue: EscalationQueue, answerer: Answerer) -> None:
+    def __init__(
+        self, storage: Storage, queue: EscalationQueue, answerer: Answerer, waits: Waits | None = None
+    ) -> None:
         self.storage = storage
         self.queue = queue
         self.answerer = answerer
+        self.waits = waits
         # one turn at a time per conversation (a retry racing its original waits for it)
         self._locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
         self._locks_guard = threading.Lock()
@@ -63,6 +67,7 @@ class ChatService:
         customer: CustomerIdentity | None = None,
         before_handoff: Callable[[], None] | None = None,
         before_create: Callable[[], None] | None = None,
+        attachments: tuple[Attachment, ...] = (),
     ) -> Turn:
         """One customer message: stored first (once, under ``client_id``), then answered.
 
@@ -94,7 +99,9 @@ class ChatService:
                 customer_msg = self.storage.conversations.add_message(conv.id, "customer", text, meta)
                 return self._answer(conv, customer_msg, text, msg_lang, choice, before_handoff)
         with self._lock(conv.id):  # taken before storing: a retry racing this request waits for its answer
-            customer_msg, new = self.storage.conversations.add_once(conv.id, "customer", text, client_id, meta)
+            customer_msg, new = self.storage.conversations.add_once(
+                conv.id, "customer", text, client_id, meta, attachments=attachments
+            )
             if new or customer_msg.conversation_id == conv.id:
                 return self._answer_or_replay(conv, customer_msg, new, text, msg_lang, choice, before_handoff)
         if not created:
@@ -192,6 +199,7 @@ class ChatService:
                 conv.id, text, reply.reason, customer.id, rejected=choice == NONE_OF_THESE
             )
             handoff_id = self.queue.hand_off(conv.id, reply.reason, msg_lang, question, reply.candidates).id
+            reply = self._with_wait(reply, conv, msg_lang)
         state = (
             {
                 "pending": [s["id"] for s in reply.suggestions],
@@ -235,16 +243,30 @@ class ChatService:
         ]
         reply = self.answerer.handoff(kb, Decision(ReplyKind.HANDOFF, HandoffReason.WRONG_ANSWER, 0.0), None, lang, candidates)
         handoff = self.queue.hand_off(conv.id, "wrong_answer", lang, question.text, reply.candidates)
+        reply = self._with_wait(reply, conv, lang)
         self.storage.conversations.update(conv.id, state={})
         meta = {**reply.public(), "reason": reply.reason}
         msg = self.storage.conversations.add_message(conv.id, "bot", reply.text, meta)
         self.answerer.runtime.request_calibration(urgent=False)
         return Turn(conv.id, question, msg, reply, handoff.id)
 
+    def _with_wait(self, reply: Reply, conv: Conversation, lang: str) -> Reply:
+        """A handoff reply says how long the wait is, or when the team is back (and where the answer goes)."""
+        if self.waits is None:
+            return reply
+        wait = self.waits.for_conversation(lang, conv.id)
+        email = self.storage.conversations.get(conv.id).email
+        return replace(reply, text=f"{reply.text} {phrases.wait_text(wait, lang, email, self.waits.clock())}")
+
     def state(self, conversation_id: str) -> dict[str, Any]:
-        """What the widget shows: bot or handoff, and whether a person has joined."""
+        """What the widget shows: bot or handoff, whether a person has joined, and the honest wait."""
         conv = self.storage.conversations.get(conversation_id)
         handoff = self.storage.handoffs.open_for(conversation_id)
+        wait: dict[str, Any] | None = None
+        if self.waits is not None and handoff is not None:
+            w = self.waits.for_conversation(conv.lang, conv.id)
+            back = phrases.when(w.back_at, w.timezone, conv.lang, self.waits.clock()) if w.back_at else None
+            wait = {**w.public(), "back_text": back}
         return {
             "status": conv.status,
             "handoff": None
@@ -253,7 +275,8 @@ class ChatService:
                 "id": handoff.id,
                 "status": handoff.status,
                 "agent": handoff.claimed_by,
-                "expected_minutes": self.answerer.response_minutes,
+                "wait": wait,
+                "email": conv.email is not None,
             },
         }
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from escalation.models import HandoffReason
+from escalation.waits import Wait
 
 _HUMAN_EN = re.compile(
     r"\b(talk|speak|chat|connect|transfer|put)\b.{0,25}\b(human|person|agent|someone|somebody|representative|"
@@ -26,26 +29,45 @@ def wants_human(text: str) -> bool:
 
 TEXTS: dict[str, dict[str, str]] = {
     "handoff": {
-        "en": "I'm passing your question to a person on our support team. You can keep writing here; "
-        "a support agent usually replies within {minutes} minutes.",
-        "zh": "我已把您的问题转给人工客服。您可以继续在这里补充信息，客服通常会在 {minutes} 分钟内回复。",
+        "en": "I'm passing your question to a person on our support team. You can keep writing here.",
+        "zh": "我已把您的问题转给人工客服。您可以继续在这里补充信息。",
     },
     "handoff_low_confidence": {
         "en": "I'm not sure I have the right answer, and a wrong answer about invoices or tax is worse than "
-        "none. I'm passing your question to a person on our support team; they usually reply within "
-        "{minutes} minutes.",
-        "zh": "这个问题我没有把握给出准确答案（发票和税务问题答错比不答更糟）。我已转给人工客服，"
-        "通常会在 {minutes} 分钟内回复您。",
+        "none. I'm passing your question to a person on our support team.",
+        "zh": "这个问题我没有把握给出准确答案（发票和税务问题答错比不答更糟）。我已转给人工客服。",
     },
     "handoff_policy": {
-        "en": "This is something only a person on our support team can handle, so I'm passing it to them. "
-        "They usually reply within {minutes} minutes.",
-        "zh": "这个问题需要人工客服处理，我已转给他们，通常会在 {minutes} 分钟内回复您。",
+        "en": "This is something only a person on our support team can handle, so I'm passing it to them.",
+        "zh": "这个问题需要人工客服处理，我已转给他们。",
     },
     "handoff_wrong_answer": {
-        "en": "Sorry that wasn't what you asked. I'm passing your question to a person on our support team; "
-        "they usually reply within {minutes} minutes.",
-        "zh": "抱歉，刚才的回答不是您要问的。我已把您的问题转给人工客服，通常会在 {minutes} 分钟内回复您。",
+        "en": "Sorry that wasn't what you asked. I'm passing your question to a person on our support team.",
+        "zh": "抱歉，刚才的回答不是您要问的。我已把您的问题转给人工客服。",
+    },
+    "wait_typical": {
+        "en": "You are number {position} in the queue; recently a person replied within about {minutes} minutes.",
+        "zh": "您目前排在第 {position} 位；最近人工客服通常在约 {minutes} 分钟内回复。",
+    },
+    "wait_position": {
+        "en": "You are number {position} in the queue; a person will reply here.",
+        "zh": "您目前排在第 {position} 位，人工客服会在这里回复您。",
+    },
+    "wait_closed": {
+        "en": "Our team is not available right now: we are back {when}.",
+        "zh": "人工客服现在不在线，将于 {when} 回来。",
+    },
+    "wait_closed_never": {
+        "en": "Our team is not available right now.",
+        "zh": "人工客服现在不在线。",
+    },
+    "by_email": {
+        "en": "You will get the answer by email at {email}.",
+        "zh": "答复将通过邮件发送到 {email}。",
+    },
+    "leave_email": {
+        "en": "Leave your email address and you will get the answer by email too.",
+        "zh": "留下您的邮箱，答复也会通过邮件发给您。",
     },
     "queued": {
         "en": "Thanks, I've added this to your conversation with our support team. An agent will reply here.",
@@ -75,3 +97,42 @@ HANDOFF_TEXT: dict[str, str] = {
 
 def text(key: str, lang: str, **kwargs: object) -> str:
     return TEXTS[key].get(lang, TEXTS[key]["en"]).format(**kwargs)
+
+
+_WEEKDAYS = {
+    "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+    "zh": ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
+}
+
+
+def when(at: datetime, timezone: str, lang: str, now: datetime | None = None) -> str:
+    """"Monday 09:00 CET" / "周一 09:00（CET）", in the team's time zone; a date beyond a week."""
+    local = at.astimezone(ZoneInfo(timezone))
+    today = (now or datetime.now(UTC)).astimezone(ZoneInfo(timezone)).date()
+    zone = local.strftime("%Z")
+    clock = local.strftime("%H:%M")
+    days = (local.date() - today).days
+    if lang == "zh":
+        day = "今天" if days == 0 else "明天" if days == 1 else (
+            _WEEKDAYS["zh"][local.weekday()] if days < 7 else f"{local.month}月{local.day}日"
+        )
+        return f"{day} {clock}（{zone}）"
+    day = "today" if days == 0 else "tomorrow" if days == 1 else (
+        _WEEKDAYS["en"][local.weekday()] if days < 7 else local.strftime("%A %d %B").replace(" 0", " ")
+    )
+    return f"{day} {clock} {zone}"
+
+
+def wait_text(wait: Wait, lang: str, email: str | None, now: datetime | None = None) -> str:
+    """The honest wait after a handoff: the queue while the team works, its return after hours."""
+    if wait.open_now:
+        if wait.typical_minutes is not None:
+            return text("wait_typical", lang, position=wait.position, minutes=wait.typical_minutes)
+        return text("wait_position", lang, position=wait.position)
+    closed = (
+        text("wait_closed", lang, when=when(wait.back_at, wait.timezone, lang, now))
+        if wait.back_at
+        else text("wait_closed_never", lang)
+    )
+    follow = text("by_email", lang, email=email) if email else text("leave_email", lang)
+    return f"{closed} {follow}"

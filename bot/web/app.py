@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         logs.install()  # uvicorn has set up its handlers by now: nothing personal reaches a log
         svc.runtime.start_watching(settings.watch_interval)
         svc.start_housekeeping()
+        svc.start_channels()
         app.state.services = svc
         try:
             yield

@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 
 from bot.flow.decision import ReplyKind
-from escalation.models import ConversationStatus, HandoffReason, HandoffStatus
+from escalation.models import ConversationStatus, HandoffReason, HandoffStatus, MailStatus
 
 PLACEHOLDER = "/*VOCABULARY*/ null"
 
@@ -27,6 +27,7 @@ def vocabulary() -> dict[str, dict[str, str]]:
         "handoffStatus": _members(HandoffStatus),
         "handoffReason": _members(HandoffReason),
         "conversationStatus": _members(ConversationStatus),
+        "mailStatus": _members(MailStatus),
     }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from escalation.events import LocalBus
 from escalation.storage.database import Database, SchemaTooNew
+from escalation.storage.delivery import MailRepo, SlaRepo, WebhookRepo
 from escalation.storage.repos import (
     AccountRepo,
     ConversationRepo,
@@ -37,6 +38,9 @@ class Storage:
         self.drafts = DraftRepo(db)
         self.rate_limits = RateLimitRepo(db)
         self.secrets = SecretRepo(db)
+        self.mail = MailRepo(db)
+        self.webhooks = WebhookRepo(db)
+        self.sla = SlaRepo(db)
 
     @property
     def backend(self) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from escalation.errors import HandoffAlreadyClaimed, InvalidTransition, NotFound
 from escalation.events import Event, EventKind
 from escalation.models import (
+    Attachment,
     Conversation,
     ConversationStatus,
     FaqDraft,
@@ -26,6 +27,7 @@ from escalation.models import (
     now_iso,
 )
 from escalation.storage.database import Database, Row, Tx
+from escalation.storage.delivery import channel_of, handoff_payload, queue_mail, queue_webhook
 from knowledge.tickets import Ticket
 
 
@@ -35,6 +37,7 @@ def _j(value: Any) -> str:
 
 _CONVERSATION = (
     "SELECT c.id, c.lang, c.created_at, c.updated_at, c.state, c.customer_id, c.customer_profile, "
+    "c.channel, c.contact_email, c.seen_message_id, c.mail_thread, "
     "EXISTS (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id AND h.status <> 'resolved') AS waiting "
     "FROM conversations c WHERE c.id = ?"
 )
@@ -91,6 +94,7 @@ def _insert_message(
     meta: dict[str, Any] | None,
     author: str | None,
     client_id: str | None = None,
+    attachments: Iterable[Attachment] = (),
 ) -> Message:
     now = now_iso()
     row = tx.one(
@@ -102,6 +106,15 @@ def _insert_message(
         raise DuplicateClientId(client_id or "")
     tx.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id))
     message = Message(int(row["id"]), conversation_id, role, text, now, meta or {}, author, None)
+    for a in attachments:
+        tx.execute(
+            "INSERT INTO attachments (message_id, filename, content_type, size, data) VALUES (?,?,?,?,?)",
+            (message.id, a.filename, a.content_type, a.size, a.data),
+        )
+    if role in ("bot", "agent"):  # an email conversation's replies go out by mail (queued in this transaction)
+        conv = tx.one("SELECT channel, contact_email FROM conversations WHERE id = ?", (conversation_id,))
+        if conv is not None and conv["channel"] == "email" and conv["contact_email"]:
+            queue_mail(tx, conversation_id, conv["contact_email"], "reply", message.id)
     tx.emit(Event(EventKind.MESSAGE_ADDED, conversation_id, message_id=message.id))
     return message
 
@@ -112,19 +125,69 @@ class ConversationRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, lang: str, customer_id: str | None = None, profile: dict[str, str] | None = None) -> Conversation:
+    def create(
+        self,
+        lang: str,
+        customer_id: str | None = None,
+        profile: dict[str, str] | None = None,
+        channel: str = "widget",
+        contact_email: str | None = None,
+        mail_thread: dict[str, Any] | None = None,
+    ) -> Conversation:
         """A new conversation; ``customer_id``: the verified customer who owns it (else anonymous)."""
         now = now_iso()
         conv = Conversation(
-            uuid.uuid4().hex, lang, ConversationStatus.BOT, now, now, {}, customer_id, dict(profile or {})
+            uuid.uuid4().hex, lang, ConversationStatus.BOT, now, now, {}, customer_id, dict(profile or {}),
+            channel, contact_email, 0, dict(mail_thread or {}),
         )
         with self.db.tx() as tx:
             tx.execute(
-                "INSERT INTO conversations (id, lang, created_at, updated_at, state, customer_id, customer_profile) "
-                "VALUES (?,?,?,?,?,?,?)",
-                (conv.id, lang, now, now, "{}", customer_id, _j(profile or {})),
+                "INSERT INTO conversations (id, lang, created_at, updated_at, state, customer_id, customer_profile, "
+                "channel, contact_email, mail_thread) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (conv.id, lang, now, now, "{}", customer_id, _j(profile or {}), channel, contact_email,
+                 _j(mail_thread or {})),
             )
         return conv
+
+    def set_contact(self, conversation_id: str, email: str | None) -> None:
+        """Where replies reach the customer by mail (None: nowhere)."""
+        with self.db.tx() as tx:
+            tx.execute("UPDATE conversations SET contact_email = ? WHERE id = ?", (email, conversation_id))
+
+    def mark_seen(self, conversation_id: str, message_id: int) -> None:
+        """The customer's widget has shown them every message up to ``message_id``."""
+        with self.db.tx() as tx:
+            tx.execute(
+                "UPDATE conversations SET seen_message_id = ? WHERE id = ? AND seen_message_id < ?",
+                (message_id, conversation_id, message_id),
+            )
+
+    def set_mail_thread(self, conversation_id: str, thread: dict[str, Any]) -> None:
+        with self.db.tx() as tx:
+            tx.execute("UPDATE conversations SET mail_thread = ? WHERE id = ?", (_j(thread), conversation_id))
+
+    def attachments(self, message_ids: list[int]) -> dict[int, list[Row]]:
+        """Name, type and size of each message's attachments (not their bytes)."""
+        if not message_ids:
+            return {}
+        marks = ",".join("?" * len(message_ids))
+        with self.db.tx() as tx:
+            rows = tx.all(
+                f"SELECT id, message_id, filename, content_type, size FROM attachments WHERE message_id IN ({marks}) "
+                "ORDER BY id",
+                message_ids,
+            )
+        out: dict[int, list[Row]] = {}
+        for r in rows:
+            out.setdefault(int(r["message_id"]), []).append(r)
+        return out
+
+    def attachment(self, attachment_id: int) -> Row:
+        with self.db.tx() as tx:
+            row = tx.one("SELECT * FROM attachments WHERE id = ?", (attachment_id,))
+        if row is None:
+            raise NotFound(f"no attachment {attachment_id}")
+        return row
 
     def attach_customer(self, conversation_id: str, customer_id: str, profile: dict[str, str]) -> bool:
         """An anonymous conversation becomes the verified customer's (never someone else's)."""
@@ -161,6 +224,10 @@ class ConversationRepo:
             json.loads(row["state"] or "{}"),
             row["customer_id"],
             json.loads(row["customer_profile"] or "{}"),
+            row["channel"],
+            row["contact_email"],
+            int(row["seen_message_id"]),
+            json.loads(row["mail_thread"] or "{}"),
         )
 
     def update(self, conversation_id: str, *, lang: str | None = None, state: dict[str, Any] | None = None) -> None:
@@ -193,6 +260,7 @@ class ConversationRepo:
         client_id: str,
         meta: dict[str, Any] | None = None,
         author: str | None = None,
+        attachments: Iterable[Attachment] = (),
     ) -> tuple[Message, bool]:
         """Store a message under the sender's ``client_id`` unless it is stored already (a retry):
         (the message, whether it was stored now). Concurrent retries store it once (a unique index)."""
@@ -201,7 +269,7 @@ class ConversationRepo:
                 stored = _by_client_id(tx, client_id)
                 if stored is not None:
                     return stored, False
-                return _insert_message(tx, conversation_id, role, text, meta, author, client_id), True
+                return _insert_message(tx, conversation_id, role, text, meta, author, client_id, attachments), True
         except DuplicateClientId:
             stored = self.by_client_id(client_id)
             assert stored is not None
@@ -247,7 +315,16 @@ class ConversationRepo:
                 "(SELECT id FROM handoffs WHERE conversation_id = ?)",
                 (conversation_id,),
             )
+            tx.execute(
+                "DELETE FROM sla_breaches WHERE handoff_id IN (SELECT id FROM handoffs WHERE conversation_id = ?)",
+                (conversation_id,),
+            )
             tx.execute("DELETE FROM handoffs WHERE conversation_id = ?", (conversation_id,))
+            tx.execute("DELETE FROM mail_outbox WHERE conversation_id = ?", (conversation_id,))
+            tx.execute(
+                "DELETE FROM attachments WHERE message_id IN (SELECT id FROM messages WHERE conversation_id = ?)",
+                (conversation_id,),
+            )
             tx.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
             tx.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
 
@@ -309,8 +386,10 @@ class HandoffRepo:
                 (conversation_id, HandoffStatus.OPEN, reason, lang, question, _j(candidates), now_iso()),
             )
             if row is not None:
-                tx.emit(Event(EventKind.HANDOFF_OPENED, conversation_id, int(row["id"])))
-                return _handoff(row), True
+                handoff = _handoff(row)
+                tx.emit(Event(EventKind.HANDOFF_OPENED, conversation_id, handoff.id))
+                queue_webhook(tx, EventKind.HANDOFF_OPENED, handoff_payload(handoff, channel_of(tx, conversation_id)))
+                return handoff, True
             row = _open_handoff_row(tx, conversation_id)
         assert row is not None
         return _handoff(row), False
@@ -361,6 +440,56 @@ class HandoffRepo:
         with self.db.tx() as tx:
             rows = tx.all(sql, params)
         return [_handoff(r) for r in rows]
+
+    def for_sla(self, ids: Iterable[int] | None = None) -> list[tuple[Handoff, str, str | None]]:
+        """Unresolved handoffs (or those of ``ids``) with their channel and, once a person has replied,
+        since when the customer has been waiting for the next reply (None: not waiting)."""
+        where, params = "h.status <> 'resolved'", []
+        if ids is not None:
+            wanted = sorted(set(ids))
+            if not wanted:
+                return []
+            where = f"h.id IN ({', '.join('?' * len(wanted))})"
+            params = wanted
+        with self.db.tx() as tx:
+            rows = tx.all(
+                "SELECT h.*, c.channel AS channel_, (SELECT MIN(m.created_at) FROM messages m "
+                " WHERE m.conversation_id = h.conversation_id AND m.role = 'customer' AND m.id > "
+                " (SELECT COALESCE(MAX(a.id), 0) FROM messages a WHERE a.conversation_id = h.conversation_id "
+                "  AND a.role = 'agent')) AS waiting_since_ "
+                f"FROM handoffs h JOIN conversations c ON c.id = h.conversation_id WHERE {where} ORDER BY h.id",
+                params,
+            )
+        out = []
+        for r in rows:
+            channel, waiting = r.pop("channel_"), r.pop("waiting_since_")
+            h = _handoff(r)
+            out.append((h, str(channel), waiting if h.first_reply_at else None))
+        return out
+
+    def first_reply_times(self, since: str, limit: int = 500) -> list[tuple[str, str, str]]:
+        """``(lang, created_at, first_reply_at)`` of the latest handoffs a person answered since ``since``."""
+        with self.db.tx() as tx:
+            rows = tx.all(
+                "SELECT lang, created_at, first_reply_at FROM handoffs WHERE first_reply_at IS NOT NULL "
+                "AND created_at >= ? ORDER BY id DESC LIMIT ?",
+                (since, limit),
+            )
+        return [(r["lang"], r["created_at"], r["first_reply_at"]) for r in rows]
+
+    def waiting_before(self, conversation_id: str | None = None) -> int:
+        """Open (unclaimed) handoffs ahead in the queue: all of them, or those opened before this
+        conversation's."""
+        with self.db.tx() as tx:
+            if conversation_id is None:
+                row = tx.one("SELECT COUNT(*) AS n FROM handoffs WHERE status = 'open'")
+            else:
+                row = tx.one(
+                    "SELECT COUNT(*) AS n FROM handoffs WHERE status = 'open' AND id < COALESCE("
+                    "(SELECT id FROM handoffs WHERE conversation_id = ? AND status <> 'resolved'), id + 1)",
+                    (conversation_id,),
+                )
+        return int(row["n"]) if row else 0
 
     def count(self, status: HandoffStatus | None = None, active: bool = False) -> int:
         where = ["1 = 1"]
@@ -480,6 +609,11 @@ class HandoffRepo:
                 )
             TicketRepo.insert(tx, ticket, handoff_id)
             tx.emit(Event(EventKind.HANDOFF_RESOLVED, conversation_id, handoff_id))
+            resolved = tx.one("SELECT * FROM handoffs WHERE id = ?", (handoff_id,))
+            assert resolved is not None
+            queue_webhook(
+                tx, EventKind.HANDOFF_RESOLVED, handoff_payload(_handoff(resolved), channel_of(tx, conversation_id))
+            )
             tx.emit(Event(EventKind.KNOWLEDGE_CHANGED, ticket_id=ticket.id))
         return self.get(handoff_id), message
 

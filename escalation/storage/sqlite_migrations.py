@@ -31,6 +31,41 @@ M005 = [
     "CREATE TABLE desk_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL, created_at TEXT NOT NULL)",
 ]
 
+# shared with PostgreSQL's migration 4; {id} is each engine's auto-increment key, {blob} its bytes type
+M007 = [
+    "ALTER TABLE conversations ADD COLUMN channel TEXT NOT NULL DEFAULT 'widget'",
+    "ALTER TABLE conversations ADD COLUMN contact_email TEXT",
+    # the newest message the customer's widget has shown them (a later agent reply may be emailed)
+    "ALTER TABLE conversations ADD COLUMN seen_message_id BIGINT NOT NULL DEFAULT 0",
+    # email conversations: subject and the Message-IDs of the thread, for In-Reply-To / References
+    "ALTER TABLE conversations ADD COLUMN mail_thread TEXT NOT NULL DEFAULT '{{}}'",
+    "CREATE INDEX messages_role_created ON messages (role, created_at)",
+    # outgoing mail, written in the transaction of the message it carries, sent (and retried) later
+    "CREATE TABLE mail_outbox ({id}, conversation_id TEXT NOT NULL REFERENCES conversations (id), "
+    "message_id BIGINT REFERENCES messages (id), kind TEXT NOT NULL, to_addr TEXT NOT NULL, "
+    "token TEXT NOT NULL UNIQUE, status TEXT NOT NULL DEFAULT 'queued', attempts INTEGER NOT NULL DEFAULT 0, "
+    "next_attempt_at TEXT NOT NULL, lease_until TEXT, last_error TEXT, created_at TEXT NOT NULL, sent_at TEXT)",
+    "CREATE UNIQUE INDEX mail_outbox_message_kind ON mail_outbox (message_id, kind) WHERE message_id IS NOT NULL",
+    "CREATE INDEX mail_outbox_due ON mail_outbox (status, next_attempt_at)",
+    "CREATE INDEX mail_outbox_conversation ON mail_outbox (conversation_id)",
+    "CREATE TABLE attachments ({id}, message_id BIGINT NOT NULL REFERENCES messages (id), "
+    "filename TEXT NOT NULL, content_type TEXT NOT NULL, size BIGINT NOT NULL, data {blob} NOT NULL)",
+    "CREATE INDEX attachments_message ON attachments (message_id)",
+    # one row per breach: the key makes "fires once" hold across replicas
+    "CREATE TABLE sla_breaches (handoff_id BIGINT NOT NULL REFERENCES handoffs (id), metric TEXT NOT NULL, "
+    "since TEXT NOT NULL, due_at TEXT NOT NULL, breached_at TEXT NOT NULL, policy TEXT NOT NULL, "
+    "PRIMARY KEY (handoff_id, metric, since))",
+    # outgoing webhooks, written in the transaction of their event; the rows are the delivery log
+    "CREATE TABLE webhook_outbox ({id}, event TEXT NOT NULL, payload TEXT NOT NULL, "
+    "status TEXT NOT NULL DEFAULT 'queued', attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT NOT NULL, "
+    "lease_until TEXT, last_status INTEGER, last_error TEXT, created_at TEXT NOT NULL, delivered_at TEXT)",
+    "CREATE INDEX webhook_outbox_due ON webhook_outbox (status, next_attempt_at)",
+]
+
+
+def m007_statements(id_column: str, blob: str) -> list[str]:
+    return [s.format(id=id_column, blob=blob) for s in M007]
+
 
 @migrations()
 def m001_conversations_messages_handoffs(db: Database) -> None:
@@ -173,6 +208,13 @@ def m006_message_search(db: Database) -> None:
         "INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text); "
         "INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text); END"
     )
+
+
+@migrations()
+def m007_channels_mail_sla_webhooks(db: Database) -> None:
+    """Email channel (contact address, thread, outgoing queue, attachments), SLA breaches, webhooks."""
+    for statement in m007_statements("id INTEGER PRIMARY KEY", "BLOB"):
+        db.conn.execute(statement)
 
 
 def pending(db: Database) -> list[str]:

@@ -335,3 +335,72 @@ def test_messages_are_found_by_any_fragment_in_chinese_and_english(storage: Stor
     assert storage.conversations.search("红字发票") == [] and len(storage.conversations.search("蓝字发票")) == 1
     storage.conversations.purge(a.id)
     assert storage.conversations.search("蓝字发票") == []
+
+
+# ------------------------------------------------------------------ outboxes and SLA breaches
+
+
+def test_email_conversation_replies_queue_one_mail_each_and_leases_hand_out_each_row_once(
+    storage: Storage, tmp_path: Path, url: str | None
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    conv = storage.conversations.create("en", channel="email", contact_email="a@example.com")
+    widget = storage.conversations.create("en")
+    bot = storage.conversations.add_message(conv.id, "bot", "answer")
+    storage.conversations.add_message(conv.id, "customer", "question")  # customers' messages are not mailed
+    storage.conversations.add_message(widget.id, "bot", "answer")  # nor widget conversations' replies
+    rows = storage.mail.of_conversation(conv.id)
+    assert [(r["message_id"], r["kind"], r["status"]) for r in rows] == [(bot.id, "reply", "queued")]
+    assert storage.mail.of_conversation(widget.id) == []
+    assert not storage.mail.queue(conv.id, "a@example.com", "reply", bot.id)  # one per message and kind
+
+    # two senders (replicas) take due rows at once: each row goes to one of them
+    other = open_storage(url, tmp_path)
+    try:
+        for i in range(20):
+            storage.conversations.add_message(conv.id, "bot", f"answer {i}")
+        now = datetime.now(UTC)
+        taken = run_together(2, lambda i: (storage if i == 0 else other).mail.take_due(now, limit=50))
+        ids = [r["id"] for batch in taken for r in batch]  # type: ignore[attr-defined]
+        assert len(ids) == 21 and len(set(ids)) == 21
+        assert storage.mail.take_due(now) == []  # leased
+        assert len(storage.mail.take_due(now + timedelta(minutes=5), limit=50)) == 21  # the lease ran out (a sender died)
+    finally:
+        other.close()
+
+    # a permanent failure tells the agent in the conversation, once
+    got = collect(storage)
+    assert storage.mail.failed(rows[0]["id"], "550 user unknown", status="bounced")
+    assert not storage.mail.failed(rows[0]["id"], "550 user unknown", status="bounced")
+    note = storage.conversations.messages(conv.id)[-1]
+    assert note.role == "system" and "550 user unknown" in note.text and note.meta["kind"] == "mail_failed"
+    assert wait_for(lambda: any(e.kind == EventKind.MESSAGE_ADDED for e in got))
+
+
+def test_missed_agent_replies_are_queued_once_and_not_when_seen(storage: Storage, queue: EscalationQueue) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    conv = storage.conversations.create("en")
+    storage.conversations.set_contact(conv.id, "b@example.com")
+    h = queue.hand_off(conv.id, "customer_request", "en", "help", [])
+    seen = queue.reply(h.id, "alice", "seen one")
+    storage.conversations.mark_seen(conv.id, seen.id)
+    unseen = queue.reply(h.id, "alice", "unseen one")
+    later, long_ago = datetime.now(UTC) + timedelta(minutes=6), datetime.now(UTC) - timedelta(days=1)
+    assert storage.mail.queue_missed(later, long_ago) == 1
+    assert storage.mail.queue_missed(later, long_ago) == 0
+    assert [(r["message_id"], r["kind"]) for r in storage.mail.of_conversation(conv.id)] == [(unseen.id, "missed")]
+
+
+def test_an_sla_breach_is_recorded_once_with_its_event_and_webhook(storage: Storage, queue: EscalationQueue) -> None:
+    conv = storage.conversations.create("en")
+    h = queue.hand_off(conv.id, "low_confidence", "en", "my card 6222021234567890128", [])
+    got = collect(storage)
+    wins = run_together(6, lambda i: storage.sla.breach(h, "first_response", h.created_at, "2026-12-07T09:30", "std"))
+    assert wins.count(True) == 1
+    assert wait_for(lambda: [e.kind for e in got].count(EventKind.SLA_BREACHED) == 1)
+    log = storage.webhooks.log()
+    assert [r["event"] for r in log] == ["sla.breached", "handoff.created"]
+    assert "6222021234567890128" not in log[0]["payload"]  # the question leaves redacted
+    assert storage.webhooks.skip_queued() == 2 and storage.webhooks.counts() == {"skipped": 2}

@@ -65,7 +65,7 @@ def test_agent_reply_arrives_live_and_resume_has_no_duplicates(tmp_path: Path, d
             "text"
         ] == "Hi, Alice here."
         states = [e[1] for e in events if e[0] == "state"]
-        assert states[0]["status"] == "handoff" and states[0]["handoff"]["expected_minutes"] == 15
+        assert states[0]["status"] == "handoff" and states[0]["handoff"]["wait"]["open"] is True
 
         # resume after the second message, as a reconnecting browser does with Last-Event-ID
         resumed = read_events(

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.services import Services
 from bot.web.deps import MAX_ID, AgentAuth, AgentPerson, RowId, ServicesDep, acting_agent, require
 from bot.web.errors import ApiError, responses
 from bot.web.routes.chat import MessageOut, message_out
@@ -41,10 +42,24 @@ class HandoffOut(BaseModel):
     resolution_answer: str | None
     resolution_faq_id: str | None
     ticket_id: str | None
+    channel: str = Field("widget", description="Where the customer wrote: widget or email.")
+    sla: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Running SLA clocks: metric (first_response, next_response, resolution), policy, since, due_at "
+        "(business hours of the team calendar) and whether it is breached.",
+    )
 
 
-def handoff_out(h: Handoff) -> HandoffOut:
-    return HandoffOut(**h.__dict__)
+def handoff_out(h: Handoff, channel: str = "widget", sla: list[dict[str, Any]] | None = None) -> HandoffOut:
+    return HandoffOut(**h.__dict__, channel=channel, sla=sla or [])
+
+
+def handoffs_out(services: Services, handoffs: list[Handoff]) -> list[HandoffOut]:
+    """Handoffs with their channel and SLA clocks (one query for all of them)."""
+    ids = [h.id for h in handoffs]
+    clocks = services.sla.status(ids)
+    channels = {h.id: channel for h, channel, _ in services.storage.handoffs.for_sla(ids)}
+    return [handoff_out(h, channels.get(h.id, "widget"), clocks.get(h.id)) for h in handoffs]
 
 
 class SimilarTicketOut(BaseModel):
@@ -55,9 +70,32 @@ class SimilarTicketOut(BaseModel):
     faq_id: str | None
 
 
+class MailOut(BaseModel):
+    id: int
+    message_id: int | None
+    kind: str = Field(..., description="reply (email conversation), missed (a widget reply mailed), transcript")
+    to_addr: str
+    status: str = Field(..., description="queued, sent, failed or bounced")
+    attempts: int
+    last_error: str | None
+    created_at: str
+    sent_at: str | None
+
+
+class AttachmentOut(BaseModel):
+    id: int
+    message_id: int
+    filename: str
+    content_type: str
+    size: int
+
+
 class HandoffDetail(HandoffOut):
     transcript: list[MessageOut]
     similar_tickets: list[SimilarTicketOut]
+    contact_email: str | None = Field(None, description="Where replies reach the customer by mail, if anywhere.")
+    mail: list[MailOut] = Field(default_factory=list, description="Mail sent (or failing) in this conversation.")
+    attachments: list[AttachmentOut] = Field(default_factory=list, description="Files the customer mailed.")
 
 
 @router.get("/handoffs", response_model=list[HandoffOut], responses=responses(422))
@@ -80,7 +118,7 @@ def list_handoffs(
     if len(found) > limit:
         response.headers["X-Next-After"] = str(page[-1].id)
     response.headers["X-Total-Count"] = str(services.storage.handoffs.count(wanted, active=active))
-    return [handoff_out(h) for h in page]
+    return handoffs_out(services, page)
 
 
 @router.get("/handoffs/{handoff_id}", response_model=HandoffDetail, responses=responses(404, 422))
@@ -99,11 +137,60 @@ def get_handoff(handoff_id: RowId, services: ServicesDep) -> HandoffDetail:
         )
         for ticket, score in (services.runtime.similar_tickets(question, k=5) if question else [])
     ]
+    conversations = services.storage.conversations
+    messages = conversations.messages(h.conversation_id)
+    files = conversations.attachments([m.id for m in messages])
     return HandoffDetail(
-        **handoff_out(h).model_dump(),
-        transcript=[message_out(m) for m in services.storage.conversations.messages(h.conversation_id)],
+        **handoffs_out(services, [h])[0].model_dump(),
+        transcript=[message_out(m) for m in messages],
         similar_tickets=similar,
+        contact_email=conversations.get(h.conversation_id).email,
+        mail=[MailOut(**r) for r in services.storage.mail.of_conversation(h.conversation_id)],
+        attachments=[AttachmentOut(**a) for rows in files.values() for a in rows],
     )
+
+
+@router.get(
+    "/attachments/{attachment_id}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file."}, **responses(404, 422)},
+)
+def get_attachment(attachment_id: RowId, services: ServicesDep) -> Response:
+    """A file a customer mailed, as a download (never shown inline: it is whatever they sent)."""
+    a = services.storage.conversations.attachment(attachment_id)
+    name = "".join(c if c.isalnum() or c in "._- " else "_" for c in a["filename"])[:100] or "attachment"
+    return Response(
+        bytes(a["data"]),
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "X-Content-Type-Options": "nosniff"},
+    )
+
+
+class WebhookDeliveryOut(BaseModel):
+    id: int
+    event: str
+    status: str = Field(..., description="queued, delivered, failed or skipped (no webhook configured)")
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    created_at: str
+    delivered_at: str | None
+    next_attempt_at: str
+
+
+@router.get(
+    "/webhooks",
+    response_model=list[WebhookDeliveryOut],
+    dependencies=[require(Role.ADMIN)],
+    responses=responses(403, 422),
+)
+def webhook_log(
+    services: ServicesDep,
+    status: Literal["queued", "delivered", "failed", "skipped"] | None = None,
+    limit: int = Query(100, ge=1, le=500),
+) -> list[WebhookDeliveryOut]:
+    """The webhook delivery log, newest first (admins)."""
+    return [WebhookDeliveryOut(**r) for r in services.storage.webhooks.log(limit, status)]
 
 
 class AgentIn(BaseModel):

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bot.flow import phrases
 from bot.flow.chat import Turn
 from bot.flow.decision import ReplyKind
 from bot.services import Services
@@ -96,7 +97,8 @@ class ChatResponse(BaseModel):
     customer_message_id: int
     handoff: dict[str, Any] | None = Field(
         None,
-        description="When a person owns the conversation: handoff id, status, agent, expected wait (minutes).",
+        description="When a person owns the conversation: handoff id, status, agent, the wait (open now, place "
+        "in the queue, typical minutes, when the team is back) and whether replies can reach an email address.",
     )
 
 
@@ -183,15 +185,100 @@ class Transcript(BaseModel):
 def transcript(
     conv: ConversationDep,
     services: ServicesDep,
+    request: Request,
     after: int = Query(0, ge=0, le=MAX_ID, description="Only messages with a larger id (to resume)."),
 ) -> Transcript:
     """Customer, bot and agent messages of one conversation, oldest first."""
+    messages = services.storage.conversations.messages(conv.id, after)
+    if messages and not is_agent(request, services):  # shown to the customer: no need to mail them
+        services.storage.conversations.mark_seen(conv.id, messages[-1].id)
     return Transcript(
         conversation_id=conv.id,
         status=conv.status,
         lang=conv.lang,
         handoff=services.chat.state(conv.id)["handoff"],
-        messages=[message_out(m) for m in services.storage.conversations.messages(conv.id, after)],
+        messages=[message_out(m) for m in messages],
+    )
+
+
+class ContactIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str | None = Field(
+        ..., max_length=254, description="Where agent replies are mailed when the widget is closed; null forgets it."
+    )
+
+
+class ContactOut(BaseModel):
+    conversation_id: str
+    email: str | None
+
+
+def valid_email(value: str) -> str:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(value.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ApiError(422, "invalid_email", f"That email address is not valid: {exc}") from None
+
+
+@router.post(
+    "/conversations/{conversation_id}/contact", response_model=ContactOut, responses=responses(401, 404, 422, 429)
+)
+def set_contact(body: ContactIn, conv: ConversationDep, services: ServicesDep) -> ContactOut:
+    """Leave an email address (optional, validated): an agent reply the customer has not seen in the
+    widget within a few minutes is mailed there, with a link back to the conversation."""
+    services.limit("contact_conversation", conv.id)
+    email = valid_email(body.email) if body.email else None
+    services.storage.conversations.set_contact(conv.id, email)
+    return ContactOut(conversation_id=conv.id, email=email)
+
+
+class MailedOut(BaseModel):
+    conversation_id: str
+    queued: bool
+    to: str
+
+
+@router.post(
+    "/conversations/{conversation_id}/transcript",
+    response_model=MailedOut,
+    status_code=202,
+    responses=responses(401, 404, 422, 429),
+)
+def mail_transcript(conv: ConversationDep, services: ServicesDep) -> MailedOut:
+    """Mail the whole conversation to the customer's address (left in the widget, or the verified one)."""
+    email = conv.email
+    if not email:
+        raise ApiError(422, "no_email", "Leave an email address first (POST .../contact).")
+    services.limit("contact_conversation", conv.id)
+    services.storage.mail.queue(conv.id, email, "transcript")
+    return MailedOut(conversation_id=conv.id, queued=True, to=email)
+
+
+class AvailabilityOut(BaseModel):
+    open: bool = Field(..., description="Whether the team works now (its calendar).")
+    back_at: str | None = Field(None, description="When the team is back, if it is away (ISO, UTC offset).")
+    back_text: str | None = Field(None, description='The same in words, in the team\'s time zone ("Monday 09:00 CET").')
+    timezone: str
+    position: int = Field(..., description="Place a new handoff would take in the queue.")
+    typical_minutes: int | None = Field(
+        None, description="Recent median business minutes to a first human reply (none before enough replies)."
+    )
+
+
+@router.get("/availability", response_model=AvailabilityOut, responses=responses(422, 429))
+def availability(request: Request, services: ServicesDep, lang: Literal["en", "zh"] = "en") -> AvailabilityOut:
+    """Is anybody there? What the widget shows before anyone hands off."""
+    services.limit("chat_ip", client_ip(request))
+    w = services.waits.for_conversation(lang)
+    return AvailabilityOut(
+        open=w.open_now,
+        back_at=w.public()["back_at"],
+        back_text=phrases.when(w.back_at, w.timezone, lang, services.waits.clock()) if w.back_at else None,
+        timezone=w.timezone,
+        position=w.position,
+        typical_minutes=w.typical_minutes,
     )
 
 

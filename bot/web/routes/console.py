@@ -94,6 +94,12 @@ def demo_page() -> FileResponse:
     return _page("demo.html", "text/html; charset=utf-8")
 
 
+@router.get("/conversation", include_in_schema=False)
+def conversation_page() -> FileResponse:
+    """Where a "continue the conversation" link from an email lands (the widget, opened on it)."""
+    return _page("conversation.html", "text/html; charset=utf-8")
+
+
 def _script(name: str) -> Response:
     return Response(
         render_script(STATIC / name),

@@ -29,9 +29,10 @@ from bot.web.deps import (
     ServicesDep,
     TokenDep,
     conversation_access,
+    is_agent,
 )
 from bot.web.errors import responses
-from bot.web.routes.agent import handoff_out
+from bot.web.routes.agent import handoffs_out
 from bot.web.routes.chat import message_out
 from escalation.events import Event, LocalBus
 from escalation.models import HandoffStatus
@@ -128,6 +129,7 @@ async def conversation_events(
     customer, or an agent credential."""
     conv = await run_in_threadpool(conversation_access, conversation_id, request, services, token, customer)
     conversations = services.storage.conversations
+    customer_side = not await run_in_threadpool(is_agent, request, services)
     resume = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
     cursor = {"after": min(max(after, resume), MAX_ID)}
     seen_state: dict[str, str] = {}
@@ -137,6 +139,8 @@ async def conversation_events(
         for m in conversations.messages(conv.id, cursor["after"]):
             out.append(ServerSentEvent(_data(message_out(m).model_dump()), event="message", id=str(m.id)))
             cursor["after"] = m.id
+        if out and customer_side:  # the customer's widget shows them: no need to mail them
+            conversations.mark_seen(conv.id, cursor["after"])
         state = services.chat.state(conv.id)
         encoded = json.dumps(state, sort_keys=True)
         if encoded != seen_state.get("s"):
@@ -160,13 +164,13 @@ async def queue_events(request: Request, services: ServicesDep) -> EventSourceRe
             found = services.storage.handoffs.find(active=True, limit=MAX_QUEUE)
             if not started["done"]:
                 started["done"] = True
-                sent.update((h.id, _data(handoff_out(h).model_dump())) for h in found)
+                sent.update((h.id, _data(o.model_dump())) for h, o in zip(found, handoffs_out(services, found), strict=True))
                 return [ServerSentEvent(_data({"active": len(found)}), event="ready")]
         else:
             found = services.storage.handoffs.find(ids=changed)
         out = []
-        for h in found:
-            data = _data(handoff_out(h).model_dump())
+        for h, o in zip(found, handoffs_out(services, found), strict=True):
+            data = _data(o.model_dump())
             if sent.get(h.id) != data:
                 sent[h.id] = data
                 out.append(ServerSentEvent(data, event="handoff", id=str(h.id)))

@@ -13,6 +13,7 @@
   var ST = VOCAB.handoffStatus;
   var CONV = VOCAB.conversationStatus;
   var KIND = VOCAB.replyKind;
+  var MAIL = VOCAB.mailStatus;
 
   var REASONS = {
     customer_request: ["Asked for a person", "The customer asked to talk to a person."],
@@ -372,7 +373,6 @@
     var now = Date.now();
     items.forEach(function (hd) {
       var reason = REASONS[hd.reason] || [hd.reason, ""];
-      var waitedMin = (now - Date.parse(hd.created_at)) / 60000;
       var owner;
       if (hd.status === ST.RESOLVED) owner = [h("span", { class: "dot resolved" }), "Resolved" + (hd.claimed_by ? " by " + hd.claimed_by : "")];
       else if (hd.status === ST.CLAIMED && hd.claimed_by === S.me) owner = [h("span", { class: "dot mine" }), "Yours"];
@@ -397,8 +397,11 @@
             { class: "qtop" },
             h("span", { class: "tag lang", text: LANGS[hd.lang] || hd.lang }),
             h("span", { class: "tag reason " + hd.reason, text: reason[0] }),
+            hd.channel === "email" ? h("span", { class: "tag channel", "data-channel": "email", text: "Email" }) : null,
+            slaTag(hd),
             h("span", {
-              class: "wait" + (hd.status === ST.OPEN && waitedMin >= 15 ? " long" : ""),
+              // red once an SLA clock is past due (the policy's business hours), not at a fixed wait
+              class: "wait" + (hd.status !== ST.RESOLVED && breached(hd).length ? " long" : ""),
               title: "Waiting since " + clock(hd.created_at),
               text: hd.status === ST.RESOLVED ? clock(hd.resolved_at || hd.created_at) : since(hd.created_at, now),
             })
@@ -502,6 +505,45 @@
     return REASONS[d.reason] || [d.reason, ""];
   }
 
+  function breached(hd) {
+    return (hd.sla || []).filter(function (c) {
+      return c.breached;
+    });
+  }
+
+  var SLA_NAMES = { first_response: "first response", next_response: "next response", resolution: "resolution" };
+
+  function slaTag(hd) {
+    if (hd.status === ST.RESOLVED || !(hd.sla || []).length) return null;
+    var late = breached(hd);
+    if (late.length) {
+      return h("span", {
+        class: "tag sla breached",
+        "data-sla": "breached",
+        title: late.map(function (c) { return SLA_NAMES[c.metric] + " was due " + clock(c.due_at); }).join("\n"),
+        text: "SLA: " + SLA_NAMES[late[0].metric] + " overdue",
+      });
+    }
+    var next = hd.sla.filter(function (c) { return c.due_at; }).sort(function (a, b) { return a.due_at < b.due_at ? -1 : 1; })[0];
+    return next ? h("span", { class: "tag sla", "data-sla": "running", text: SLA_NAMES[next.metric] + " due " + clock(next.due_at) }) : null;
+  }
+
+  function renderMail(d) {
+    var box = h("section", { class: "box", id: "mail" }, h("h3", { text: d.channel === "email" ? "Email" : "Email follow-up" }));
+    box.appendChild(h("p", { class: "muted", text: d.contact_email ? "Replies reach " + d.contact_email + " by mail." : "The customer left no email address." }));
+    (d.attachments || []).forEach(function (a) {
+      box.appendChild(h("div", null, h("a", { href: "api/agent/attachments/" + a.id, download: a.filename, text: "📎 " + a.filename }), " (" + Math.ceil(a.size / 1024) + " KB)"));
+    });
+    (d.mail || []).forEach(function (m) {
+      var bad = m.status === MAIL.FAILED || m.status === MAIL.BOUNCED;
+      box.appendChild(
+        h("div", { class: "mailrow" + (bad ? " bad" : ""), "data-mail-status": m.status },
+          m.kind + " → " + m.to_addr + ": " + m.status + (m.attempts > 1 ? " (" + m.attempts + " tries)" : "") + (m.last_error ? " — " + m.last_error : ""))
+      );
+    });
+    return box;
+  }
+
   function renderDetail() {
     var d = S.detail;
     var pane = $("detail");
@@ -521,6 +563,8 @@
           { class: "chips" },
           h("span", { class: "tag reason " + d.reason, text: reasonOf(d)[0] }),
           h("span", { class: "tag lang", text: LANGS[d.lang] || d.lang }),
+          d.channel === "email" ? h("span", { class: "tag channel", text: "Email" }) : null,
+          slaTag(d),
           h("span", { id: "detail-waiting" }),
           h("span", { text: "· Handoff #" + d.id })
         )
@@ -531,7 +575,7 @@
     var transcript = h("div", { class: "transcript", id: "transcript", role: "log", "aria-live": "polite" });
     var composer = h("div", { class: "composer", id: "composer" });
     var thread = h("div", { class: "thread" }, transcript, composer);
-    var context = h("aside", { class: "context", "aria-label": "Context" }, renderWhy(d), renderCandidates(d), renderSimilar(d));
+    var context = h("aside", { class: "context", "aria-label": "Context" }, renderWhy(d), renderMail(d), renderCandidates(d), renderSimilar(d));
 
     append(pane, [head, h("div", { class: "dbody" }, thread, context)]);
     (d.transcript || []).forEach(addMessage);

@@ -46,7 +46,9 @@
       launcherOpen: "Open chat with Ledgerly Support",
       launcherClose: "Close chat",
       title: "Ledgerly Support",
-      subtitle: "Replies instantly",
+      subtitle: "The assistant answers at once",
+      teamOnline: "The assistant answers at once · our team is online",
+      teamAway: "The assistant answers at once · our team is back {when}",
       talkToPerson: "Talk to a person",
       talkToPersonMessage: "I'd like to talk to a person",
       alreadyWaiting: "You're already connected to our support team",
@@ -65,8 +67,18 @@
       thanksWrong: "Thanks — a person will take it from here.",
       noneOfThese: "None of these",
       noneOfTheseMessage: "None of these",
-      waiting: "A person will reply, usually within {minutes} minutes",
-      waitingSoon: "A person will reply here soon",
+      waitingTypical: "You are number {position} in the queue; recently a person replied within about {minutes} minutes",
+      waitingPosition: "You are number {position} in the queue; a person will reply here",
+      waitingClosed: "Our team is not available right now: we are back {when}",
+      waitingSoon: "A person will reply here",
+      byEmail: "You will also get the answer by email.",
+      emailAsk: "Get the answer by email too (optional):",
+      emailPlaceholder: "you@example.com",
+      emailSave: "Email me",
+      emailSaved: "We will email replies you have not seen here.",
+      emailInvalid: "Please check the email address.",
+      emailTranscript: "Email me this conversation",
+      transcriptSent: "The conversation is on its way to your inbox.",
       joined: "{agent} has joined",
       resolved: "{agent} marked this conversation as solved. Write any time if you need more help.",
       resolvedNoName: "Our team marked this conversation as solved. Write any time if you need more help.",
@@ -93,7 +105,9 @@
       launcherOpen: "打开 Ledgerly 在线客服",
       launcherClose: "关闭对话",
       title: "Ledgerly 在线客服",
-      subtitle: "智能助手即时回复",
+      subtitle: "智能助手即时回答",
+      teamOnline: "智能助手即时回答 · 人工客服在线",
+      teamAway: "智能助手即时回答 · 人工客服将于{when}回来",
       talkToPerson: "转人工",
       talkToPersonMessage: "转人工",
       alreadyWaiting: "您已接入人工客服",
@@ -111,8 +125,18 @@
       thanksWrong: "已转人工，请稍候。",
       noneOfThese: "都不是",
       noneOfTheseMessage: "都不是",
-      waiting: "人工客服将尽快回复，通常在 {minutes} 分钟内",
-      waitingSoon: "人工客服将很快在这里回复您",
+      waitingTypical: "您目前排在第 {position} 位；最近人工客服通常在约 {minutes} 分钟内回复",
+      waitingPosition: "您目前排在第 {position} 位，人工客服会在这里回复您",
+      waitingClosed: "人工客服现在不在线，将于{when}回来",
+      waitingSoon: "人工客服会在这里回复您",
+      byEmail: "答复也会通过邮件发给您。",
+      emailAsk: "留下邮箱，答复也会发到邮箱（可选）：",
+      emailPlaceholder: "you@example.com",
+      emailSave: "发邮件给我",
+      emailSaved: "您在这里没看到的回复会发到您的邮箱。",
+      emailInvalid: "请检查邮箱地址。",
+      emailTranscript: "把对话记录发到我的邮箱",
+      transcriptSent: "对话记录已发往您的邮箱。",
       joined: "{agent} 已加入对话",
       resolved: "{agent} 已将此对话标记为已解决。如需更多帮助，随时留言。",
       resolvedNoName: "客服已将此对话标记为已解决。如需更多帮助，随时留言。",
@@ -446,6 +470,17 @@
     ".hclose:hover{background:rgba(255,255,255,.16)}",
     ".banner{flex:none;display:none;align-items:center;gap:8px;padding:9px 16px;font-size:13px;font-weight:500;border-bottom:1px solid var(--line)}",
     ".banner.show{display:flex}",
+    ".email-box{flex:none;display:none;padding:6px 16px 8px;font-size:12.5px;border-bottom:1px solid var(--line)}",
+    ".email-box.show{display:block}",
+    ".email-box.waiting{background:#fff8e6;color:#7a5200}",
+    ".email-box.joined{background:#e9f8ef;color:#146c3a}",
+    ".email-box .email{display:flex;flex-wrap:wrap;gap:6px;align-items:center}",
+    ".email-box form{display:flex;flex-wrap:wrap;gap:6px;align-items:flex-end;width:100%}",
+    ".email-box label{display:flex;flex-direction:column;gap:4px;flex:1;min-width:160px}",
+    ".email-box input{font:inherit;padding:5px 8px;border:1px solid var(--line);border-radius:6px}",
+    ".email-box button{font:inherit;padding:5px 10px;border-radius:6px;border:1px solid currentColor;background:transparent;color:inherit;cursor:pointer}",
+    ".email-box button.link{border:0;text-decoration:underline;padding:0}",
+    ".email-box .email-note{flex-basis:100%;font-size:12px}",
     ".banner.waiting{background:#fff8e6;color:#7a5200}",
     ".banner.joined{background:#e9f8ef;color:#146c3a}",
     ".banner .mini{width:22px;height:22px;border-radius:50%;background:#1c8a4b;color:#fff;font-size:12px;font-weight:700;display:flex;align-items:center;justify-content:center}",
@@ -612,6 +647,7 @@
     var banner = el("div", "banner");
     banner.setAttribute("role", "status");
     banner.setAttribute("data-part", "handoff-state");
+    var emailBox = el("div", "email-box");
 
     var log = el("div", "log");
     log.setAttribute("role", "log");
@@ -654,6 +690,7 @@
 
     panel.appendChild(header);
     panel.appendChild(banner);
+    panel.appendChild(emailBox);
     panel.appendChild(log);
     panel.appendChild(error);
     panel.appendChild(composer);
@@ -684,6 +721,7 @@
       humanLabel: humanLabel,
       closeBtn: closeBtn,
       banner: banner,
+      emailBox: emailBox,
       log: log,
       error: error,
       errMsg: errMsg,
@@ -742,7 +780,8 @@
   function applyStrings() {
     ui.wrap.setAttribute("lang", state.lang === "zh" ? "zh-CN" : "en");
     ui.title.textContent = customTitle || t("title");
-    ui.subtitle.textContent = t("subtitle");
+    var a = state.availability;
+    ui.subtitle.textContent = !a ? t("subtitle") : a.open ? t("teamOnline") : a.back_text ? t("teamAway", { when: a.back_text }) : t("subtitle");
     ui.humanLabel.textContent = t("talkToPerson");
     ui.closeBtn.setAttribute("aria-label", t("close"));
     ui.closeBtn.title = t("close");
@@ -803,7 +842,11 @@
     var h = state.handoff;
     b.textContent = "";
     b.className = "banner";
-    if (state.status !== CONV.HANDOFF && !h) return;
+    if (state.status !== CONV.HANDOFF && !h) {
+      ui.emailBox.textContent = "";
+      ui.emailBox.className = "email-box";
+      return;
+    }
     if (h && h.status === ST.CLAIMED && h.agent) {
       b.appendChild(avatarOf(h.agent));
       b.appendChild(el("span", null, t("joined", { agent: h.agent })));
@@ -814,11 +857,97 @@
       icon.innerHTML = ICON.clock;
       icon.style.display = "inline-flex";
       b.appendChild(icon);
-      var minutes = h && h.expected_minutes;
-      b.appendChild(el("span", null, minutes ? t("waiting", { minutes: minutes }) : t("waitingSoon")));
+      b.appendChild(el("span", "wait-text", waitText(h && h.wait)));
       b.className = "banner show waiting";
-      b.setAttribute("data-state", "waiting");
+      b.setAttribute("data-state", h && h.wait && !h.wait.open ? "away" : "waiting");
     }
+    ui.emailBox.textContent = "";
+    ui.emailBox.className = "email-box";
+    if (h) {
+      ui.emailBox.appendChild(emailPart(h));
+      ui.emailBox.className = "email-box show " + (h.status === ST.CLAIMED && h.agent ? "joined" : "waiting");
+    }
+  }
+
+  // the honest wait: the queue while the team works, its return after hours (never a fixed promise)
+  function waitText(w) {
+    if (!w) return t("waitingSoon");
+    if (!w.open) return w.back_text ? t("waitingClosed", { when: w.back_text }) : t("waitingSoon");
+    if (w.typical_minutes) return t("waitingTypical", { position: w.position, minutes: w.typical_minutes });
+    return t("waitingPosition", { position: w.position });
+  }
+
+  // after a handoff: an optional address, so that a reply the customer does not see here reaches them
+  function emailPart(h) {
+    var box = el("div", "email");
+    box.setAttribute("data-part", "email");
+    if (h.email) {
+      box.appendChild(el("span", null, state.emailNote || t("emailSaved")));
+      var tr = el("button", "link", t("emailTranscript"));
+      tr.type = "button";
+      tr.setAttribute("data-action", "transcript");
+      tr.onclick = function () {
+        request("POST", "conversations/" + encodeURIComponent(state.conversationId) + "/transcript").then(
+          function () {
+            state.emailNote = t("transcriptSent");
+            updateBanner();
+          },
+          function () {
+            showError("errorSend");
+          }
+        );
+      };
+      box.appendChild(tr);
+      return box;
+    }
+    var form = el("form");
+    form.noValidate = true; // our own message, in the widget's language
+    var label = el("label", null, t("emailAsk"));
+    var input = el("input");
+    input.type = "email";
+    input.autocomplete = "email";
+    input.maxLength = 254;
+    input.placeholder = t("emailPlaceholder");
+    input.setAttribute("data-part", "email-input");
+    label.appendChild(input);
+    var save = el("button", null, t("emailSave"));
+    save.type = "submit";
+    form.appendChild(label);
+    form.appendChild(save);
+    var note = el("span", "email-note");
+    form.appendChild(note);
+    form.onsubmit = function (ev) {
+      ev.preventDefault();
+      var value = input.value.trim();
+      if (!value || !input.checkValidity()) {
+        note.textContent = t("emailInvalid");
+        return;
+      }
+      request("POST", "conversations/" + encodeURIComponent(state.conversationId) + "/contact", { email: value }).then(
+        function () {
+          if (state.handoff) state.handoff.email = true;
+          updateBanner();
+        },
+        function (err) {
+          note.textContent = err.status === 422 ? t("emailInvalid") : t("errorSend");
+        }
+      );
+    };
+    box.appendChild(form);
+    return box;
+  }
+
+  // the header says whether people are there, not only the assistant
+  function loadAvailability() {
+    request("GET", "availability?lang=" + state.lang).then(
+      function (a) {
+        state.availability = a;
+        applyStrings();
+      },
+      function () {
+        /* unknown: the plain subtitle stays */
+      }
+    );
   }
 
   var errorRetryFn = null;
@@ -1425,8 +1554,23 @@
     return state.lang;
   }
 
+  // a link from an email ("continue the conversation"): #c=<id>&t=<token>, kept out of server logs
+  function adoptLink() {
+    var m = /^#c=([0-9a-f]{32})&t=(hc_[A-Za-z0-9_-]+)$/.exec(location.hash || "");
+    if (!m) return false;
+    saveStored({ conversation_id: m[1], token: m[2], last_id: 0 });
+    try {
+      history.replaceState(null, "", location.pathname + location.search);
+    } catch (e) {
+      /* ignore */
+    }
+    return true;
+  }
+
   function start() {
     build();
+    var linked = adoptLink();
+    loadAvailability();
     var stored = loadStored();
     if (stored.conversation_id && stored.token) {
       state.conversationId = String(stored.conversation_id);
@@ -1436,7 +1580,7 @@
       if (stored.conversation_id) clearStored(); // kept by an older widget without its token: unreadable now
       if (customerToken) resumeCustomer();
     }
-    if (sessionFlag("open")) setOpen(true);
+    if (linked || sessionFlag("open")) setOpen(true);
   }
 
   // a signed-in customer on a new device (or after clearing storage): continue their latest conversation
