@@ -135,11 +135,13 @@ def main() -> None:
     ap.add_argument("--outage", type=int, default=20)
     args = ap.parse_args()
     out = run(args.mails, args.outage)
-    print(f"{'path':38} " + "  ".join(f"{k:>16}" for k in ("n", "p50 ms / sent", "p95 ms / deliv.", "dup", "drain s")))
+    print(f"{'path (serial, one at a time)':40} {'n':>4} {'p50 ms':>8} {'p95 ms':>8}")
     for name, row in out.items():
-        vals = list(row.values())
-        print(f"{name:38} " + "  ".join(f"{(round(v, 1) if isinstance(v, float) else v)!s:>16}" for v in vals))
-
+        if "p50 ms" in row:
+            print(f"{name:40} {row['n']:>4} {row['p50 ms']:>8.1f} {row['p95 ms']:>8.1f}")
+    outage = out["relay down, then back"]
+    print()
+    print(f"{'relay down, then back':40} " + "  ".join(f"{k} {v}" for k, v in outage.items()))
 
 if __name__ == "__main__":
     main()

@@ -255,8 +255,9 @@ class ChatService:
         if self.waits is None:
             return reply
         wait = self.waits.for_conversation(lang, conv.id)
-        email = self.storage.conversations.get(conv.id).email
-        return replace(reply, text=f"{reply.text} {phrases.wait_text(wait, lang, email, self.waits.clock())}")
+        current = self.storage.conversations.get(conv.id)
+        told = phrases.wait_text(wait, lang, current.email, self.waits.clock(), by_mail=current.channel == "email")
+        return replace(reply, text=f"{reply.text} {told}")
 
     def state(self, conversation_id: str) -> dict[str, Any]:
         """What the widget shows: bot or handoff, whether a person has joined, and the honest wait."""
@@ -276,7 +277,8 @@ class ChatService:
                 "status": handoff.status,
                 "agent": handoff.claimed_by,
                 "wait": wait,
-                "email": conv.email is not None,
+                # replies it does not see here are mailed (an address left in the widget, or its email channel)
+                "email": conv.contact_email is not None,
             },
         }
 

@@ -29,8 +29,8 @@ def wants_human(text: str) -> bool:
 
 TEXTS: dict[str, dict[str, str]] = {
     "handoff": {
-        "en": "I'm passing your question to a person on our support team. You can keep writing here.",
-        "zh": "我已把您的问题转给人工客服。您可以继续在这里补充信息。",
+        "en": "I'm passing your question to a person on our support team.",
+        "zh": "我已把您的问题转给人工客服。",
     },
     "handoff_low_confidence": {
         "en": "I'm not sure I have the right answer, and a wrong answer about invoices or tax is worse than "
@@ -52,6 +52,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "wait_position": {
         "en": "You are number {position} in the queue; a person will reply here.",
         "zh": "您目前排在第 {position} 位，人工客服会在这里回复您。",
+    },
+    "wait_position_email": {
+        "en": "You are number {position} in the queue; a person will answer this email.",
+        "zh": "您目前排在第 {position} 位，人工客服会回复这封邮件。",
     },
     "wait_closed": {
         "en": "Our team is not available right now: we are back {when}.",
@@ -123,12 +127,15 @@ def when(at: datetime, timezone: str, lang: str, now: datetime | None = None) ->
     return f"{day} {clock} {zone}"
 
 
-def wait_text(wait: Wait, lang: str, email: str | None, now: datetime | None = None) -> str:
-    """The honest wait after a handoff: the queue while the team works, its return after hours."""
+def wait_text(
+    wait: Wait, lang: str, email: str | None, now: datetime | None = None, by_mail: bool = False
+) -> str:
+    """The honest wait after a handoff: the queue while the team works, its return after hours.
+    ``by_mail``: the customer wrote by email (the answer comes there, nothing to leave)."""
     if wait.open_now:
         if wait.typical_minutes is not None:
             return text("wait_typical", lang, position=wait.position, minutes=wait.typical_minutes)
-        return text("wait_position", lang, position=wait.position)
+        return text("wait_position_email" if by_mail else "wait_position", lang, position=wait.position)
     closed = (
         text("wait_closed", lang, when=when(wait.back_at, wait.timezone, lang, now))
         if wait.back_at

@@ -302,8 +302,18 @@ class ConversationRepo:
                 q, a = transform(row["question"] or ""), transform(row["resolution_answer"] or "")
                 tx.execute("UPDATE handoffs SET question = ?, resolution_answer = ? WHERE id = ?", (q, a, row["id"]))
             tx.execute(
-                "UPDATE conversations SET customer_profile = '{}', masked_at = ? WHERE id = ?",
+                "UPDATE conversations SET customer_profile = '{}', contact_email = NULL, mail_thread = '{}', "
+                "masked_at = ? WHERE id = ?",
                 (now_iso(), conversation_id),
+            )
+            # files customers mailed, and where mail went: personal data too
+            tx.execute(
+                "DELETE FROM attachments WHERE message_id IN (SELECT id FROM messages WHERE conversation_id = ?)",
+                (conversation_id,),
+            )
+            tx.execute(
+                "UPDATE mail_outbox SET to_addr = '[masked]', last_error = NULL WHERE conversation_id = ?",
+                (conversation_id,),
             )
         return changed
 

@@ -391,6 +391,10 @@ def test_missed_agent_replies_are_queued_once_and_not_when_seen(storage: Storage
     assert storage.mail.queue_missed(later, long_ago) == 1
     assert storage.mail.queue_missed(later, long_ago) == 0
     assert [(r["message_id"], r["kind"]) for r in storage.mail.of_conversation(conv.id)] == [(unseen.id, "missed")]
+    # retention masks the address too, and where mail went
+    storage.conversations.mask(conv.id, lambda text: text)
+    assert storage.conversations.get(conv.id).contact_email is None
+    assert [r["to_addr"] for r in storage.mail.of_conversation(conv.id)] == ["[masked]"]
 
 
 def test_an_sla_breach_is_recorded_once_with_its_event_and_webhook(storage: Storage, queue: EscalationQueue) -> None:

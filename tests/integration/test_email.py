@@ -160,6 +160,24 @@ def test_handoff_by_mail_agent_reply_in_the_thread_and_the_customer_reply_back(
     assert conversation_of(desk, stranger).id != conv.id
 
 
+def test_a_clarify_by_mail_lists_numbered_choices_and_a_number_picks_one(desk: Any, sink: MailSink) -> None:
+    question = mail("客户退货了，红字发票怎么开？", "退货")
+    send(desk, question)
+    ask_back = sink.wait(1)[0]
+    conv = conversation_of(desk, question)
+    bot = desk.storage.conversations.messages(conv.id)[-1]
+    assert bot.meta["kind"] == "clarify", bot.meta
+    body = ask_back.get_content()
+    titles = [s["title"] for s in bot.meta["suggestions"]]
+    assert "请回复您想问的问题的编号" in body and f"1. {titles[0]}" in body and "0. 都不是" in body
+    pick = mail("2", "Re: 退货", In_Reply_To=str(ask_back["Message-ID"]))
+    send(desk, pick)
+    answer = sink.wait(2)[1]
+    last = desk.storage.conversations.messages(conv.id)[-1]
+    assert last.meta["kind"] == "answer" and last.meta["sources"][0]["id"] == bot.meta["suggestions"][1]["id"]
+    assert answer["In-Reply-To"] == pick["Message-ID"]
+
+
 def test_auto_replies_bulk_and_our_own_mail_are_never_answered(desk: Any, sink: MailSink) -> None:
     before = desk.storage.conversations.search("out of office")
     for msg in [

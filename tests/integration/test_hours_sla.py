@@ -189,6 +189,14 @@ def test_an_unanswered_handoff_fires_sla_breached_once_with_a_signed_webhook(
     # the console sees the breach; replying stops the first-response clock, resolving sends handoff.resolved
     mine = next(h for h in api.get("/api/agent/handoffs", headers=AGENT).json() if h["id"] == handoff.id)
     assert [c["metric"] for c in mine["sla"] if c["breached"]] == ["first_response"]
+    # once a person has replied, a new customer message starts the next-response clock
+    api.post(f"/api/agent/handoffs/{handoff.id}/reply", headers=AGENT, json={"text": "Looking into it."})
+    follow = ask(api, "Any news on the refund?", conversation_id=body["conversation_id"])
+    clocks = {c["metric"]: c for c in svc.sla.status([handoff.id])[handoff.id]}
+    assert "first_response" not in clocks and "next_response" not in clocks  # "standard" has no next-response target
+    svc.sla.policies = [type(svc.sla.policies[0]).parse({"name": "tight", "next_response_minutes": 15})]
+    clocks = {c["metric"]: c for c in svc.sla.status([handoff.id])[handoff.id]}
+    assert clocks["next_response"]["since"] == svc.storage.conversations.get_message(follow["customer_message_id"]).created_at
     api.post(f"/api/agent/handoffs/{handoff.id}/resolve", headers=AGENT, json={"answer": "Refunded."})
     svc.dispatcher.tick(later + timedelta(hours=5))
     assert "handoff.resolved" in [json.loads(b)["event"] for _, b in receiver.got]
