@@ -88,7 +88,11 @@ class ChatService:
             if before_create is not None:
                 before_create()
             conv = self.storage.conversations.create(
-                msg_lang, customer.id if customer else None, customer.profile() if customer else None
+                msg_lang,
+                customer.id if customer else None,
+                customer.profile() if customer else None,
+                # the invoice app vouches for a signed-in customer's address: unseen replies reach it
+                contact_email=customer.email if customer else None,
             )
             created = True
         elif customer is not None and conv.customer_id is None:

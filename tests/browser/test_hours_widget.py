@@ -67,3 +67,47 @@ def test_friday_night_the_widget_announces_mondays_opening_and_asks_for_an_email
         page.locator('[data-action="transcript"]').click()
         expect(box).to_contain_text("inbox" if locale == "en-US" else "邮箱")
         assert errors == []
+
+
+def test_the_console_shows_the_channel_the_overdue_sla_and_a_refused_mail(data_dir: Path, embedders: list) -> None:
+    from datetime import timedelta
+    from email.message import EmailMessage
+
+    from bot.services import build_services
+    from bot.web.app import create_app
+
+    svc = build_services(
+        make_settings(
+            data_dir,
+            console_accounts={"alice": "alice-pass-123"},
+            sla_policies=[{"name": "email", "channels": ["email"], "first_response_minutes": 30}],
+        ),
+        embedders=embedders,
+    )
+    try:
+        msg = EmailMessage()
+        msg["From"] = "li.na@example.cn"
+        msg["To"] = svc.settings.mail_from
+        msg["Subject"] = "合同"
+        msg["Message-ID"] = "<contract-1@example.cn>"
+        msg.set_content("转人工，我要谈合同的事")
+        assert svc.email.receive(msg.as_bytes()) == "handoff"
+        [handoff] = svc.storage.handoffs.find(active=True)
+        (row,) = svc.storage.mail.of_conversation(handoff.conversation_id)
+        svc.storage.mail.failed(int(row["id"]), "550 5.1.1 user unknown")
+        assert len(svc.sla.check(datetime.now(UTC) + timedelta(days=1))) == 1
+        with real_server(create_app(svc.settings, svc)) as (host, port), chromium() as browser:
+            page: Any = browser.new_page()
+            page.goto(f"http://{host}:{port}/console")
+            page.locator("#username").fill("alice")
+            page.locator("#password").fill("alice-pass-123")
+            page.locator("#signin-button").click()
+            item = page.locator(f'[data-handoff="{handoff.id}"]')
+            expect(item.locator('[data-channel="email"]')).to_have_text("Email")
+            expect(item.locator('[data-sla="breached"]')).to_have_text("SLA: first response overdue")
+            expect(item.locator(".wait")).to_have_class("wait long")
+            item.click()
+            expect(page.locator("#mail")).to_contain_text("li.na@example.cn")
+            expect(page.locator('#mail [data-mail-status="failed"]')).to_contain_text("550 5.1.1 user unknown")
+    finally:
+        svc.close()

@@ -53,6 +53,9 @@ def test_a_verified_customer_sees_their_conversations_on_any_device(desk: Any) -
     other = {"X-Customer-Token": customer_token("cust-43")}
     assert client.get(f"/api/conversations/{cid}/messages", headers=other).status_code == 404
     assert client.get("/api/customer/conversations", headers=other).json() == []
+    # the address the invoice app vouches for is where replies the customer does not see are mailed
+    _, services = desk
+    assert services.storage.conversations.get(cid).contact_email == "li@example.com"
 
 
 @pytest.mark.parametrize(
