@@ -29,6 +29,8 @@ class EventKind(StrEnum):
     HANDOFF_RESOLVED = "handoff.resolved"
     KNOWLEDGE_CHANGED = "knowledge.changed"
     SLA_BREACHED = "sla.breached"
+    HANDOFF_NOTED = "handoff.noted"  # an internal note (never carries the conversation: no customer stream wakes)
+    HANDOFF_RELEASED = "handoff.released"  # unclaimed: back in the queue
 
 
 @dataclass(frozen=True, slots=True)

@@ -296,6 +296,8 @@ class ConversationRepo:
                 if masked != row["text"]:
                     tx.execute("UPDATE messages SET text = ? WHERE id = ?", (masked, row["id"]))
                     changed += 1
+            for row in tx.all("SELECT id, text FROM notes WHERE conversation_id = ?", (conversation_id,)):
+                tx.execute("UPDATE notes SET text = ? WHERE id = ?", (transform(row["text"]), row["id"]))
             for row in tx.all(
                 "SELECT id, question, resolution_answer FROM handoffs WHERE conversation_id = ?", (conversation_id,)
             ):
@@ -329,6 +331,7 @@ class ConversationRepo:
                 "DELETE FROM sla_breaches WHERE handoff_id IN (SELECT id FROM handoffs WHERE conversation_id = ?)",
                 (conversation_id,),
             )
+            tx.execute("DELETE FROM notes WHERE conversation_id = ?", (conversation_id,))
             tx.execute("DELETE FROM handoffs WHERE conversation_id = ?", (conversation_id,))
             tx.execute("DELETE FROM mail_outbox WHERE conversation_id = ?", (conversation_id,))
             tx.execute(
@@ -543,6 +546,61 @@ class HandoffRepo:
             if self._take(tx, handoff_id, agent):
                 tx.emit(Event(EventKind.HANDOFF_CLAIMED, conversation_id, handoff_id))
         return self.get(handoff_id)
+
+    def unclaim(self, handoff_id: int, agent: str, force: bool = False) -> Handoff:
+        """Put a claimed handoff back in the queue: by its owner (``force``: by an admin, whoever owns it).
+        Unclaiming an open one is a no-op."""
+        with self.db.tx() as tx:
+            conversation_id = _conversation_of(tx, handoff_id)
+            owner = "claimed_by IS NOT NULL" if force else "claimed_by = ?"
+            released = tx.execute(
+                f"UPDATE handoffs SET status = ?, claimed_by = NULL, claimed_at = NULL WHERE id = ? AND status = ? AND {owner}",
+                (HandoffStatus.OPEN, handoff_id, HandoffStatus.CLAIMED, *(() if force else (agent,))),
+            )
+            if released:
+                tx.emit(Event(EventKind.HANDOFF_RELEASED, conversation_id, handoff_id))
+            else:
+                row = tx.one("SELECT status FROM handoffs WHERE id = ?", (handoff_id,))
+                if row is not None and row["status"] != HandoffStatus.OPEN:
+                    self._refuse(tx, handoff_id, agent)
+        return self.get(handoff_id)
+
+    def transfer(self, handoff_id: int, agent: str, to: str, force: bool = False) -> Handoff:
+        """Hand a handoff to another agent: an open one, or one ``agent`` owns (``force``: any, by an admin)."""
+        with self.db.tx() as tx:
+            conversation_id = _conversation_of(tx, handoff_id)
+            owner = "" if force else " AND (status = ? OR claimed_by = ?)"
+            moved = tx.execute(
+                "UPDATE handoffs SET status = ?, claimed_by = ?, claimed_at = ? WHERE id = ? AND status <> ?" + owner,
+                (HandoffStatus.CLAIMED, to, now_iso(), handoff_id, HandoffStatus.RESOLVED,
+                 *(() if force else (HandoffStatus.OPEN, agent))),
+            )
+            if not moved:
+                self._refuse(tx, handoff_id, agent)
+                raise InvalidTransition(f"handoff {handoff_id} cannot be transferred")
+            tx.emit(Event(EventKind.HANDOFF_CLAIMED, conversation_id, handoff_id))
+        return self.get(handoff_id)
+
+    def add_note(self, handoff_id: int, author: str, text: str) -> Row:
+        """An internal note for the agents; never shown to the customer."""
+        with self.db.tx() as tx:
+            conversation_id = _conversation_of(tx, handoff_id)
+            row = tx.one(
+                "INSERT INTO notes (handoff_id, conversation_id, author, text, created_at) VALUES (?,?,?,?,?) "
+                "RETURNING id, handoff_id, author, text, created_at",
+                (handoff_id, conversation_id, author, text, now_iso()),
+            )
+            tx.emit(Event(EventKind.HANDOFF_NOTED, handoff_id=handoff_id))
+        assert row is not None
+        return row
+
+    def notes(self, conversation_id: str) -> list[Row]:
+        """Every note on the conversation's handoffs, oldest first."""
+        with self.db.tx() as tx:
+            return tx.all(
+                "SELECT id, handoff_id, author, text, created_at FROM notes WHERE conversation_id = ? ORDER BY id",
+                (conversation_id,),
+            )
 
     def claim_next(self, agent: str, lang: str | None = None) -> Handoff | None:
         """The oldest open handoff (in ``lang``), claimed for ``agent``; agents taking "next" at the same

@@ -63,8 +63,22 @@ M007 = [
 ]
 
 
+# shared with PostgreSQL's migration 5: agents' internal notes, a table of their own (never a message,
+# so no customer route, stream or mail can carry one)
+M008 = [
+    "CREATE TABLE notes ({id}, handoff_id BIGINT NOT NULL REFERENCES handoffs (id), "
+    "conversation_id TEXT NOT NULL REFERENCES conversations (id), author TEXT NOT NULL, text TEXT NOT NULL, "
+    "created_at TEXT NOT NULL)",
+    "CREATE INDEX notes_conversation ON notes (conversation_id, id)",
+]
+
+
 def m007_statements(id_column: str, blob: str) -> list[str]:
     return [s.format(id=id_column, blob=blob) for s in M007]
+
+
+def m008_statements(id_column: str) -> list[str]:
+    return [s.format(id=id_column) for s in M008]
 
 
 @migrations()
@@ -214,6 +228,13 @@ def m006_message_search(db: Database) -> None:
 def m007_channels_mail_sla_webhooks(db: Database) -> None:
     """Email channel (contact address, thread, outgoing queue, attachments), SLA breaches, webhooks."""
     for statement in m007_statements("id INTEGER PRIMARY KEY", "BLOB"):
+        db.conn.execute(statement)
+
+
+@migrations()
+def m008_internal_notes(db: Database) -> None:
+    """Agents' internal notes on a handoff."""
+    for statement in m008_statements("id INTEGER PRIMARY KEY"):
         db.conn.execute(statement)
 
 

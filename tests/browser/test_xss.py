@@ -769,6 +769,8 @@ def agent_turn(c: Conversation, ledger: Ledger, agent: Page, api: httpx.Client) 
     a.locator("#resolve-open").click()
     expect(a.locator("#resolve-dialog")).to_be_visible()
     expect(a.locator("#resolve-answer")).to_have_value(text)  # prefilled from the reply, as a value
+    expect(a.locator("#resolve-send")).not_to_be_checked()  # the customer has it already
+    a.locator("#resolve-send").check()  # sent again on purpose: the resolution's render path is scanned too
     a.locator('#resolve-dialog input[value="none"]').check()
     a.locator("#resolve-submit").click()
     expect(a.locator("#resolve-dialog")).to_have_count(0)

@@ -90,8 +90,17 @@ class AttachmentOut(BaseModel):
     size: int
 
 
+class NoteOut(BaseModel):
+    id: int
+    handoff_id: int
+    author: str
+    text: str
+    created_at: str
+
+
 class HandoffDetail(HandoffOut):
     transcript: list[MessageOut]
+    notes: list[NoteOut] = Field(default_factory=list, description="Internal notes (never shown to the customer).")
     similar_tickets: list[SimilarTicketOut]
     contact_email: str | None = Field(None, description="Where replies reach the customer by mail, if anywhere.")
     mail: list[MailOut] = Field(default_factory=list, description="Mail sent (or failing) in this conversation.")
@@ -145,6 +154,7 @@ def get_handoff(handoff_id: RowId, services: ServicesDep) -> HandoffDetail:
         transcript=[message_out(m) for m in messages],
         similar_tickets=similar,
         contact_email=conversations.get(h.conversation_id).email,
+        notes=[NoteOut(**n) for n in services.storage.handoffs.notes(h.conversation_id)],
         mail=[MailOut(**r) for r in services.storage.mail.of_conversation(h.conversation_id)],
         attachments=[AttachmentOut(**a) for rows in files.values() for a in rows],
     )
@@ -246,6 +256,56 @@ def reply(handoff_id: RowId, body: ReplyIn, services: ServicesDep, person: Agent
     return message_out(
         services.queue.reply(handoff_id, acting_agent(person, body.agent), body.text, body.client_message_id)
     )
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(..., min_length=1, max_length=4000, pattern=VISIBLE)
+
+
+@router.post(
+    "/handoffs/{handoff_id}/notes", response_model=NoteOut, status_code=201, responses=responses(404, 422)
+)
+def add_note(handoff_id: RowId, body: NoteIn, services: ServicesDep, person: AgentPerson) -> NoteOut:
+    """An internal note for the other agents (any agent, whoever owns the handoff). Never sent to the
+    customer: notes are not messages, no customer route, stream or mail reads them."""
+    return NoteOut(**services.storage.handoffs.add_note(handoff_id, person.username, body.text))
+
+
+@router.post("/handoffs/{handoff_id}/unclaim", response_model=HandoffOut, responses=responses(403, 404, 409, 422))
+def unclaim(handoff_id: RowId, services: ServicesDep, person: AgentPerson) -> HandoffOut:
+    """Put your handoff back in the queue (an admin may release anyone's)."""
+    h = services.storage.handoffs.unclaim(handoff_id, person.username, force=person.may(Role.ADMIN))
+    return handoffs_out(services, [h])[0]
+
+
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: str = Field(..., min_length=1, max_length=64, description="The agent who takes it over.")
+
+
+@router.post("/handoffs/{handoff_id}/transfer", response_model=HandoffOut, responses=responses(403, 404, 409, 422))
+def transfer(handoff_id: RowId, body: TransferIn, services: ServicesDep, person: AgentPerson) -> HandoffOut:
+    """Give an open handoff, or your own, to another agent (assign); an admin may move anyone's."""
+    if services.accounts.person(body.to) is None:
+        raise ApiError(422, "unknown_agent", f"no agent {body.to!r}")
+    h = services.storage.handoffs.transfer(handoff_id, person.username, body.to, force=person.may(Role.ADMIN))
+    return handoffs_out(services, [h])[0]
+
+
+class AgentOut(BaseModel):
+    username: str
+    display_name: str
+    role: str
+
+
+@router.get("/agents", response_model=list[AgentOut])
+def list_agents(services: ServicesDep) -> list[AgentOut]:
+    """The desk's people, for assigning and transferring."""
+    return [
+        AgentOut(username=p.username, display_name=p.display_name or p.username, role=str(p.role))
+        for p in services.accounts.people()
+    ]
 
 
 class ResolveOut(BaseModel):

@@ -219,6 +219,7 @@
 
   function startApp(username) {
     S.me = username;
+    loadAgents();
     $("signin").hidden = true;
     $("app").hidden = false;
     $("me-name").textContent = username;
@@ -461,6 +462,8 @@
       S.detail.resolution_answer = fresh.resolution_answer;
       S.detail.resolution_faq_id = fresh.resolution_faq_id;
       (fresh.transcript || []).forEach(addMessage);
+      S.detail.notes = fresh.notes || [];
+      renderNotes();
       renderOwner();
     });
   }
@@ -532,7 +535,7 @@
     var box = h("section", { class: "box", id: "mail" }, h("h3", { text: d.channel === "email" ? "Email" : "Email follow-up" }));
     box.appendChild(h("p", { class: "muted", text: d.contact_email ? "Replies reach " + d.contact_email + " by mail." : "The customer left no email address." }));
     (d.attachments || []).forEach(function (a) {
-      box.appendChild(h("div", null, h("a", { href: "api/agent/attachments/" + a.id, download: a.filename, text: "📎 " + a.filename }), " (" + Math.ceil(a.size / 1024) + " KB)"));
+      box.appendChild(h("div", null, h("a", { href: "/api/agent/attachments/" + a.id, download: a.filename, text: "📎 " + a.filename }), " (" + Math.ceil(a.size / 1024) + " KB)"));
     });
     (d.mail || []).forEach(function (m) {
       var bad = m.status === MAIL.FAILED || m.status === MAIL.BOUNCED;
@@ -575,10 +578,11 @@
     var transcript = h("div", { class: "transcript", id: "transcript", role: "log", "aria-live": "polite" });
     var composer = h("div", { class: "composer", id: "composer" });
     var thread = h("div", { class: "thread" }, transcript, composer);
-    var context = h("aside", { class: "context", "aria-label": "Context" }, renderWhy(d), renderMail(d), renderCandidates(d), renderSimilar(d));
+    var context = h("aside", { class: "context", "aria-label": "Context" }, renderWhy(d), renderNotesBox(), renderMail(d), renderCandidates(d), renderSimilar(d));
 
     append(pane, [head, h("div", { class: "dbody" }, thread, context)]);
     (d.transcript || []).forEach(addMessage);
+    renderNotes();
     renderComposer();
     renderOwner();
     renderWaiting();
@@ -781,9 +785,12 @@
       actions.appendChild(h("span", { class: "owner other", id: "owner" }, h("span", { class: "ava", "data-initial": initial(d.claimed_by), "aria-hidden": "true" }), "Taken by " + d.claimed_by));
     } else if (d.status === ST.CLAIMED) {
       actions.appendChild(h("span", { class: "owner mine", id: "owner", text: "You're handling this" }));
+      actions.appendChild(h("button", { type: "button", class: "btn", id: "unclaim", text: "Unclaim", onclick: unclaim }));
+      actions.appendChild(transferControl("Transfer to…"));
       actions.appendChild(h("button", { type: "button", class: "btn success", id: "resolve-open", text: "Resolve…", onclick: openResolve }));
     } else {
       actions.appendChild(h("button", { type: "button", class: "btn primary", id: "claim", text: "Claim", onclick: claim }));
+      actions.appendChild(transferControl("Assign to…"));
       actions.appendChild(h("button", { type: "button", class: "btn", id: "resolve-open", text: "Resolve…", onclick: openResolve }));
     }
     renderComposer();
@@ -818,6 +825,105 @@
     var send = h("button", { type: "button", class: "btn primary", id: "reply-send", text: "Send", disabled: !!(takenByOther || resolved), onclick: sendReply });
     var hint = d.status === ST.OPEN ? "Sending a reply claims this conversation." : "";
     append(c, [note, ta, h("div", { class: "crow" }, h("span", { class: "hint", id: "reply-hint", text: hint }), send)]);
+  }
+
+  // ---- internal notes: a table of their own on the server, never a message the customer could see
+
+  function renderNotesBox() {
+    var box = h("section", { class: "box notes", id: "notes" }, h("h3", { text: "Internal notes" }));
+    box.appendChild(h("p", { class: "muted", text: "Only agents see these; the customer never does." }));
+    box.appendChild(h("div", { id: "notes-list" }));
+    var ta = h("textarea", { id: "note-text", placeholder: "Add a note for the team…", "aria-label": "Internal note", maxlength: "4000", rows: "2" });
+    var btn = h("button", {
+      type: "button",
+      class: "btn",
+      id: "note-add",
+      text: "Add note",
+      onclick: function () {
+        var text = ta.value.trim();
+        if (!text || !S.detail) return;
+        btn.disabled = true;
+        api("POST", "/api/agent/handoffs/" + S.detail.id + "/notes", { text: text }).then(
+          function (note) {
+            btn.disabled = false;
+            ta.value = "";
+            S.detail.notes = (S.detail.notes || []).concat([note]);
+            renderNotes();
+          },
+          function (err) {
+            btn.disabled = false;
+            if (err.status !== 401) toast(err.message, true);
+          }
+        );
+      },
+    });
+    box.appendChild(ta);
+    box.appendChild(btn);
+    return box;
+  }
+
+  function renderNotes() {
+    var list = $("notes-list");
+    if (!list || !S.detail) return;
+    clear(list);
+    (S.detail.notes || []).forEach(function (n) {
+      list.appendChild(
+        h("div", { class: "note-item", "data-note": n.id }, h("b", { text: n.author }), " · " + clock(n.created_at), h("div", { class: "ntext", text: n.text }))
+      );
+    });
+  }
+
+  // ---- unclaim, transfer / assign
+
+  function transferControl(label) {
+    var sel = h("select", { id: "transfer", "aria-label": label, class: "btn" });
+    sel.appendChild(h("option", { value: "", text: label }));
+    (S.agents || []).forEach(function (a) {
+      if (a.username !== (S.detail && S.detail.claimed_by)) sel.appendChild(h("option", { value: a.username, text: a.display_name + " (" + a.username + ")" }));
+    });
+    sel.addEventListener("change", function () {
+      var to = sel.value;
+      if (!to || !S.detail) return;
+      sel.disabled = true;
+      api("POST", "/api/agent/handoffs/" + S.detail.id + "/transfer", { to: to }).then(
+        function (hd) {
+          toast("Transferred to " + to + ".");
+          S.detail.status = hd.status;
+          S.detail.claimed_by = hd.claimed_by;
+          renderOwner();
+        },
+        function (err) {
+          sel.disabled = false;
+          if (err.status !== 401) toast(err.message, true);
+          refreshDetail();
+        }
+      );
+    });
+    return sel;
+  }
+
+  function loadAgents() {
+    api("GET", "/api/agent/agents").then(function (list) {
+      S.agents = list || [];
+      if (S.detail) renderOwner();
+    });
+  }
+
+  function unclaim() {
+    var d = S.detail;
+    api("POST", "/api/agent/handoffs/" + d.id + "/unclaim", {}).then(
+      function (hd) {
+        if (S.detail && S.detail.id === hd.id) {
+          S.detail.status = hd.status;
+          S.detail.claimed_by = hd.claimed_by;
+          renderOwner();
+        }
+      },
+      function (err) {
+        if (err.status !== 401) toast(err.message, true);
+        refreshDetail();
+      }
+    );
   }
 
   function claim() {
@@ -913,7 +1019,12 @@
       "aria-label": "Draft answer",
       placeholder: "Leave empty to use the answer above",
     });
-    var toCustomer = h("input", { type: "checkbox", id: "resolve-send", checked: true });
+    // prefilled from the agent's last reply, which the customer already has: not sent again unless edited
+    var prefilled = answer.value.trim();
+    var toCustomer = h("input", { type: "checkbox", id: "resolve-send", checked: !prefilled });
+    answer.addEventListener("input", function () {
+      toCustomer.checked = answer.value.trim() !== prefilled;
+    });
     var error = h("span", { class: "error-line", id: "resolve-error", role: "alert" });
     var submit = h("button", { type: "submit", class: "btn success", id: "resolve-submit", text: "Resolve" });
 

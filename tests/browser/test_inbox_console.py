@@ -1,0 +1,74 @@
+"""The console inbox in chromium: an internal note, unclaim and transfer (issue #12, first part)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import chromium, make_settings, real_server
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
+pytestmark = pytest.mark.browser
+
+ACCOUNTS = {"alice": "alice-pass-123", "bob": "bob-pass-123"}
+
+
+@pytest.fixture()
+def base_url(data_dir: Path, embedders: list) -> Iterator[str]:
+    from bot.services import build_services
+    from bot.web.app import create_app
+
+    svc = build_services(make_settings(data_dir, console_accounts=ACCOUNTS), embedders=embedders)
+    try:
+        with real_server(create_app(svc.settings, svc)) as (host, port):
+            yield f"http://{host}:{port}"
+    finally:
+        svc.close()
+
+
+def test_an_agent_notes_releases_and_transfers_a_handoff(base_url: str) -> None:
+    chat = httpx.post(f"{base_url}/api/chat", json={"message": "I want to talk to a person about a refund"}).json()
+    cid, hid = chat["conversation_id"], chat["handoff"]["id"]
+    with chromium() as browser:
+        page: Any = browser.new_page()
+        page.goto(f"{base_url}/console")
+        page.locator("#username").fill("alice")
+        page.locator("#password").fill(ACCOUNTS["alice"])
+        page.locator("#signin-button").click()
+        page.locator(f'[data-handoff="{hid}"]').click()
+        page.locator("#note-text").fill("VIP customer, handle with care")
+        page.locator("#note-add").click()
+        expect(page.locator("#notes-list .note-item")).to_contain_text("VIP customer, handle with care")
+        page.locator("#claim").click()
+        expect(page.locator("#owner")).to_have_text("You're handling this")
+        page.locator("#unclaim").click()
+        expect(page.locator("#claim")).to_be_visible()
+        page.locator("#claim").click()
+        page.locator("#transfer").select_option("bob")
+        expect(page.locator("#owner")).to_contain_text("Taken by bob")
+
+        # bob replies, then resolves with the answer the dialog prefills from that reply: sent once
+        bob: Any = browser.new_page()
+        bob.goto(f"{base_url}/console")
+        bob.locator("#username").fill("bob")
+        bob.locator("#password").fill(ACCOUNTS["bob"])
+        bob.locator("#signin-button").click()
+        bob.locator(f'[data-handoff="{hid}"]').click()
+        bob.locator("#reply-text").fill("Your refund is on its way.")
+        bob.locator("#reply-send").click()
+        expect(bob.locator("#transcript .msg.agent .mtext").last).to_have_text("Your refund is on its way.")
+        bob.locator("#resolve-open").click()
+        expect(bob.locator("#resolve-answer")).to_have_value("Your refund is on its way.")
+        expect(bob.locator("#resolve-send")).not_to_be_checked()
+        bob.locator('#resolve-dialog input[value="none"]').check()
+        bob.locator("#resolve-submit").click()
+        expect(bob.locator("#owner")).to_have_text("Resolved by bob")
+    state = httpx.get(f"{base_url}/api/conversations/{cid}/messages", headers={"X-Conversation-Token": chat["conversation_token"]}).json()
+    agent_texts = [m["text"] for m in state["messages"] if m["role"] == "agent"]
+    assert agent_texts == ["Your refund is on its way."]  # once, not again with the resolution
+    assert "VIP" not in str(state)

@@ -1,0 +1,65 @@
+"""The agent inbox (issue #12, first part): internal notes, unclaim, transfer and assign."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.support import AGENT, agent_headers, ask, conv_headers
+
+
+def handoff(client: Any) -> tuple[str, int]:
+    body = ask(client, "I want to talk to a person about my invoice")
+    assert body["reply"]["kind"] == "handoff"
+    return body["conversation_id"], body["handoff"]["id"]
+
+
+def test_internal_notes_reach_agents_and_never_the_customer(client: Any, services: Any) -> None:
+    alice = agent_headers(services, "alice")
+    cid, hid = handoff(client)
+    secret = "Customer is on the legacy plan; do not offer the discount"
+    r = client.post(f"/api/agent/handoffs/{hid}/notes", headers=alice, json={"text": secret})
+    assert r.status_code == 201 and r.json()["author"] == "alice"
+    # any agent may note, owner or not; the detail shows every note
+    bob = agent_headers(services, "bob")
+    assert client.post(f"/api/agent/handoffs/{hid}/notes", headers=bob, json={"text": "+1"}).status_code == 201
+    detail = client.get(f"/api/agent/handoffs/{hid}", headers=AGENT).json()
+    assert [(n["author"], n["text"]) for n in detail["notes"]] == [("alice", secret), ("bob", "+1")]
+    assert all(m["text"] != secret for m in detail["transcript"])
+    # the customer's transcript (and so their widget and any mail) has no trace of it
+    transcript = client.get(f"/api/conversations/{cid}/messages", headers=conv_headers(cid)).json()
+    assert secret not in json.dumps(transcript, ensure_ascii=False)
+    assert client.post(f"/api/agent/handoffs/{hid}/notes", json={"text": "x"}).status_code == 401
+    assert client.post(f"/api/agent/handoffs/{hid}/notes", headers=alice, json={"text": "   "}).status_code == 422
+    assert client.post("/api/agent/handoffs/999999/notes", headers=alice, json={"text": "x"}).status_code == 404
+
+
+def test_unclaim_transfer_and_assign(client: Any, services: Any) -> None:
+    alice, bob = agent_headers(services, "alice"), agent_headers(services, "bob")
+    admin = agent_headers(services, "root", "admin")
+    cid, hid = handoff(client)
+    # assign an open handoff to bob
+    r = client.post(f"/api/agent/handoffs/{hid}/transfer", headers=alice, json={"to": "bob"})
+    assert r.status_code == 200 and (r.json()["status"], r.json()["claimed_by"]) == ("claimed", "bob")
+    # alice can neither release nor move bob's handoff; bob can
+    assert client.post(f"/api/agent/handoffs/{hid}/unclaim", headers=alice).status_code == 409
+    assert client.post(f"/api/agent/handoffs/{hid}/transfer", headers=alice, json={"to": "alice"}).status_code == 409
+    r = client.post(f"/api/agent/handoffs/{hid}/transfer", headers=bob, json={"to": "alice"})
+    assert r.json()["claimed_by"] == "alice"
+    assert client.post(f"/api/agent/handoffs/{hid}/transfer", headers=bob, json={"to": "nobody"}).status_code == 422
+    # alice releases it: back in the queue for anyone; releasing again is a no-op
+    r = client.post(f"/api/agent/handoffs/{hid}/unclaim", headers=alice)
+    assert (r.json()["status"], r.json()["claimed_by"]) == ("open", None)
+    assert client.post(f"/api/agent/handoffs/{hid}/unclaim", headers=alice).status_code == 200
+    state = client.get(f"/api/conversations/{cid}/messages", headers=conv_headers(cid)).json()
+    assert state["handoff"]["status"] == "open" and state["handoff"]["agent"] is None
+    # an admin may move anyone's
+    client.post(f"/api/agent/handoffs/{hid}/claim", headers=bob)
+    r = client.post(f"/api/agent/handoffs/{hid}/transfer", headers=admin, json={"to": "alice"})
+    assert r.json()["claimed_by"] == "alice"
+    # a resolved handoff stays resolved
+    client.post(f"/api/agent/handoffs/{hid}/resolve", headers=alice, json={"answer": "Done."})
+    assert client.post(f"/api/agent/handoffs/{hid}/transfer", headers=admin, json={"to": "bob"}).status_code == 409
+    assert client.post(f"/api/agent/handoffs/{hid}/unclaim", headers=admin).status_code == 409
+    people = {a["username"] for a in client.get("/api/agent/agents", headers=alice).json()}
+    assert {"alice", "bob", "root"} <= people
