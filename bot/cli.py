@@ -445,19 +445,24 @@ def token_list(data_dir: Path | None) -> None:
 @main.command("check-faq")
 @click.argument("folder", type=click.Path(path_type=Path), default=Path("data/faq"))
 def check_faq_cmd(folder: Path) -> None:
-    """Validate FAQ files; print each problem with path and line; exit 1 on any.
+    """Validate FAQ files; print each problem with path and line; exit 1 on any. Entries missing
+    a translation are warned about (they still load).
 
     Example: helpdesk check-faq data/faq
     """
-    from knowledge.faq import load_faq
+    from knowledge.faq import load_faq, missing_translations
 
     entries, problems = load_faq(folder)
     for p in problems:
         click.echo(str(p), err=True)
+    warnings = missing_translations(entries)
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
     if problems:
         click.echo(f"{len(problems)} problem(s) in {folder}", err=True)
         sys.exit(1)
-    click.echo(f"{folder}: {len(entries)} entries OK ({len({e.id for e in entries})} ids)")
+    note = f", {len(warnings)} missing translation(s)" if warnings else ""
+    click.echo(f"{folder}: {len(entries)} entries OK ({len({e.id for e in entries})} ids{note})")
 
 
 @main.command()

@@ -225,3 +225,21 @@ def group_by_id(entries: Iterable[FaqEntry]) -> dict[str, dict[str, FaqEntry]]:
     for e in entries:
         out.setdefault(e.id, {})[e.lang] = e
     return out
+
+
+def missing_translations(entries: list[FaqEntry], langs: tuple[str, ...] = ("en", "zh")) -> list[str]:
+    """A warning per entry that lacks one of ``langs`` (it is answered in the other, flagged as such)."""
+    have: dict[str, dict[str, FaqEntry]] = {}
+    for e in entries:
+        have.setdefault(e.id, {})[e.lang] = e
+    out = []
+    for entry_id in sorted(have):
+        for lang in langs:
+            if lang not in have[entry_id]:
+                other = next(iter(have[entry_id].values()))
+                out.append(
+                    f"{other.path or entry_id}: `id: {entry_id}` has no `lang: {lang}` translation "
+                    f"(customers writing in {lang} get the {other.lang} text with a note)"
+                )
+    return out
+

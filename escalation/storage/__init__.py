@@ -14,6 +14,7 @@ from escalation.storage.database import Database, SchemaTooNew
 from escalation.storage.delivery import MailRepo, SlaRepo, WebhookRepo
 from escalation.storage.repos import (
     AccountRepo,
+    CannedRepo,
     ConversationRepo,
     DraftRepo,
     HandoffRepo,
@@ -41,6 +42,7 @@ class Storage:
         self.mail = MailRepo(db)
         self.webhooks = WebhookRepo(db)
         self.sla = SlaRepo(db)
+        self.canned = CannedRepo(db)
 
     @property
     def backend(self) -> str:

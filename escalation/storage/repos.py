@@ -581,6 +581,19 @@ class HandoffRepo:
             tx.emit(Event(EventKind.HANDOFF_CLAIMED, conversation_id, handoff_id))
         return self.get(handoff_id)
 
+    def latest_of(self, conversation_ids: Iterable[str]) -> dict[str, int]:
+        """Each conversation's latest handoff id (open or resolved), for those that had one."""
+        wanted = sorted(set(conversation_ids))
+        if not wanted:
+            return {}
+        with self.db.tx() as tx:
+            rows = tx.all(
+                f"SELECT conversation_id, MAX(id) AS id FROM handoffs WHERE conversation_id IN ({', '.join('?' * len(wanted))}) "
+                "GROUP BY conversation_id",
+                wanted,
+            )
+        return {r["conversation_id"]: int(r["id"]) for r in rows}
+
     def add_note(self, handoff_id: int, author: str, text: str) -> Row:
         """An internal note for the agents; never shown to the customer."""
         with self.db.tx() as tx:
@@ -957,3 +970,51 @@ class SecretRepo:
                 (name, "claimed", now_iso()),
             )
         return row is not None
+
+
+class CannedRepo:
+    """Canned replies: a key, and per language a title and a body with {variables}."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def put(self, key: str, lang: str, title: str, body: str, author: str) -> Row:
+        """Create or replace the ``lang`` version of reply ``key``."""
+        with self.db.tx() as tx:
+            row = tx.one(
+                "INSERT INTO canned_replies (key, lang, title, body, created_by, updated_at) VALUES (?,?,?,?,?,?) "
+                "ON CONFLICT (key, lang) DO UPDATE SET title = excluded.title, body = excluded.body, "
+                "created_by = excluded.created_by, updated_at = excluded.updated_at "
+                "RETURNING id, key, lang, title, body, created_by, updated_at",
+                (key, lang, title, body, author, now_iso()),
+            )
+        assert row is not None
+        return row
+
+    def all(self, lang: str | None = None) -> list[Row]:
+        with self.db.tx() as tx:
+            if lang:
+                return tx.all(
+                    "SELECT id, key, lang, title, body, created_by, updated_at FROM canned_replies WHERE lang = ? "
+                    "ORDER BY key",
+                    (lang,),
+                )
+            return tx.all(
+                "SELECT id, key, lang, title, body, created_by, updated_at FROM canned_replies ORDER BY key, lang"
+            )
+
+    def get(self, canned_id: int) -> Row:
+        with self.db.tx() as tx:
+            row = tx.one(
+                "SELECT id, key, lang, title, body, created_by, updated_at FROM canned_replies WHERE id = ?",
+                (canned_id,),
+            )
+        if row is None:
+            raise NotFound(f"no canned reply {canned_id}")
+        return row
+
+    def delete(self, canned_id: int) -> None:
+        with self.db.tx() as tx:
+            if tx.execute("DELETE FROM canned_replies WHERE id = ?", (canned_id,)) == 0:
+                raise NotFound(f"no canned reply {canned_id}")
+

@@ -72,6 +72,12 @@ M008 = [
     "CREATE INDEX notes_conversation ON notes (conversation_id, id)",
 ]
 
+# shared with PostgreSQL's migration 6: canned replies, one row per language of a reply
+M009 = [
+    "CREATE TABLE canned_replies ({id}, key TEXT NOT NULL, lang TEXT NOT NULL, title TEXT NOT NULL, "
+    "body TEXT NOT NULL, created_by TEXT NOT NULL, updated_at TEXT NOT NULL, UNIQUE (key, lang))",
+]
+
 
 def m007_statements(id_column: str, blob: str) -> list[str]:
     return [s.format(id=id_column, blob=blob) for s in M007]
@@ -79,6 +85,10 @@ def m007_statements(id_column: str, blob: str) -> list[str]:
 
 def m008_statements(id_column: str) -> list[str]:
     return [s.format(id=id_column) for s in M008]
+
+
+def m009_statements(id_column: str) -> list[str]:
+    return [s.format(id=id_column) for s in M009]
 
 
 @migrations()
@@ -235,6 +245,13 @@ def m007_channels_mail_sla_webhooks(db: Database) -> None:
 def m008_internal_notes(db: Database) -> None:
     """Agents' internal notes on a handoff."""
     for statement in m008_statements("id INTEGER PRIMARY KEY"):
+        db.conn.execute(statement)
+
+
+@migrations()
+def m009_canned_replies(db: Database) -> None:
+    """Canned replies in both languages."""
+    for statement in m009_statements("id INTEGER PRIMARY KEY"):
         db.conn.execute(statement)
 
 

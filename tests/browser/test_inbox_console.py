@@ -15,7 +15,8 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 pytestmark = pytest.mark.browser
 
-ACCOUNTS = {"alice": "alice-pass-123", "bob": "bob-pass-123"}
+ACCOUNTS = {"alice": "alice-pass-123", "bob": "bob-pass-123", "erin": "erin-pass-123"}
+ROLES = {"erin": "editor"}
 
 
 @pytest.fixture()
@@ -23,7 +24,7 @@ def base_url(data_dir: Path, embedders: list) -> Iterator[str]:
     from bot.services import build_services
     from bot.web.app import create_app
 
-    svc = build_services(make_settings(data_dir, console_accounts=ACCOUNTS), embedders=embedders)
+    svc = build_services(make_settings(data_dir, console_accounts=ACCOUNTS, console_roles=ROLES), embedders=embedders)
     try:
         with real_server(create_app(svc.settings, svc)) as (host, port):
             yield f"http://{host}:{port}"
@@ -72,3 +73,41 @@ def test_an_agent_notes_releases_and_transfers_a_handoff(base_url: str) -> None:
     agent_texts = [m["text"] for m in state["messages"] if m["role"] == "agent"]
     assert agent_texts == ["Your refund is on its way."]  # once, not again with the resolution
     assert "VIP" not in str(state)
+
+
+def sign_in(browser: Any, base_url: str, user: str) -> Any:
+    page = browser.new_page()
+    page.goto(f"{base_url}/console")
+    page.locator("#username").fill(user)
+    page.locator("#password").fill(ACCOUNTS[user])
+    page.locator("#signin-button").click()
+    expect(page.locator("#me-name")).to_have_text(user)
+    return page
+
+
+def test_a_canned_reply_in_chinese_and_finding_an_old_conversation_by_a_word(base_url: str) -> None:
+    with chromium() as browser:
+        editor = sign_in(browser, base_url, "erin")
+        r = editor.request.put(
+            f"{base_url}/api/agent/canned/greeting/zh",
+            data={"title": "问候", "body": "{name}好，我是{agent}，马上为您处理。"},
+            headers={"Origin": base_url},
+        )
+        assert r.status == 200, r.text()
+        old = httpx.post(f"{base_url}/api/chat", json={"message": "我的Quuxly对账单导出失败"}).json()
+        httpx.post(
+            f"{base_url}/api/chat",
+            json={"message": "转人工", "conversation_id": old["conversation_id"]},
+            headers={"X-Conversation-Token": old["conversation_token"]},
+        )
+        agent = sign_in(browser, base_url, "alice")
+        agent.locator("#search-q").fill("Quuxly")
+        agent.locator("#search-q").press("Enter")
+        hit = agent.locator("#search-results .hit").first
+        expect(hit).to_contain_text("Quuxly")
+        hit.click()
+        expect(agent.locator("#detail-question")).to_contain_text("Quuxly")
+        agent.locator("#canned").select_option(label="[中文] 问候")
+        expect(agent.locator("#reply-text")).to_have_value("您好，我是alice，马上为您处理。")
+        agent.locator("#reply-send").click()
+        expect(agent.locator("#transcript .msg.agent .mtext").last).to_have_text("您好，我是alice，马上为您处理。")

@@ -49,6 +49,15 @@ def test_check_faq_ok_and_broken(tmp_path: Path) -> None:
     assert "duplicate entry `id: void-invoice` with `lang: en`" in result.output
 
 
+def test_check_faq_warns_about_missing_translations(tmp_path: Path) -> None:
+    faq = tmp_path / "faq"
+    shutil.copytree(FAQ, faq)
+    (faq / "zh" / "credit-note.md").unlink()
+    result = CliRunner().invoke(main, ["check-faq", str(faq)])
+    assert result.exit_code == 0 and "1 missing translation(s)" in result.output
+    assert "`id: credit-note` has no `lang: zh` translation" in result.output
+
+
 def test_ask_json(tmp_path: Path, shipped_index: Path) -> None:
     data = tmp_path / "state"
     data.mkdir()

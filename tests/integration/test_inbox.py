@@ -63,3 +63,41 @@ def test_unclaim_transfer_and_assign(client: Any, services: Any) -> None:
     assert client.post(f"/api/agent/handoffs/{hid}/unclaim", headers=admin).status_code == 409
     people = {a["username"] for a in client.get("/api/agent/agents", headers=alice).json()}
     assert {"alice", "bob", "root"} <= people
+
+
+def test_canned_replies_in_both_languages_with_variables(client: Any, services: Any) -> None:
+    editor = agent_headers(services, "erin", "editor")
+    alice = agent_headers(services, "alice")
+    zh = {"title": "退款处理中", "body": "{name}好，我是{agent}。关于“{question}”，退款已在处理中。"}
+    r = client.put("/api/agent/canned/refund/zh", headers=editor, json=zh)
+    assert r.status_code == 200 and r.json()["lang"] == "zh"
+    en = {"title": "Refund in progress", "body": "Hi {name}, {agent} here. Your refund is on its way. {unknown}"}
+    en_id = client.put("/api/agent/canned/refund/en", headers=editor, json=en).json()["id"]
+    assert client.put("/api/agent/canned/refund/en", headers=alice, json=en).status_code == 403  # editors only
+    assert client.put("/api/agent/canned/Bad Key/en", headers=editor, json=en).status_code == 422
+    assert [r["lang"] for r in client.get("/api/agent/canned", headers=alice).json()] == ["en", "zh"]
+    zh_id = client.get("/api/agent/canned", headers=alice, params={"lang": "zh"}).json()[0]["id"]
+
+    first = ask(client, "我的发票金额开错了")
+    body = ask(client, "转人工", conversation_id=first["conversation_id"])
+    hid = body["handoff"]["id"]
+    text = client.get(f"/api/agent/handoffs/{hid}/canned/{zh_id}", headers=alice).json()["text"]
+    assert text == "您好，我是alice。关于“我的发票金额开错了”，退款已在处理中。"
+    text = client.get(f"/api/agent/handoffs/{hid}/canned/{en_id}", headers=alice).json()["text"]
+    assert text == "Hi there, alice here. Your refund is on its way. {unknown}"  # unknown variables stay as written
+    assert client.delete(f"/api/agent/canned/{en_id}", headers=alice).status_code == 403
+    assert client.delete(f"/api/agent/canned/{en_id}", headers=editor).status_code == 204
+    assert client.delete(f"/api/agent/canned/{en_id}", headers=editor).status_code == 404
+
+
+def test_search_finds_old_resolved_conversations_with_their_handoff(client: Any, services: Any) -> None:
+    alice = agent_headers(services, "alice")
+    first = ask(client, "My Zorblax import keeps failing")
+    ask(client, "I want to talk to a person", conversation_id=first["conversation_id"])
+    hid = services.storage.handoffs.open_for(first["conversation_id"]).id
+    client.post(f"/api/agent/handoffs/{hid}/resolve", headers=alice, json={"answer": "Re-run the import."})
+    answered = ask(client, "How do I issue a credit note? (Zorblax)")
+    hits = client.get("/api/agent/search", headers=alice, params={"q": "zorblax"}).json()
+    by_conv = {h["conversation_id"]: h["handoff_id"] for h in hits}
+    assert by_conv[first["conversation_id"]] == hid  # resolved, still found with its handoff
+    assert by_conv.get(answered["conversation_id"], "missing") is None  # never handed off

@@ -6,9 +6,10 @@ again with the same answer return what the first call did, and the customer hear
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.services import Services
@@ -293,6 +294,78 @@ def transfer(handoff_id: RowId, body: TransferIn, services: ServicesDep, person:
     return handoffs_out(services, [h])[0]
 
 
+class CannedOut(BaseModel):
+    id: int
+    key: str
+    lang: str
+    title: str
+    body: str = Field(..., description="With variables {name} (the customer), {agent} (you), {question}.")
+    created_by: str
+    updated_at: str
+
+
+class CannedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(..., min_length=1, max_length=120, pattern=VISIBLE)
+    body: str = Field(..., min_length=1, max_length=4000, pattern=VISIBLE)
+
+
+@router.get("/canned", response_model=list[CannedOut], responses=responses(422))
+def list_canned(services: ServicesDep, lang: Literal["en", "zh"] | None = None) -> list[CannedOut]:
+    """Canned replies (all languages, or one)."""
+    return [CannedOut(**r) for r in services.storage.canned.all(lang)]
+
+
+@router.put(
+    "/canned/{key}/{lang}",
+    response_model=CannedOut,
+    dependencies=[require(Role.EDITOR)],
+    responses=responses(403, 422),
+)
+def put_canned(
+    key: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")],
+    lang: Literal["en", "zh"],
+    body: CannedIn,
+    services: ServicesDep,
+    person: AgentPerson,
+) -> CannedOut:
+    """Create or replace the `lang` version of canned reply `key` (editors)."""
+    return CannedOut(**services.storage.canned.put(key, lang, body.title, body.body, person.username))
+
+
+@router.delete(
+    "/canned/{canned_id}", status_code=204, dependencies=[require(Role.EDITOR)], responses=responses(403, 404, 422)
+)
+def delete_canned(canned_id: RowId, services: ServicesDep) -> Response:
+    """Delete one language version of a canned reply (editors)."""
+    services.storage.canned.delete(canned_id)
+    return Response(status_code=204)
+
+
+_VARIABLE = re.compile(r"\{(name|agent|question)\}")
+_NO_NAME = {"en": "there", "zh": "您"}
+
+
+class RenderedOut(BaseModel):
+    text: str
+
+
+@router.get(
+    "/handoffs/{handoff_id}/canned/{canned_id}", response_model=RenderedOut, responses=responses(404, 422)
+)
+def render_canned(handoff_id: RowId, canned_id: RowId, services: ServicesDep, person: AgentPerson) -> RenderedOut:
+    """A canned reply with this handoff's values filled in, ready to edit and send."""
+    h = services.storage.handoffs.get(handoff_id)
+    row = services.storage.canned.get(canned_id)
+    conv = services.storage.conversations.get(h.conversation_id)
+    values = {
+        "name": conv.customer.get("name") or _NO_NAME.get(row["lang"], "there"),
+        "agent": person.display_name or person.username,
+        "question": services.queue.question_of(h),
+    }
+    return RenderedOut(text=_VARIABLE.sub(lambda m: values[m.group(1)], row["body"]))
+
+
 class AgentOut(BaseModel):
     username: str
     display_name: str
@@ -349,7 +422,7 @@ def resolve(handoff_id: RowId, body: ResolveIn, services: ServicesDep, person: A
 class SearchHitOut(BaseModel):
     conversation_id: str
     message: MessageOut
-    handoff_id: int | None = Field(None, description="The conversation's open handoff, if any.")
+    handoff_id: int | None = Field(None, description="The conversation's latest handoff (open or resolved), if it had one.")
 
 
 @router.get("/search", response_model=list[SearchHitOut], responses=responses(422))
@@ -361,9 +434,9 @@ def search(
 ) -> list[SearchHitOut]:
     """Conversations by what was written in them (full text over every message), newest first."""
     hits = services.storage.conversations.search(q, limit, role)
-    open_of = {h.conversation_id: h.id for h in services.storage.handoffs.find(active=True, limit=MAX_QUEUE)}
+    latest = services.storage.handoffs.latest_of(m.conversation_id for m in hits)
     return [
-        SearchHitOut(conversation_id=m.conversation_id, message=message_out(m), handoff_id=open_of.get(m.conversation_id))
+        SearchHitOut(conversation_id=m.conversation_id, message=message_out(m), handoff_id=latest.get(m.conversation_id))
         for m in hits
     ]
 

@@ -220,6 +220,7 @@
   function startApp(username) {
     S.me = username;
     loadAgents();
+    loadCanned();
     $("signin").hidden = true;
     $("app").hidden = false;
     $("me-name").textContent = username;
@@ -417,6 +418,48 @@
       list.appendChild(item);
     });
   }
+
+  // ---- search: full text over every message (FTS5 / pg_trgm), old conversations included
+  $("search-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var q = $("search-q").value.trim();
+    var out = $("search-results");
+    clear(out);
+    out.hidden = !q;
+    $("queue-list").hidden = !!q;
+    if (!q) return;
+    api("GET", "/api/agent/search?q=" + encodeURIComponent(q)).then(function (hits) {
+      clear(out);
+      if (!hits.length) out.appendChild(h("li", { class: "empty", text: "Nothing found for “" + q + "”." }));
+      hits.forEach(function (hit) {
+        var m = hit.message;
+        out.appendChild(
+          h(
+            "li",
+            null,
+            h(
+              "button",
+              {
+                type: "button",
+                class: "hit",
+                "data-hit-handoff": hit.handoff_id == null ? null : hit.handoff_id,
+                disabled: hit.handoff_id == null,
+                title: hit.handoff_id == null ? "Answered by the assistant, never handed off" : null,
+                onclick: function () {
+                  if (hit.handoff_id != null) selectHandoff(hit.handoff_id);
+                },
+              },
+              h("span", { text: m.text.length > 140 ? m.text.slice(0, 140) + "…" : m.text }),
+              h("small", { text: m.role + " · " + clock(m.created_at) + (hit.handoff_id == null ? "" : " · handoff #" + hit.handoff_id) })
+            )
+          )
+        );
+      });
+    });
+  });
+  $("search-q").addEventListener("search", function () {
+    if (!$("search-q").value) $("search-form").dispatchEvent(new Event("submit", { cancelable: true }));
+  });
 
   $("filter-status").addEventListener("change", function (e) {
     S.filter.status = e.target.value;
@@ -824,7 +867,36 @@
     });
     var send = h("button", { type: "button", class: "btn primary", id: "reply-send", text: "Send", disabled: !!(takenByOther || resolved), onclick: sendReply });
     var hint = d.status === ST.OPEN ? "Sending a reply claims this conversation." : "";
-    append(c, [note, ta, h("div", { class: "crow" }, h("span", { class: "hint", id: "reply-hint", text: hint }), send)]);
+    var canned = takenByOther || resolved ? null : cannedControl(d, ta);
+    append(c, [note, ta, h("div", { class: "crow" }, canned, h("span", { class: "hint", id: "reply-hint", text: hint }), send)]);
+  }
+
+  // ---- canned replies: the handoff's language first, variables filled in by the server
+  function cannedControl(d, ta) {
+    var list = (S.canned || []).slice().sort(function (a, b) {
+      return (a.lang === d.lang ? 0 : 1) - (b.lang === d.lang ? 0 : 1) || (a.title < b.title ? -1 : 1);
+    });
+    if (!list.length) return null;
+    var sel = h("select", { id: "canned", class: "btn", "aria-label": "Canned reply" }, h("option", { value: "", text: "Canned reply…" }));
+    list.forEach(function (r) {
+      sel.appendChild(h("option", { value: String(r.id), text: "[" + (LANGS[r.lang] || r.lang) + "] " + r.title }));
+    });
+    sel.addEventListener("change", function () {
+      if (!sel.value) return;
+      api("GET", "/api/agent/handoffs/" + d.id + "/canned/" + sel.value).then(function (out) {
+        ta.value = ta.value ? ta.value + "\n" + out.text : out.text;
+        sel.value = "";
+        ta.focus();
+      });
+    });
+    return sel;
+  }
+
+  function loadCanned() {
+    api("GET", "/api/agent/canned").then(function (list) {
+      S.canned = list || [];
+      if (S.detail) renderComposer();
+    });
   }
 
   // ---- internal notes: a table of their own on the server, never a message the customer could see
