@@ -111,3 +111,35 @@ def test_a_canned_reply_in_chinese_and_finding_an_old_conversation_by_a_word(bas
         expect(agent.locator("#reply-text")).to_have_value("您好，我是alice，马上为您处理。")
         agent.locator("#reply-send").click()
         expect(agent.locator("#transcript .msg.agent .mtext").last).to_have_text("您好，我是alice，马上为您处理。")
+
+
+def test_the_console_at_390px_notifies_and_answers_keys(base_url: str, tmp_path: Path) -> None:
+    import os
+
+    from tests.support import ROOT
+
+    with chromium() as browser:
+        page: Any = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(f"{base_url}/console")
+        page.locator("#username").fill("alice")
+        page.locator("#password").fill(ACCOUNTS["alice"])
+        page.locator("#signin-button").click()
+        expect(page.locator("#live")).to_have_text("Live")
+        before = page.title()
+        chat = httpx.post(f"{base_url}/api/chat", json={"message": "I want to talk to a person about VAT"}).json()
+        hid = chat["handoff"]["id"]
+        expect(page.locator(f'[data-handoff="{hid}"]')).to_be_visible()
+        expect(page).not_to_have_title(before)  # the count in the tab title changed
+        assert page.evaluate("document.title").startswith("(")
+        page.locator("body").press("j")  # keyboard: the next handoff opens
+        expect(page.locator("#detail-question")).to_be_visible()
+        page.locator("body").press("c")
+        expect(page.locator("#owner")).to_have_text("You're handling this")
+        page.locator("body").press("r")
+        assert page.evaluate("document.activeElement.id") == "reply-text"
+        # usable at 390 px: the conversation and the composer take the width, nothing is squeezed
+        for selector in ("#transcript", "#reply-text", "#notes"):
+            box = page.locator(selector).bounding_box()
+            assert box is not None and box["width"] >= 340, (selector, box)
+        shots = ROOT / "docs" / "images" if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path
+        page.screenshot(path=str(shots / "console-390.png"), full_page=True)

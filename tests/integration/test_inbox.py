@@ -101,3 +101,21 @@ def test_search_finds_old_resolved_conversations_with_their_handoff(client: Any,
     by_conv = {h["conversation_id"]: h["handoff_id"] for h in hits}
     assert by_conv[first["conversation_id"]] == hid  # resolved, still found with its handoff
     assert by_conv.get(answered["conversation_id"], "missing") is None  # never handed off
+
+
+def test_the_handoff_shows_the_verified_customer_and_their_earlier_conversations(client: Any, services: Any) -> None:
+    profile = {"name": "Li Wei", "email": "li@example.com", "company": "Acme"}
+    old = services.storage.conversations.create("zh", "cust-42", profile)
+    old_handoff = services.queue.hand_off(old.id, "customer_request", "zh", "旧问题", [])
+    answered = services.storage.conversations.create("en", "cust-42", profile)
+    now = services.storage.conversations.create("en", "cust-42", profile)
+    h = services.queue.hand_off(now.id, "customer_request", "en", "new question", [])
+    stranger = services.storage.conversations.create("en", "cust-99", {})
+    d = client.get(f"/api/agent/handoffs/{h.id}", headers=AGENT).json()
+    assert d["customer_id"] == "cust-42" and d["customer"] == profile
+    earlier = {e["conversation_id"]: e["handoff_id"] for e in d["earlier"]}
+    assert earlier == {old.id: old_handoff.id, answered.id: None}
+    assert stranger.id not in earlier
+    anonymous = ask(client, "I want to talk to a person")
+    d = client.get(f"/api/agent/handoffs/{anonymous['handoff']['id']}", headers=AGENT).json()
+    assert d["customer_id"] is None and d["earlier"] == []

@@ -106,6 +106,12 @@ class HandoffDetail(HandoffOut):
     contact_email: str | None = Field(None, description="Where replies reach the customer by mail, if anywhere.")
     mail: list[MailOut] = Field(default_factory=list, description="Mail sent (or failing) in this conversation.")
     attachments: list[AttachmentOut] = Field(default_factory=list, description="Files the customer mailed.")
+    customer_id: str | None = Field(None, description="The verified customer (from the invoice app's signed identity).")
+    customer: dict[str, str] = Field(default_factory=dict, description="Their name, email and company as the app sent them.")
+    earlier: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="The verified customer's other conversations, newest first: id, updated_at, and the latest handoff.",
+    )
 
 
 @router.get("/handoffs", response_model=list[HandoffOut], responses=responses(422))
@@ -150,11 +156,20 @@ def get_handoff(handoff_id: RowId, services: ServicesDep) -> HandoffDetail:
     conversations = services.storage.conversations
     messages = conversations.messages(h.conversation_id)
     files = conversations.attachments([m.id for m in messages])
+    conv = conversations.get(h.conversation_id)
+    others = [c for c in conversations.of_customer(conv.customer_id, 11) if c.id != conv.id][:10] if conv.customer_id else []
+    latest = services.storage.handoffs.latest_of(c.id for c in others)
     return HandoffDetail(
         **handoffs_out(services, [h])[0].model_dump(),
         transcript=[message_out(m) for m in messages],
         similar_tickets=similar,
-        contact_email=conversations.get(h.conversation_id).email,
+        contact_email=conv.email,
+        customer_id=conv.customer_id,
+        customer=conv.customer,
+        earlier=[
+            {"conversation_id": c.id, "updated_at": c.updated_at, "lang": c.lang, "handoff_id": latest.get(c.id)}
+            for c in others
+        ],
         notes=[NoteOut(**n) for n in services.storage.handoffs.notes(h.conversation_id)],
         mail=[MailOut(**r) for r in services.storage.mail.of_conversation(h.conversation_id)],
         attachments=[AttachmentOut(**a) for rows in files.values() for a in rows],

@@ -277,6 +277,64 @@
     );
   }
 
+  // ---- notifications: a short tone, and a desktop notification when the agent allowed them
+  function notify(hd) {
+    S.notified = (S.notified || 0) + 1;
+    try {
+      var Ctx = window.AudioContext || window.webkitAudioContext;
+      if (Ctx && S.sound !== false) {
+        var ctx = S.audio || (S.audio = new Ctx());
+        var osc = ctx.createOscillator();
+        var gain = ctx.createGain();
+        osc.frequency.value = 880;
+        gain.gain.value = 0.05;
+        osc.connect(gain);
+        gain.connect(ctx.destination);
+        osc.start();
+        osc.stop(ctx.currentTime + 0.15);
+      }
+    } catch (e) {
+      /* no audio: the title and the queue still show it */
+    }
+    if (window.Notification && Notification.permission === "granted" && document.hidden) {
+      new Notification("New handoff #" + hd.id, { body: hd.question || "A customer asked for a person", tag: "handoff-" + hd.id });
+    }
+  }
+
+  // ---- keyboard: j/k move in the queue, c claims, r writes a reply, / searches, n adds a note
+  document.addEventListener("keydown", function (e) {
+    var t = e.target;
+    if (e.ctrlKey || e.metaKey || e.altKey || !S.me) return;
+    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT")) return;
+    var items = S.handoffs || [];
+    var at = items.findIndex(function (x) {
+      return x.id === S.selectedId;
+    });
+    if (e.key === "j" || e.key === "k") {
+      var next = items[Math.max(0, Math.min(items.length - 1, at + (e.key === "j" ? 1 : -1)))];
+      if (next) selectHandoff(next.id);
+    } else if (e.key === "c" && $("claim")) {
+      claim();
+    } else if (e.key === "r" && $("reply-text")) {
+      $("reply-text").focus();
+    } else if (e.key === "n" && $("note-text")) {
+      $("note-text").focus();
+    } else if (e.key === "/") {
+      $("search-q").focus();
+    } else {
+      return;
+    }
+    e.preventDefault();
+  });
+
+  $("notify-enable").addEventListener("click", function () {
+    if (!window.Notification) return toast("This browser has no desktop notifications.", true);
+    Notification.requestPermission().then(function (p) {
+      toast(p === "granted" ? "Desktop notifications are on." : "Notifications were not allowed.", p !== "granted");
+      $("notify-enable").hidden = p === "granted";
+    });
+  });
+
   function setTitle() {
     var n = S.known ? Object.keys(S.known).length : 0;
     document.title = (n ? "(" + n + ") " : "") + "Inbox · Ledgerly Helpdesk";
@@ -347,6 +405,7 @@
     S.handoffs = rest;
     renderQueue(fresh);
     setTitle();
+    if (fresh[hd.id]) notify(hd);
 
     // keep the open conversation's owner in step with the queue
     var d = S.detail;
@@ -621,7 +680,7 @@
     var transcript = h("div", { class: "transcript", id: "transcript", role: "log", "aria-live": "polite" });
     var composer = h("div", { class: "composer", id: "composer" });
     var thread = h("div", { class: "thread" }, transcript, composer);
-    var context = h("aside", { class: "context", "aria-label": "Context" }, renderWhy(d), renderNotesBox(), renderMail(d), renderCandidates(d), renderSimilar(d));
+    var context = h("aside", { class: "context", "aria-label": "Context" }, renderWhy(d), renderCustomer(d), renderNotesBox(), renderMail(d), renderCandidates(d), renderSimilar(d));
 
     append(pane, [head, h("div", { class: "dbody" }, thread, context)]);
     (d.transcript || []).forEach(addMessage);
@@ -640,6 +699,37 @@
       d.status === ST.RESOLVED
         ? "· Resolved " + clock(d.resolved_at)
         : "· Waiting " + since(d.created_at) + " (since " + clock(d.created_at) + ")";
+  }
+
+  // who the customer is, when the invoice app signed them in, and their earlier conversations
+  function renderCustomer(d) {
+    if (!d.customer_id) return null;
+    var c = d.customer || {};
+    var rows = [["Customer id", d.customer_id], ["Name", c.name], ["Email", c.email], ["Company", c.company]].filter(function (r) {
+      return r[1];
+    });
+    var box = h("section", { class: "box customer-box", id: "customer" }, h("h3", { text: "Customer (verified)" }));
+    box.appendChild(h("dl", null, rows.map(function (r) {
+      return [h("dt", { text: r[0] }), h("dd", { text: r[1] })];
+    })));
+    if ((d.earlier || []).length) {
+      box.appendChild(h("div", { class: "muted", text: "Earlier conversations" }));
+      d.earlier.forEach(function (e) {
+        box.appendChild(
+          h("button", {
+            type: "button",
+            class: "hit",
+            "data-earlier": e.conversation_id,
+            disabled: e.handoff_id == null,
+            text: clock(e.updated_at) + (e.handoff_id == null ? " · answered by the assistant" : " · handoff #" + e.handoff_id),
+            onclick: function () {
+              if (e.handoff_id != null) selectHandoff(e.handoff_id);
+            },
+          })
+        );
+      });
+    }
+    return box;
   }
 
   function renderWhy(d) {
