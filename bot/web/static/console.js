@@ -258,9 +258,12 @@
 
   function loadQueue() {
     var seq = ++S.loadSeq;
+    S.during = {}; // changes the stream delivers while the page is read: applied on top of it
     return api("GET", queueUrl() + "&limit=500").then(
       function (list) {
         if (seq !== S.loadSeq) return;
+        var during = S.during || {};
+        S.during = null;
         S.handoffs = list;
         if (S.filter.status === "active" && !S.filter.lang) {
           S.known = {};
@@ -270,6 +273,9 @@
           setTitle();
         }
         renderQueue();
+        Object.keys(during).forEach(function (id) {
+          onHandoff(during[id]);
+        });
       },
       function (err) {
         if (err.status !== 401) toast(err.message, true);
@@ -388,6 +394,7 @@
   }
 
   function onHandoff(hd) {
+    if (S.during) S.during[hd.id] = hd; // a read of the queue is in flight: it may not have this change yet
     var fresh = {};
     var active = hd.status !== ST.RESOLVED;
     if (S.known && active && !S.known[hd.id]) fresh[hd.id] = true;
