@@ -18,6 +18,7 @@ from escalation.storage.repos import (
     ConversationRepo,
     DraftRepo,
     HandoffRepo,
+    MetricsRepo,
     RateLimitRepo,
     SecretRepo,
     TicketRepo,
@@ -43,6 +44,7 @@ class Storage:
         self.webhooks = WebhookRepo(db)
         self.sla = SlaRepo(db)
         self.canned = CannedRepo(db)
+        self.metrics = MetricsRepo(db)
 
     @property
     def backend(self) -> str:

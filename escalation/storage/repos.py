@@ -1018,3 +1018,51 @@ class CannedRepo:
             if tx.execute("DELETE FROM canned_replies WHERE id = ?", (canned_id,)) == 0:
                 raise NotFound(f"no canned reply {canned_id}")
 
+
+class MetricsRepo:
+    """The rows outcome metrics are computed from, filtered in SQL (window, language, channel)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @staticmethod
+    def _where(alias: str, since: str, until: str, lang: str | None, channel: str | None) -> tuple[str, list[Any]]:
+        where = [f"{alias}.created_at >= ?", f"{alias}.created_at < ?"]
+        params: list[Any] = [since, until]
+        if lang:
+            where.append("c.lang = ?")
+            params.append(lang)
+        if channel:
+            where.append("c.channel = ?")
+            params.append(channel)
+        return " AND ".join(where), params
+
+    def conversations(self, since: str, until: str, lang: str | None = None, channel: str | None = None) -> list[Row]:
+        """Per conversation started in the window: when the bot first answered, when (and why) it was
+        first handed off, and the feedback its answers got."""
+        where, params = self._where("c", since, until, lang, channel)
+        with self.db.tx() as tx:
+            return tx.all(
+                "SELECT c.id, c.created_at, c.lang, c.channel, "
+                "(SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = c.id AND m.role = 'bot' "
+                " AND m.meta LIKE ?) AS first_answer, "
+                "(SELECT MIN(h.created_at) FROM handoffs h WHERE h.conversation_id = c.id) AS first_handoff, "
+                "(SELECT h.reason FROM handoffs h WHERE h.conversation_id = c.id ORDER BY h.id LIMIT 1) AS reason, "
+                "(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.feedback = 'yes') AS up, "
+                "(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.feedback IN ('no', 'wrong')) "
+                " AS down "
+                f"FROM conversations c WHERE {where} ORDER BY c.created_at",
+                ['%"kind": "answer"%', *params],
+            )
+
+    def handoffs(self, since: str, until: str, lang: str | None = None, channel: str | None = None) -> list[Row]:
+        """Handoffs opened in the window, with their reply and resolution times and whether an SLA broke."""
+        where, params = self._where("h", since, until, lang, channel)
+        with self.db.tx() as tx:
+            return tx.all(
+                "SELECT h.id, h.created_at, h.lang, h.reason, h.first_reply_at, h.resolved_at, c.channel, "
+                "EXISTS (SELECT 1 FROM sla_breaches b WHERE b.handoff_id = h.id) AS breached "
+                f"FROM handoffs h JOIN conversations c ON c.id = h.conversation_id WHERE {where} ORDER BY h.id",
+                params,
+            )
+

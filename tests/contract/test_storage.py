@@ -408,3 +408,19 @@ def test_an_sla_breach_is_recorded_once_with_its_event_and_webhook(storage: Stor
     assert [r["event"] for r in log] == ["sla.breached", "handoff.created"]
     assert "6222021234567890128" not in log[0]["payload"]  # the question leaves redacted
     assert storage.webhooks.skip_queued() == 2 and storage.webhooks.counts() == {"skipped": 2}
+
+
+def test_metrics_rows_on_both_engines(storage: Storage, queue: EscalationQueue) -> None:
+    conv = storage.conversations.create("zh")
+    storage.conversations.add_message(conv.id, "customer", "问题")
+    answer = storage.conversations.add_message(conv.id, "bot", "答案", {"kind": "answer", "sources": []})
+    storage.conversations.set_feedback(answer.id, "yes")
+    storage.conversations.add_message(conv.id, "bot", "请选择", {"kind": "clarify"})
+    h = queue.hand_off(conv.id, "low_confidence", "zh", "问题", [])
+    storage.sla.breach(h, "first_response", h.created_at, h.created_at, "std")
+    (row,) = storage.metrics.conversations("2000-01-01", "2100-01-01", "zh", "widget")
+    assert row["first_answer"] == answer.created_at and row["first_handoff"] == h.created_at
+    assert (row["reason"], int(row["up"]), int(row["down"])) == ("low_confidence", 1, 0)
+    assert storage.metrics.conversations("2000-01-01", "2100-01-01", "en") == []
+    (hrow,) = storage.metrics.handoffs("2000-01-01", "2100-01-01", channel="widget")
+    assert hrow["id"] == h.id and bool(hrow["breached"]) and hrow["channel"] == "widget"

@@ -6,7 +6,10 @@ again with the same answer return what the first call did, and the customer hear
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
@@ -18,6 +21,8 @@ from bot.web.errors import ApiError, responses
 from bot.web.routes.chat import MessageOut, message_out
 from bot.web.schemas import VISIBLE
 from escalation.accounts import Role
+from escalation.metrics import Window, csv_rows
+from escalation.metrics import compute as compute_metrics
 from escalation.models import FaqDraft, Handoff, HandoffStatus
 from knowledge.corpus import Doc
 from knowledge.pii import redact
@@ -379,6 +384,55 @@ def render_canned(handoff_id: RowId, canned_id: RowId, services: ServicesDep, pe
         "question": services.queue.question_of(h),
     }
     return RenderedOut(text=_VARIABLE.sub(lambda m: values[m.group(1)], row["body"]))
+
+
+@router.get("/metrics", responses=responses(422))
+def metrics(
+    services: ServicesDep,
+    since: Annotated[date | None, Query(description="First day (UTC), default 7 days before `until`.")] = None,
+    until: Annotated[date | None, Query(description="Day after the last (UTC, exclusive), default tomorrow.")] = None,
+    lang: Literal["en", "zh"] | None = None,
+    channel: Literal["widget", "email"] | None = None,
+) -> dict[str, Any]:
+    """Outcome metrics per day and for the window: automation rate at 24 h and 7 d (answered, not handed off
+    within that time, no negative feedback; conversations younger than that not counted yet), handoff rate
+    by reason, median business minutes to the first human reply and to resolution, SLA attainment, CSAT.
+    Rates are null where nothing was counted."""
+    return metrics_result(services, since, until, lang, channel)
+
+
+@router.get(
+    "/metrics.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "One row per day."}, **responses(422)},
+)
+def metrics_csv(
+    services: ServicesDep,
+    since: date | None = None,
+    until: date | None = None,
+    lang: Literal["en", "zh"] | None = None,
+    channel: Literal["widget", "email"] | None = None,
+) -> Response:
+    """The daily rows of `GET /api/agent/metrics` as CSV."""
+    out = io.StringIO()
+    csv.writer(out).writerows(csv_rows(metrics_result(services, since, until, lang, channel)))
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="helpdesk-metrics.csv"'},
+    )
+
+
+def metrics_result(
+    services: Services, since: date | None, until: date | None, lang: str | None, channel: str | None
+) -> dict[str, Any]:
+    until = until or (datetime.now(UTC).date() + timedelta(days=1))
+    since = since or (until - timedelta(days=7))
+    if since >= until:
+        raise ApiError(422, "invalid_window", "`since` must be before `until`")
+    if (until - since).days > 366:
+        raise ApiError(422, "invalid_window", "at most 366 days at a time")
+    return compute_metrics(services.storage, services.calendars, Window(since, until, lang, channel))
 
 
 class AgentOut(BaseModel):

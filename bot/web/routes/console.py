@@ -100,6 +100,17 @@ def conversation_page() -> FileResponse:
     return _page("conversation.html", "text/html; charset=utf-8")
 
 
+@router.get("/metrics", include_in_schema=False)
+def metrics_page() -> FileResponse:
+    """Outcome metrics with charts (the console's session signs it in)."""
+    return _page("metrics.html", "text/html; charset=utf-8")
+
+
+@router.get("/metrics.js", include_in_schema=False)
+def metrics_script() -> FileResponse:
+    return _page("metrics.js", "application/javascript; charset=utf-8")
+
+
 def _script(name: str) -> Response:
     return Response(
         render_script(STATIC / name),
