@@ -29,6 +29,7 @@ from escalation.accounts import Accounts, Role
 from escalation.calendar import Calendars
 from escalation.events import Event, EventKind
 from escalation.identity import ConversationKeys, IdentityVerifier
+from escalation.models import iso
 from escalation.queue import EscalationQueue
 from escalation.ratelimit import Limit, RateLimited, RateLimiter
 from escalation.retention import RetentionAction, apply_retention
@@ -216,7 +217,7 @@ class Services:
         try:
             self.accounts.purge_sessions()
             self.storage.rate_limits.purge(int(time.time()))
-            month_ago = (datetime.now(UTC) - timedelta(days=30)).isoformat(timespec="milliseconds")
+            month_ago = iso(datetime.now(UTC) - timedelta(days=30))
             self.storage.mail.purge_done(month_ago)  # sent mail and delivered webhooks: the log keeps a month
             self.storage.webhooks.purge_done(month_ago)
             if self.settings.retention_days > 0:

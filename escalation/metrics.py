@@ -20,14 +20,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from escalation.calendar import Calendars
+from escalation.models import iso, parse_iso
 from escalation.storage import Storage
 
 HORIZONS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
 
-
-def _at(stamp: str) -> datetime:
-    at = datetime.fromisoformat(stamp)
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def _rate(num: int, den: int) -> float | None:
@@ -43,8 +40,8 @@ class Window:
 
     def bounds(self) -> tuple[str, str]:
         return (
-            datetime.combine(self.since, datetime.min.time(), UTC).isoformat(timespec="milliseconds"),
-            datetime.combine(self.until, datetime.min.time(), UTC).isoformat(timespec="milliseconds"),
+            iso(datetime.combine(self.since, datetime.min.time(), UTC)),
+            iso(datetime.combine(self.until, datetime.min.time(), UTC)),
         )
 
 
@@ -52,23 +49,23 @@ def _summary(convs: list[dict[str, Any]], handoffs: list[dict[str, Any]], calend
     answered = [c for c in convs if c["first_answer"]]
     automation: dict[str, Any] = {}
     for name, horizon in HORIZONS.items():
-        eligible = [c for c in answered if _at(c["first_answer"]) + horizon <= now]
+        eligible = [c for c in answered if parse_iso(c["first_answer"]) + horizon <= now]
         automated = [
             c
             for c in eligible
             if not int(c["down"])
-            and not (c["first_handoff"] and _at(c["first_handoff"]) <= _at(c["first_answer"]) + horizon)
+            and not (c["first_handoff"] and parse_iso(c["first_handoff"]) <= parse_iso(c["first_answer"]) + horizon)
         ]
         automation[name] = {"rate": _rate(len(automated), len(eligible)), "automated": len(automated), "eligible": len(eligible)}
     handed = [c for c in convs if c["first_handoff"]]
     reasons = Counter(str(c["reason"]) for c in handed)
     first = [
-        calendars.for_lang(h["lang"]).business_seconds(_at(h["created_at"]), _at(h["first_reply_at"])) / 60
+        calendars.for_lang(h["lang"]).business_seconds(parse_iso(h["created_at"]), parse_iso(h["first_reply_at"])) / 60
         for h in handoffs
         if h["first_reply_at"]
     ]
     resolved = [
-        calendars.for_lang(h["lang"]).business_seconds(_at(h["created_at"]), _at(h["resolved_at"])) / 60
+        calendars.for_lang(h["lang"]).business_seconds(parse_iso(h["created_at"]), parse_iso(h["resolved_at"])) / 60
         for h in handoffs
         if h["resolved_at"]
     ]

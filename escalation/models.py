@@ -45,8 +45,19 @@ class ConversationStatus(StrEnum):
     HANDOFF = "handoff"  # a handoff is open or claimed
 
 
+def iso(at: datetime) -> str:
+    """How the desk stores an instant: ISO 8601 in UTC to the millisecond (sorts and compares as text)."""
+    return at.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    return iso(datetime.now(UTC))
+
+
+def parse_iso(stamp: str) -> datetime:
+    """A stored instant back as an aware datetime (a naive one is read as UTC)."""
+    at = datetime.fromisoformat(stamp)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from escalation.models import iso
 from escalation.storage import Storage
 from knowledge.pii import redact
 
@@ -34,7 +35,7 @@ def apply_retention(
     storage: Storage, days: int, action: RetentionAction = RetentionAction.MASK, dry_run: bool = False
 ) -> RetentionResult:
     """Mask or purge every conversation untouched for ``days`` days (none when ``days`` <= 0)."""
-    cutoff = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="milliseconds")
+    cutoff = iso(datetime.now(UTC) - timedelta(days=days))
     if days <= 0:
         return RetentionResult(0, 0, action, cutoff)
     done = masked = 0

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from escalation.calendar import Calendars
-from escalation.models import Handoff
+from escalation.models import Handoff, parse_iso
 from escalation.storage import Storage
 
 METRICS = ("first_response", "next_response", "resolution")
@@ -71,10 +71,6 @@ def parse_policies(specs: list[dict[str, Any]]) -> list[SlaPolicy]:
     return [SlaPolicy.parse(s) for s in specs]
 
 
-def _at(stamp: str) -> datetime:
-    at = datetime.fromisoformat(stamp)
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
 
 @dataclass(frozen=True)
 class Clock:
@@ -122,7 +118,7 @@ class SlaMonitor:
             minutes = policy.minutes(metric)
             if since is None or minutes is None:
                 continue
-            out.append(Clock(metric, since, calendar.add_business(_at(since), minutes * 60), policy.name))
+            out.append(Clock(metric, since, calendar.add_business(parse_iso(since), minutes * 60), policy.name))
         return out
 
     def check(self, now: datetime | None = None) -> list[tuple[Handoff, Clock]]:

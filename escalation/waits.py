@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from escalation.calendar import Calendars
+from escalation.models import iso, parse_iso
 from escalation.storage import Storage
 
 MIN_SAMPLES = 5  # fewer first replies than this: no typical wait is claimed
@@ -40,10 +41,6 @@ class Wait:
         }
 
 
-def _at(stamp: str) -> datetime:
-    at = datetime.fromisoformat(stamp)
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
 
 class Waits:
     def __init__(
@@ -67,9 +64,9 @@ class Waits:
             if cached and time.monotonic() - cached[0] < self.cache_seconds:
                 return cached[1]
         calendar = self.calendars.for_lang(lang)
-        since = (self.clock() - timedelta(days=WINDOW_DAYS)).isoformat(timespec="milliseconds")
+        since = iso(self.clock() - timedelta(days=WINDOW_DAYS))
         samples = [
-            calendar.business_seconds(_at(created), _at(replied)) / 60
+            calendar.business_seconds(parse_iso(created), parse_iso(replied)) / 60
             for h_lang, created, replied in self.storage.handoffs.first_reply_times(since)
             if self.calendars.for_lang(h_lang) is calendar
         ]

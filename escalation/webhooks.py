@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
 
+from escalation.models import parse_iso
 from escalation.storage import Storage
 
 log = logging.getLogger("helpdesk.webhooks")
@@ -85,7 +86,7 @@ class WebhookSender:
             if code is not None and 200 <= code < 300:
                 repo.delivered(int(row["id"]), code, now)
                 delivered += 1
-            elif now - datetime.fromisoformat(row["created_at"]) > GIVE_UP_AFTER:
+            elif now - parse_iso(row["created_at"]) > GIVE_UP_AFTER:
                 repo.failed(int(row["id"]), f"gave up after {row['attempts'] + 1} tries: {error}", code)
             else:
                 log.info("webhook %s not delivered (%s); retrying", row["event"], error)

@@ -35,7 +35,7 @@ from urllib.parse import unquote, urlsplit
 from bot.channels.mailparse import Inbound, parse
 from bot.flow.chat import NONE_OF_THESE, ChatService, InvalidChoice
 from escalation.identity import ConversationKeys
-from escalation.models import Conversation, MailStatus, Message
+from escalation.models import Conversation, MailStatus, Message, parse_iso
 from escalation.ratelimit import RateLimited
 from escalation.storage import Storage
 from knowledge.lang import detect_language
@@ -383,7 +383,7 @@ class EmailChannel:
                 self.storage.mail.failed(int(row["id"]), str(exc))
                 continue
             except TemporaryFailure as exc:
-                created = datetime.fromisoformat(row["created_at"])
+                created = parse_iso(row["created_at"])
                 if now - created > GIVE_UP_AFTER:
                     self.storage.mail.failed(int(row["id"]), f"gave up after {row['attempts'] + 1} tries: {exc}")
                 else:

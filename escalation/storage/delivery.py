@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from escalation.events import Event, EventKind
-from escalation.models import Handoff, MailStatus, now_iso
+from escalation.models import Handoff, MailStatus, iso, now_iso
 from escalation.storage.database import Database, Row, Tx
 from knowledge.pii import redact
-
-
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def queue_mail(tx: Tx, conversation_id: str, to_addr: str, kind: str, message_id: int | None = None) -> bool:
@@ -85,7 +81,7 @@ class _Outbox:
 
     def take_due(self, now: datetime, limit: int = 20, lease_seconds: float = 120.0) -> list[Row]:
         """Due rows, each leased to this caller (another replica skips them until the lease ends)."""
-        stamp, lease = _iso(now), _iso(now + timedelta(seconds=lease_seconds))
+        stamp, lease = iso(now), iso(now + timedelta(seconds=lease_seconds))
         with self.db.tx() as tx:
             rows = tx.all(
                 f"SELECT * FROM {self.table} WHERE status = 'queued' AND next_attempt_at <= ? "
@@ -108,7 +104,7 @@ class _Outbox:
         with self.db.tx() as tx:
             self._finish(
                 tx, row_id, "attempts = attempts + 1, last_error = ?, next_attempt_at = ?" + self._code(status_code),
-                (error[:500], _iso(at), *self._code_param(status_code)),
+                (error[:500], iso(at), *self._code_param(status_code)),
             )
 
     def _code(self, status_code: int | None) -> str:
@@ -138,7 +134,7 @@ class MailRepo(_Outbox):
 
     def sent(self, row_id: int, at: datetime) -> None:
         with self.db.tx() as tx:
-            self._finish(tx, row_id, "status = 'sent', attempts = attempts + 1, sent_at = ?", (_iso(at),))
+            self._finish(tx, row_id, "status = 'sent', attempts = attempts + 1, sent_at = ?", (iso(at),))
 
     def failed(self, row_id: int, error: str, status: str = MailStatus.FAILED) -> bool:
         """Give up on a mail (``status`` failed or bounced): the agent is told in the conversation.
@@ -190,7 +186,7 @@ class MailRepo(_Outbox):
                 "WHERE m.role = 'agent' AND m.created_at < ? AND m.created_at > ? AND c.channel = 'widget' "
                 "AND c.contact_email IS NOT NULL AND m.id > c.seen_message_id "
                 "AND NOT EXISTS (SELECT 1 FROM mail_outbox o WHERE o.message_id = m.id) ORDER BY m.id LIMIT ?",
-                (_iso(older_than), _iso(newer_than), limit),
+                (iso(older_than), iso(newer_than), limit),
             )
             return sum(queue_mail(tx, r["conversation_id"], r["contact_email"], "missed", int(r["id"])) for r in rows)
 
@@ -205,7 +201,7 @@ class WebhookRepo(_Outbox):
         with self.db.tx() as tx:
             self._finish(
                 tx, row_id, "status = 'delivered', attempts = attempts + 1, last_status = ?, delivered_at = ?, "
-                "last_error = NULL", (status_code, _iso(at)),
+                "last_error = NULL", (status_code, iso(at)),
             )
 
     def failed(self, row_id: int, error: str, status_code: int | None = None) -> None:
