@@ -34,6 +34,11 @@ class Tx(Protocol):
         ...
 
 
+def placeholders(n: int) -> str:
+    """``?, ?, ?`` for an ``IN (...)`` of ``n`` values."""
+    return ", ".join("?" * n)
+
+
 def like_pattern(text: str) -> str:
     """``text`` as a LIKE / ILIKE substring pattern, its wildcards escaped (escape character ``\\``)."""
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

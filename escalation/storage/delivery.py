@@ -15,7 +15,7 @@ from typing import Any
 
 from escalation.events import Event, EventKind
 from escalation.models import Handoff, MailStatus, iso, now_iso
-from escalation.storage.database import Database, Row, Tx
+from escalation.storage.database import Database, Row, Tx, placeholders
 from knowledge.pii import redact
 
 
@@ -256,7 +256,7 @@ class SlaRepo:
     def of_handoffs(self, handoff_ids: list[int]) -> dict[int, list[Row]]:
         if not handoff_ids:
             return {}
-        marks = ",".join("?" * len(handoff_ids))
+        marks = placeholders(len(handoff_ids))
         with self.db.tx() as tx:
             rows = tx.all(
                 f"SELECT * FROM sla_breaches WHERE handoff_id IN ({marks}) ORDER BY breached_at", handoff_ids

@@ -26,7 +26,7 @@ from escalation.models import (
     Role,
     now_iso,
 )
-from escalation.storage.database import Database, Row, Tx
+from escalation.storage.database import Database, Row, Tx, placeholders
 from escalation.storage.delivery import channel_of, handoff_payload, queue_mail, queue_webhook
 from knowledge.tickets import Ticket
 
@@ -104,17 +104,18 @@ def _insert_message(
     )
     if row is None:  # the same client id, stored by a concurrent request: the message exists once
         raise DuplicateClientId(client_id or "")
-    tx.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id))
+    conv = tx.one(
+        "UPDATE conversations SET updated_at = ? WHERE id = ? RETURNING channel, contact_email", (now, conversation_id)
+    )
     message = Message(int(row["id"]), conversation_id, role, text, now, meta or {}, author, None)
     for a in attachments:
         tx.execute(
             "INSERT INTO attachments (message_id, filename, content_type, size, data) VALUES (?,?,?,?,?)",
             (message.id, a.filename, a.content_type, a.size, a.data),
         )
-    if role in ("bot", "agent"):  # an email conversation's replies go out by mail (queued in this transaction)
-        conv = tx.one("SELECT channel, contact_email FROM conversations WHERE id = ?", (conversation_id,))
-        if conv is not None and conv["channel"] == "email" and conv["contact_email"]:
-            queue_mail(tx, conversation_id, conv["contact_email"], "reply", message.id)
+    # an email conversation's replies go out by mail (queued in this transaction)
+    if role in ("bot", "agent") and conv is not None and conv["channel"] == "email" and conv["contact_email"]:
+        queue_mail(tx, conversation_id, conv["contact_email"], "reply", message.id)
     tx.emit(Event(EventKind.MESSAGE_ADDED, conversation_id, message_id=message.id))
     return message
 
@@ -170,7 +171,7 @@ class ConversationRepo:
         """Name, type and size of each message's attachments (not their bytes)."""
         if not message_ids:
             return {}
-        marks = ",".join("?" * len(message_ids))
+        marks = placeholders(len(message_ids))
         with self.db.tx() as tx:
             rows = tx.all(
                 f"SELECT id, message_id, filename, content_type, size FROM attachments WHERE message_id IN ({marks}) "
@@ -444,7 +445,7 @@ class HandoffRepo:
             wanted = sorted(set(ids))
             if not wanted:
                 return []
-            where.append(f"id IN ({', '.join('?' * len(wanted))})")
+            where.append(f"id IN ({placeholders(len(wanted))})")
             params.extend(wanted)
         sql = "SELECT * FROM handoffs WHERE " + " AND ".join(where) + " ORDER BY id"
         if limit is not None:
@@ -462,7 +463,7 @@ class HandoffRepo:
             wanted = sorted(set(ids))
             if not wanted:
                 return []
-            where = f"h.id IN ({', '.join('?' * len(wanted))})"
+            where = f"h.id IN ({placeholders(len(wanted))})"
             params = wanted
         with self.db.tx() as tx:
             rows = tx.all(
@@ -588,7 +589,7 @@ class HandoffRepo:
             return {}
         with self.db.tx() as tx:
             rows = tx.all(
-                f"SELECT conversation_id, MAX(id) AS id FROM handoffs WHERE conversation_id IN ({', '.join('?' * len(wanted))}) "
+                f"SELECT conversation_id, MAX(id) AS id FROM handoffs WHERE conversation_id IN ({placeholders(len(wanted))}) "
                 "GROUP BY conversation_id",
                 wanted,
             )
