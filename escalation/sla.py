@@ -135,12 +135,20 @@ class SlaMonitor:
 
     def status(self, handoff_ids: list[int], now: datetime | None = None) -> dict[int, list[dict[str, Any]]]:
         """The running clocks of these handoffs, for the console (due times and whether breached)."""
+        return self.status_of(self.storage.handoffs.for_sla(handoff_ids), now)
+
+    def status_of(
+        self, rows: list[tuple[Handoff, str, str | None]], now: datetime | None = None
+    ) -> dict[int, list[dict[str, Any]]]:
+        """The same for rows of ``HandoffRepo.for_sla`` the caller has read already."""
         now = now or datetime.now(UTC)
         recorded = {
-            (hid, r["metric"], r["since"]) for hid, rows in self.storage.sla.of_handoffs(handoff_ids).items() for r in rows
+            (hid, r["metric"], r["since"])
+            for hid, breaches in self.storage.sla.of_handoffs([h.id for h, _, _ in rows]).items()
+            for r in breaches
         }
         out: dict[int, list[dict[str, Any]]] = {}
-        for h, channel, waiting in self.storage.handoffs.for_sla(handoff_ids):
+        for h, channel, waiting in rows:
             clocks = []
             for c in self.clocks(h, channel, waiting):
                 public = c.public(now)

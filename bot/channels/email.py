@@ -134,6 +134,11 @@ class Relay:
             raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from None
 
 
+def mail_client_id(message_id: str) -> str:
+    """The client id a mail is stored under: its Message-ID (any length) hashed to a fixed size."""
+    return "mail:" + hashlib.sha256(message_id.encode()).hexdigest()[:40]
+
+
 def backoff(attempts: int) -> float:
     """Seconds before the next try: 30 s doubling to 30 min, with jitter."""
     return min(30.0 * 2**attempts, MAX_BACKOFF) * random.uniform(0.8, 1.2)
@@ -192,9 +197,7 @@ class EmailChannel:
             return self._count("ignored: automatic")
         if not mail.from_addr or "@" not in mail.from_addr:
             return self._count("ignored: no sender")
-        client_id = "mail:" + hashlib.sha256(
-            (mail.message_id or hashlib.sha256(raw).hexdigest()).encode()
-        ).hexdigest()[:40]
+        client_id = mail_client_id(mail.message_id or hashlib.sha256(raw).hexdigest())
         stored = self.storage.conversations.by_client_id(client_id)
         conv = self.storage.conversations.get(stored.conversation_id) if stored else self._conversation_for(mail)
         if stored is None and self.limit_sender is not None:
@@ -243,9 +246,7 @@ class EmailChannel:
             if row is not None:
                 candidates.append(row["conversation_id"])
             else:
-                earlier = self.storage.conversations.by_client_id(
-                    "mail:" + hashlib.sha256(mid.encode()).hexdigest()[:40]
-                )
+                earlier = self.storage.conversations.by_client_id(mail_client_id(mid))
                 if earlier is not None:
                     candidates.append(earlier.conversation_id)
         for conv_id in candidates:

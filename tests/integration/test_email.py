@@ -74,11 +74,9 @@ def send(desk: Any, msg: EmailMessage) -> None:
 
 
 def conversation_of(desk: Any, msg: EmailMessage) -> Any:
-    import hashlib
+    from bot.channels.email import mail_client_id
 
-    stored = desk.storage.conversations.by_client_id(
-        "mail:" + hashlib.sha256(str(msg["Message-ID"]).encode()).hexdigest()[:40]
-    )
+    stored = desk.storage.conversations.by_client_id(mail_client_id(str(msg["Message-ID"])))
     assert stored is not None, "the mail was not stored"
     return desk.storage.conversations.get(stored.conversation_id)
 

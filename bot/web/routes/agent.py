@@ -62,9 +62,9 @@ def handoff_out(h: Handoff, channel: str = "widget", sla: list[dict[str, Any]] |
 
 def handoffs_out(services: Services, handoffs: list[Handoff]) -> list[HandoffOut]:
     """Handoffs with their channel and SLA clocks (one query for all of them)."""
-    ids = [h.id for h in handoffs]
-    clocks = services.sla.status(ids)
-    channels = {h.id: channel for h, channel, _ in services.storage.handoffs.for_sla(ids)}
+    rows = services.storage.handoffs.for_sla([h.id for h in handoffs])
+    clocks = services.sla.status_of(rows)
+    channels = {h.id: channel for h, channel, _ in rows}
     return [handoff_out(h, channels.get(h.id, "widget"), clocks.get(h.id)) for h in handoffs]
 
 
