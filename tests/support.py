@@ -280,3 +280,15 @@ service anvil {{
     finally:
         subprocess.run(["/usr/sbin/dovecot", "-c", str(conf), "stop"], timeout=30, check=False)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def console_sign_in(page: Any, base_url: str, user: str, password: str) -> Any:
+    """Sign ``user`` in on the console in ``page`` (a Playwright page); returns the page."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{base_url}/console")
+    page.locator("#username").fill(user)
+    page.locator("#password").fill(password)
+    page.locator("#signin-button").click()
+    expect(page.locator("#me-name")).to_have_text(user)
+    return page

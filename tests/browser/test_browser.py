@@ -19,7 +19,16 @@ import httpx
 import pytest
 
 from bench.server import running_server
-from tests.support import FAQ, ROOT, bearer, chromium, personal_tokens, seed_state, server_env
+from tests.support import (
+    FAQ,
+    ROOT,
+    bearer,
+    chromium,
+    console_sign_in,
+    personal_tokens,
+    seed_state,
+    server_env,
+)
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -145,11 +154,7 @@ def handoff_of(api: httpx.Client, cid: str) -> dict[str, Any]:
 
 
 def sign_in(page: Any, base_url: str, user: str) -> None:
-    page.goto(f"{base_url}/console")
-    page.locator("#username").fill(user)
-    page.locator("#password").fill(ACCOUNTS[user])
-    page.locator("#signin-button").click()
-    expect(page.locator("#me-name")).to_have_text(user)
+    console_sign_in(page, base_url, user, ACCOUNTS[user])
     expect(page.locator("#live")).to_have_text("Live")
 
 

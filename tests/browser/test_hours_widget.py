@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.support import chromium, make_settings, real_server
+from tests.support import chromium, console_sign_in, make_settings, real_server
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -97,11 +97,7 @@ def test_the_console_shows_the_channel_the_overdue_sla_and_a_refused_mail(data_d
         svc.storage.mail.failed(int(row["id"]), "550 5.1.1 user unknown")
         assert len(svc.sla.check(datetime.now(UTC) + timedelta(days=1))) == 1
         with real_server(create_app(svc.settings, svc)) as (host, port), chromium() as browser:
-            page: Any = browser.new_page()
-            page.goto(f"http://{host}:{port}/console")
-            page.locator("#username").fill("alice")
-            page.locator("#password").fill("alice-pass-123")
-            page.locator("#signin-button").click()
+            page = console_sign_in(browser.new_page(), f"http://{host}:{port}", "alice", "alice-pass-123")
             item = page.locator(f'[data-handoff="{handoff.id}"]')
             expect(item.locator('[data-channel="email"]')).to_have_text("Email")
             expect(item.locator('[data-sla="breached"]')).to_have_text("SLA: first response overdue")

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import chromium, make_settings, real_server
+from tests.support import chromium, console_sign_in, make_settings, real_server
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -37,11 +37,7 @@ def test_an_agent_notes_releases_and_transfers_a_handoff(base_url: str) -> None:
     chat = httpx.post(f"{base_url}/api/chat", json={"message": "I want to talk to a person about a refund"}).json()
     cid, hid = chat["conversation_id"], chat["handoff"]["id"]
     with chromium() as browser:
-        page: Any = browser.new_page()
-        page.goto(f"{base_url}/console")
-        page.locator("#username").fill("alice")
-        page.locator("#password").fill(ACCOUNTS["alice"])
-        page.locator("#signin-button").click()
+        page = sign_in(browser, base_url, "alice")
         page.locator(f'[data-handoff="{hid}"]').click()
         page.locator("#note-text").fill("VIP customer, handle with care")
         page.locator("#note-add").click()
@@ -55,11 +51,7 @@ def test_an_agent_notes_releases_and_transfers_a_handoff(base_url: str) -> None:
         expect(page.locator("#owner")).to_contain_text("Taken by bob")
 
         # bob replies, then resolves with the answer the dialog prefills from that reply: sent once
-        bob: Any = browser.new_page()
-        bob.goto(f"{base_url}/console")
-        bob.locator("#username").fill("bob")
-        bob.locator("#password").fill(ACCOUNTS["bob"])
-        bob.locator("#signin-button").click()
+        bob = sign_in(browser, base_url, "bob")
         bob.locator(f'[data-handoff="{hid}"]').click()
         bob.locator("#reply-text").fill("Your refund is on its way.")
         bob.locator("#reply-send").click()
@@ -76,14 +68,8 @@ def test_an_agent_notes_releases_and_transfers_a_handoff(base_url: str) -> None:
     assert "VIP" not in str(state)
 
 
-def sign_in(browser: Any, base_url: str, user: str) -> Any:
-    page = browser.new_page()
-    page.goto(f"{base_url}/console")
-    page.locator("#username").fill(user)
-    page.locator("#password").fill(ACCOUNTS[user])
-    page.locator("#signin-button").click()
-    expect(page.locator("#me-name")).to_have_text(user)
-    return page
+def sign_in(browser: Any, base_url: str, user: str, **page_options: Any) -> Any:
+    return console_sign_in(browser.new_page(**page_options), base_url, user, ACCOUNTS[user])
 
 
 def test_a_canned_reply_in_chinese_and_finding_an_old_conversation_by_a_word(base_url: str) -> None:
@@ -120,11 +106,7 @@ def test_the_console_at_390px_notifies_and_answers_keys(base_url: str, tmp_path:
     from tests.support import ROOT
 
     with chromium() as browser:
-        page: Any = browser.new_page(viewport={"width": 390, "height": 844})
-        page.goto(f"{base_url}/console")
-        page.locator("#username").fill("alice")
-        page.locator("#password").fill(ACCOUNTS["alice"])
-        page.locator("#signin-button").click()
+        page = sign_in(browser, base_url, "alice", viewport={"width": 390, "height": 844})
         expect(page.locator("#live")).to_have_text("Live")
         before = page.title()
         chat = httpx.post(f"{base_url}/api/chat", json={"message": "I want to talk to a person about VAT"}).json()

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import chromium, make_settings, real_server
+from tests.support import chromium, console_sign_in, make_settings, real_server
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -52,10 +52,7 @@ def test_the_metrics_page_draws_its_charts(desk: tuple[Any, str]) -> None:
         page: Any = browser.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{base}/console")
-        page.locator("#username").fill("alice")
-        page.locator("#password").fill("alice-pass-123")
-        page.locator("#signin-button").click()
+        console_sign_in(page, base, "alice", "alice-pass-123")
         page.locator("#metrics-link").click()
         chart = page.locator('svg[data-chart="automation_24h"] rect')
         expect(chart).to_have_count(7)  # the last 7 days, today included
