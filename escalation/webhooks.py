@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import json
 import logging
-import random
 import time
 import urllib.error
 import urllib.request
@@ -41,10 +40,6 @@ def verify(secret: str, header: str, body: bytes, tolerance_seconds: int = 300, 
     if abs((now or time.time()) - ts) > tolerance_seconds:
         return False
     return hmac.compare_digest(sign(secret, ts, body), header)
-
-
-def _backoff(attempts: int) -> float:
-    return min(30.0 * 2**attempts, 1800.0) * random.uniform(0.8, 1.2)
 
 
 class WebhookSender:
@@ -90,5 +85,5 @@ class WebhookSender:
                 repo.failed(int(row["id"]), f"gave up after {row['attempts'] + 1} tries: {error}", code)
             else:
                 log.info("webhook %s not delivered (%s); retrying", row["event"], error)
-                repo.retry(int(row["id"]), error, now + timedelta(seconds=_backoff(int(row["attempts"]))), code)
+                repo.retry(row, error, now, code)
         return delivered

@@ -19,7 +19,6 @@ import contextlib
 import hashlib
 import imaplib
 import logging
-import random
 import re
 import smtplib
 import ssl
@@ -43,7 +42,6 @@ from knowledge.lang import detect_language
 log = logging.getLogger("helpdesk.email")
 
 GIVE_UP_AFTER = timedelta(days=2)
-MAX_BACKOFF = 30 * 60.0
 MAX_REFERENCES = 20
 
 TEXTS = {
@@ -137,11 +135,6 @@ class Relay:
 def mail_client_id(message_id: str) -> str:
     """The client id a mail is stored under: its Message-ID (any length) hashed to a fixed size."""
     return "mail:" + hashlib.sha256(message_id.encode()).hexdigest()[:40]
-
-
-def backoff(attempts: int) -> float:
-    """Seconds before the next try: 30 s doubling to 30 min, with jitter."""
-    return min(30.0 * 2**attempts, MAX_BACKOFF) * random.uniform(0.8, 1.2)
 
 
 class EmailChannel:
@@ -388,7 +381,7 @@ class EmailChannel:
                 if now - created > GIVE_UP_AFTER:
                     self.storage.mail.failed(int(row["id"]), f"gave up after {row['attempts'] + 1} tries: {exc}")
                 else:
-                    self.storage.mail.retry(int(row["id"]), str(exc), now + timedelta(seconds=backoff(int(row["attempts"]))))
+                    self.storage.mail.retry(row, str(exc), now)
                 continue
             self.storage.mail.sent(int(row["id"]), now)
             self._sent_in_thread(row["conversation_id"], str(msg["Message-ID"]))

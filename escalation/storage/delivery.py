@@ -9,6 +9,7 @@ delivery log the console shows.
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +18,8 @@ from escalation.events import Event, EventKind
 from escalation.models import Handoff, MailStatus, iso, now_iso
 from escalation.storage.database import Database, Row, Tx, placeholders
 from knowledge.pii import redact
+
+MAX_BACKOFF_SECONDS = 30 * 60.0
 
 
 def queue_mail(tx: Tx, conversation_id: str, to_addr: str, kind: str, message_id: int | None = None) -> bool:
@@ -100,11 +103,13 @@ class _Outbox:
     def _finish(self, tx: Tx, row_id: int, sets: str, params: tuple[Any, ...]) -> None:
         tx.execute(f"UPDATE {self.table} SET {sets}, lease_until = NULL WHERE id = ?", (*params, row_id))
 
-    def retry(self, row_id: int, error: str, at: datetime, status_code: int | None = None) -> None:
+    def retry(self, row: Row, error: str, now: datetime, status_code: int | None = None) -> None:
+        """Try ``row`` (as taken) again later: 30 s after the first failure, doubling to 30 min, with jitter."""
+        wait = min(30.0 * 2 ** int(row["attempts"]), MAX_BACKOFF_SECONDS) * random.uniform(0.8, 1.2)
         with self.db.tx() as tx:
             self._finish(
-                tx, row_id, "attempts = attempts + 1, last_error = ?, next_attempt_at = ?" + self._code(status_code),
-                (error[:500], iso(at), *self._code_param(status_code)),
+                tx, int(row["id"]), "attempts = attempts + 1, last_error = ?, next_attempt_at = ?" + self._code(status_code),
+                (error[:500], iso(now + timedelta(seconds=wait)), *self._code_param(status_code)),
             )
 
     def _code(self, status_code: int | None) -> str:
