@@ -1,9 +1,14 @@
 /*
- * Ledgerly Helpdesk agent console. Plain JavaScript, no dependencies, no build step.
+ * Ledgerly Helpdesk agent console. Plain JavaScript, no build step; the server fills in its strings
+ * and its markdown renderer.
  *
  * Sign in (HttpOnly cookie), then a live inbox of handoffs (SSE /api/agent/events) and one open
- * conversation (SSE /api/conversations/{id}/events). Every text that comes from a customer, the bot
- * or the knowledge base is put into the page with textContent: nothing is parsed as HTML.
+ * conversation (SSE /api/conversations/{id}/events). Every text that comes from a customer, an agent
+ * or the knowledge base is put into the page with textContent: nothing is parsed as HTML; bot
+ * answers go through the widget's markdown renderer (markdown-it, raw HTML off, then DOMPurify).
+ *
+ * In English and Chinese: every label comes from strings.json (the widget's table too), chosen by
+ * the switch in the header, remembered in localStorage, first from the browser's language.
  */
 (function () {
   "use strict";
@@ -15,23 +20,28 @@
   var KIND = VOCAB.replyKind;
   var MAIL = VOCAB.mailStatus;
 
+  // every UI string in both languages, the widget's table too (strings.json), filled in by the server
+  var TABLE = /*STRINGS*/ null;
+  // bot answers: the widget's renderer (markdown-it with raw HTML off, then DOMPurify)
+  var MARKDOWN = /*MARKDOWN*/ null;
+
+  // each handoff reason has a label and an explanation of its own (never "low confidence" for another):
+  // [label, explanation] in the table's "reason" section, under the reason's own name
   var REASONS = {
-    customer_request: ["Asked for a person", "The customer asked to talk to a person."],
-    low_confidence: [
-      "Low confidence",
-      "The assistant's best match was below the confidence it needs to answer safely.",
-    ],
-    missing_knowledge: ["Missing knowledge", "No FAQ entry covers this question yet."],
-    clarify_rejected: ["Suggestions rejected", "The customer said none of the suggested entries fit."],
-    wrong_answer: ["Answer rejected", "The customer said the assistant's answer was not what they asked."],
-    prompt_injection: ["Policy: instructions", "The message tried to give the assistant instructions."],
-    other_customer_data: ["Policy: other account", "The message asks about another customer's data."],
-    bank_details_change: ["Policy: bank details", "Bank details changes are always checked by a person."],
+    customer_request: ["customer_request"],
+    low_confidence: ["low_confidence"],
+    missing_knowledge: ["missing_knowledge"],
+    clarify_rejected: ["clarify_rejected"],
+    wrong_answer: ["wrong_answer"],
+    prompt_injection: ["prompt_injection"],
+    other_customer_data: ["other_customer_data"],
+    bank_details_change: ["bank_details_change"],
   };
-  var LANGS = { en: "English", zh: "中文" };
-  var STATUS_LABEL = { open: "Waiting", claimed: "Claimed", resolved: "Resolved" };
+  var LANGS = { en: "English", zh: "中文" }; // each language by its own name, in either UI language
+  var LANG_KEY = "ledgerly-console:lang";
 
   var S = {
+    lang: initialLang(),
     me: null,
     filter: { status: "active", lang: "" },
     handoffs: [],
@@ -50,6 +60,104 @@
   var $ = function (id) {
     return document.getElementById(id);
   };
+
+  // ------------------------------------------------------------------------------- language
+
+  function pickLang(value) {
+    var v = String(value || "").toLowerCase();
+    return v.indexOf("zh") === 0 ? "zh" : v.indexOf("en") === 0 ? "en" : null;
+  }
+
+  function initialLang() {
+    var stored = null;
+    try {
+      stored = pickLang(window.localStorage.getItem(LANG_KEY));
+    } catch (e) {
+      /* storage blocked: follow the browser */
+    }
+    var list = (navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language]) || [];
+    return stored || (pickLang(list[0]) === "zh" ? "zh" : "en");
+  }
+
+  /** The console string ``key`` in the chosen language, ``{name}`` filled in from ``vars``. */
+  function t(key, vars) {
+    var table = (TABLE[S.lang] || TABLE.en).console;
+    var s = table[key] != null ? table[key] : TABLE.en.console[key];
+    if (s == null) return key;
+    return s.replace(/\{(\w+)\}/g, function (m, k) {
+      return vars && vars[k] != null ? String(vars[k]) : m;
+    });
+  }
+
+  /** [label, explanation] of a handoff reason; an unknown one shows its own name. */
+  function reasonText(reason) {
+    var key = REASONS[reason] ? REASONS[reason][0] : null;
+    var table = (TABLE[S.lang] || TABLE.en).reason;
+    return (key && (table[key] || TABLE.en.reason[key])) || [reason, ""];
+  }
+
+  function locale() {
+    return S.lang === "zh" ? "zh-CN" : [];
+  }
+
+  /** The page's fixed labels: data-i18n (text), data-i18n-placeholder, -aria-label, -title (console.html). */
+  function applyStatic() {
+    document.documentElement.lang = S.lang === "zh" ? "zh-CN" : "en";
+    ["", "placeholder", "aria-label", "title"].forEach(function (attr) {
+      var name = "data-i18n" + (attr ? "-" + attr : "");
+      var nodes = document.querySelectorAll("[" + name + "]");
+      for (var i = 0; i < nodes.length; i++) {
+        var text = t(nodes[i].getAttribute(name));
+        if (attr) nodes[i].setAttribute(attr, text);
+        else nodes[i].textContent = text;
+      }
+    });
+    var live = $("live");
+    if (live && !/\b(on|off)\b/.test(live.className)) live.textContent = t("connecting");
+    var switches = document.querySelectorAll("select[data-lang-switch]");
+    for (var j = 0; j < switches.length; j++) switches[j].value = S.lang;
+  }
+
+  /** Switch the console's language: the page's labels, the queue and the open conversation follow. */
+  function setLang(lang) {
+    lang = pickLang(lang) || "en";
+    try {
+      window.localStorage.setItem(LANG_KEY, lang);
+    } catch (e) {
+      /* not remembered: still switched for this page */
+    }
+    if (lang === S.lang) return;
+    S.lang = lang;
+    applyStatic();
+    if (!S.me) {
+      document.title = t("titleSignin");
+      return;
+    }
+    setTitle();
+    if (S.queueES) setLive(S.queueES.readyState === 1);
+    renderQueue();
+    if (S.detail) {
+      // drawn again from the server, with what the agent was typing kept
+      var reply = $("reply-text") ? $("reply-text").value : "";
+      var note = $("note-text") ? $("note-text").value : "";
+      var open = S.detail.id;
+      var dialog = $("resolve-dialog");
+      if (dialog) dialog.remove();
+      var again = selectHandoff(open);
+      if (again) again.then(function () {
+        if (S.selectedId !== open) return;
+        if (reply && $("reply-text") && !$("reply-text").disabled) $("reply-text").value = reply;
+        if (note && $("note-text")) $("note-text").value = note;
+      });
+    }
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll("select[data-lang-switch]"), function (sel) {
+    sel.addEventListener("change", function () {
+      setLang(sel.value);
+    });
+  });
+  applyStatic();
 
   // ------------------------------------------------------------------------------- helpers
 
@@ -89,22 +197,22 @@
   }
 
   function since(iso, now) {
-    var t = Date.parse(iso);
-    if (isNaN(t)) return "";
-    var min = Math.max(0, Math.floor(((now || Date.now()) - t) / 60000));
-    if (min < 1) return "<1 min";
-    if (min < 60) return min + " min";
+    var at = Date.parse(iso);
+    if (isNaN(at)) return "";
+    var min = Math.max(0, Math.floor(((now || Date.now()) - at) / 60000));
+    if (min < 1) return t("lessThanMinute");
+    if (min < 60) return t("minutes", { m: min });
     var hours = Math.floor(min / 60);
-    if (hours < 24) return hours + " h " + (min % 60) + " min";
-    return Math.floor(hours / 24) + " d " + (hours % 24) + " h";
+    if (hours < 24) return t("hoursMinutes", { h: hours, m: min % 60 });
+    return t("daysHours", { d: Math.floor(hours / 24), h: hours % 24 });
   }
 
   function clock(iso) {
     var d = new Date(iso);
     if (isNaN(d.getTime())) return "";
     var today = new Date().toDateString() === d.toDateString();
-    var hm = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    return today ? hm : d.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + hm;
+    var hm = d.toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit" });
+    return today ? hm : d.toLocaleDateString(locale(), { month: "short", day: "numeric" }) + " " + hm;
   }
 
   function num(v, digits) {
@@ -121,10 +229,10 @@
   function toast(text, bad) {
     var old = document.querySelector(".toast");
     if (old) old.remove();
-    var t = h("div", { class: "toast" + (bad ? " bad" : ""), role: "status", text: text });
-    document.body.appendChild(t);
+    var note = h("div", { class: "toast" + (bad ? " bad" : ""), role: "status", text: text });
+    document.body.appendChild(note);
     setTimeout(function () {
-      t.remove();
+      note.remove();
     }, 4000);
   }
 
@@ -144,7 +252,7 @@
           .then(function (data) {
             if (!r.ok) {
               var e = (data && data.error) || {};
-              var err = new Error(e.message || "Request failed (HTTP " + r.status + ")");
+              var err = new Error(e.message || t("requestFailed", { status: r.status }));
               err.status = r.status;
               err.code = e.code;
               if (r.status === 401 && path !== "/api/console/login" && path !== "/api/console/me") signedOut(true);
@@ -154,7 +262,7 @@
           });
       },
       function () {
-        var err = new Error("The helpdesk server cannot be reached. Check your connection.");
+        var err = new Error(t("unreachable"));
         err.status = 0;
         throw err;
       }
@@ -169,7 +277,7 @@
     var err = $("signin-error");
     err.hidden = !message;
     err.textContent = message || "";
-    document.title = "Sign in · Ledgerly Helpdesk";
+    document.title = t("titleSignin");
     setTimeout(function () {
       ($("username").value ? $("password") : $("username")).focus();
     }, 0);
@@ -178,7 +286,7 @@
   function signedOut(expired) {
     stopStreams();
     S.me = null;
-    showSignin(expired ? "Your session has ended. Please sign in again." : "");
+    showSignin(expired ? t("sessionEnded") : "");
   }
 
   $("signin-form").addEventListener("submit", function (e) {
@@ -186,7 +294,7 @@
     var username = $("username").value.trim();
     var password = $("password").value;
     if (!username || !password) {
-      showSignin("Enter your username and password.");
+      showSignin(t("enterCredentials"));
       return;
     }
     var button = $("signin-button");
@@ -199,7 +307,7 @@
       },
       function (err) {
         button.disabled = false;
-        showSignin(err.status === 401 ? "Wrong username or password." : err.message);
+        showSignin(err.status === 401 ? t("wrongCredentials") : err.message);
       }
     );
   });
@@ -245,7 +353,7 @@
   function setLive(on) {
     var l = $("live");
     l.className = "live " + (on ? "on" : "off");
-    l.textContent = on ? "Live" : "Reconnecting…";
+    l.textContent = on ? t("live") : t("reconnecting");
   }
 
   // ---------------------------------------------------------------------------------- queue
@@ -303,15 +411,15 @@
       /* no audio: the title and the queue still show it */
     }
     if (window.Notification && Notification.permission === "granted" && document.hidden) {
-      new Notification("New handoff #" + hd.id, { body: hd.question || "A customer asked for a person", tag: "handoff-" + hd.id });
+      new Notification(t("notifyNew", { id: hd.id }), { body: hd.question || t("notifyBody"), tag: "handoff-" + hd.id });
     }
   }
 
   // ---- keyboard: j/k move in the queue, c claims, r writes a reply, / searches, n adds a note
   document.addEventListener("keydown", function (e) {
-    var t = e.target;
+    var target = e.target;
     if (e.ctrlKey || e.metaKey || e.altKey || !S.me) return;
-    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT")) return;
+    if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.tagName === "SELECT")) return;
     var items = S.handoffs || [];
     var at = items.findIndex(function (x) {
       return x.id === S.selectedId;
@@ -334,16 +442,16 @@
   });
 
   $("notify-enable").addEventListener("click", function () {
-    if (!window.Notification) return toast("This browser has no desktop notifications.", true);
+    if (!window.Notification) return toast(t("noNotifications"), true);
     Notification.requestPermission().then(function (p) {
-      toast(p === "granted" ? "Desktop notifications are on." : "Notifications were not allowed.", p !== "granted");
+      toast(p === "granted" ? t("notificationsOn") : t("notificationsDenied"), p !== "granted");
       $("notify-enable").hidden = p === "granted";
     });
   });
 
   function setTitle() {
     var n = S.known ? Object.keys(S.known).length : 0;
-    document.title = (n ? "(" + n + ") " : "") + "Inbox · Ledgerly Helpdesk";
+    document.title = (n ? "(" + n + ") " : "") + t("titleInbox");
   }
 
   function matchesFilter(hd) {
@@ -434,18 +542,16 @@
     $("queue-empty").hidden = items.length > 0;
     if (!items.length) {
       $("queue-empty").lastChild.textContent =
-        S.filter.status === ST.RESOLVED
-          ? "Nothing resolved with these filters yet."
-          : "No customer is waiting for a person.";
+        S.filter.status === ST.RESOLVED ? t("queueEmptyResolved") : t("queueEmpty");
     }
     var now = Date.now();
     items.forEach(function (hd) {
-      var reason = REASONS[hd.reason] || [hd.reason, ""];
+      var reason = reasonText(hd.reason);
       var owner;
-      if (hd.status === ST.RESOLVED) owner = [h("span", { class: "dot resolved" }), "Resolved" + (hd.claimed_by ? " by " + hd.claimed_by : "")];
-      else if (hd.status === ST.CLAIMED && hd.claimed_by === S.me) owner = [h("span", { class: "dot mine" }), "Yours"];
-      else if (hd.status === ST.CLAIMED) owner = [h("span", { class: "dot claimed" }), "Taken by " + hd.claimed_by];
-      else owner = [h("span", { class: "dot" }), "Waiting for an agent"];
+      if (hd.status === ST.RESOLVED) owner = [h("span", { class: "dot resolved" }), resolvedLabel(hd.claimed_by)];
+      else if (hd.status === ST.CLAIMED && hd.claimed_by === S.me) owner = [h("span", { class: "dot mine" }), t("ownerYours")];
+      else if (hd.status === ST.CLAIMED) owner = [h("span", { class: "dot claimed" }), t("ownerTakenBy", { agent: hd.claimed_by })];
+      else owner = [h("span", { class: "dot" }), t("ownerWaiting")];
       var item = h(
         "li",
         null,
@@ -465,18 +571,18 @@
             { class: "qtop" },
             h("span", { class: "tag lang", text: LANGS[hd.lang] || hd.lang }),
             h("span", { class: "tag reason " + hd.reason, text: reason[0] }),
-            hd.channel === "email" ? h("span", { class: "tag channel", "data-channel": "email", text: "Email" }) : null,
+            hd.channel === "email" ? h("span", { class: "tag channel", "data-channel": "email", text: t("channelEmail") }) : null,
             slaTag(hd),
             h("span", {
               // red once an SLA clock is past due (the policy's business hours), not at a fixed wait
               class: "wait" + (hd.status !== ST.RESOLVED && breached(hd).length ? " long" : ""),
-              title: "Waiting since " + clock(hd.created_at),
+              title: t("waitingSince", { time: clock(hd.created_at) }),
               text: hd.status === ST.RESOLVED ? clock(hd.resolved_at || hd.created_at) : since(hd.created_at, now),
             })
           ),
           h("div", {
             class: "qq" + (hd.question ? "" : " none"),
-            text: hd.question || "(asked for a person before asking a question)",
+            text: hd.question || t("noQuestionQueue"),
           }),
           h("div", { class: "qstatus" }, owner)
         )
@@ -496,7 +602,7 @@
     if (!q) return;
     api("GET", "/api/agent/search?q=" + encodeURIComponent(q)).then(function (hits) {
       clear(out);
-      if (!hits.length) out.appendChild(h("li", { class: "empty", text: "Nothing found for “" + q + "”." }));
+      if (!hits.length) out.appendChild(h("li", { class: "empty", text: t("searchNothing", { q: q }) }));
       hits.forEach(function (hit) {
         var m = hit.message;
         out.appendChild(
@@ -510,13 +616,13 @@
                 class: "hit",
                 "data-hit-handoff": hit.handoff_id == null ? null : hit.handoff_id,
                 disabled: hit.handoff_id == null,
-                title: hit.handoff_id == null ? "Answered by the assistant, never handed off" : null,
+                title: hit.handoff_id == null ? t("searchNeverHandedOff") : null,
                 onclick: function () {
                   if (hit.handoff_id != null) selectHandoff(hit.handoff_id);
                 },
               },
               h("span", { text: m.text.length > 140 ? m.text.slice(0, 140) + "…" : m.text }),
-              h("small", { text: m.role + " · " + clock(m.created_at) + (hit.handoff_id == null ? "" : " · handoff #" + hit.handoff_id) })
+              h("small", { text: roleLabel(m.role) + " · " + clock(m.created_at) + (hit.handoff_id == null ? "" : " · " + t("handoffNumber", { id: hit.handoff_id })) })
             )
           )
         );
@@ -547,9 +653,10 @@
       if (on) items[i].setAttribute("aria-current", "true");
       else items[i].removeAttribute("aria-current");
     }
+    var seq = (S.detailSeq = (S.detailSeq || 0) + 1);
     return api("GET", "/api/agent/handoffs/" + id).then(
       function (d) {
-        if (S.selectedId !== id) return;
+        if (S.selectedId !== id || seq !== S.detailSeq) return;
         S.detail = d;
         renderDetail();
         followConversation(d);
@@ -614,7 +721,21 @@
   }
 
   function reasonOf(d) {
-    return REASONS[d.reason] || [d.reason, ""];
+    return reasonText(d.reason);
+  }
+
+  function resolvedLabel(by) {
+    return by ? t("ownerResolvedBy", { agent: by }) : t("ownerResolved");
+  }
+
+  function roleLabel(role) {
+    return roleLabelOf("role_", role);
+  }
+
+  /** The label of an enum value (``prefix + value`` in the table), or the value itself. */
+  function roleLabelOf(prefix, value) {
+    var key = prefix + value;
+    return t(key) === key ? value : t(key);
   }
 
   function breached(hd) {
@@ -623,7 +744,11 @@
     });
   }
 
-  var SLA_NAMES = { first_response: "first response", next_response: "next response", resolution: "resolution" };
+  var SLA_NAMES = { first_response: "slaFirst", next_response: "slaNext", resolution: "slaResolution" };
+
+  function slaName(metric) {
+    return SLA_NAMES[metric] ? t(SLA_NAMES[metric]) : metric;
+  }
 
   function slaTag(hd) {
     if (hd.status === ST.RESOLVED || !(hd.sla || []).length) return null;
@@ -632,28 +757,33 @@
       return h("span", {
         class: "tag sla breached",
         "data-sla": "breached",
-        title: late.map(function (c) { return SLA_NAMES[c.metric] + " was due " + clock(c.due_at); }).join("\n"),
-        text: "SLA: " + SLA_NAMES[late[0].metric] + " overdue",
+        title: late.map(function (c) { return t("slaWasDue", { metric: slaName(c.metric), time: clock(c.due_at) }); }).join("\n"),
+        text: t("slaOverdue", { metric: slaName(late[0].metric) }),
       });
     }
     var next = hd.sla.filter(function (c) { return c.due_at; }).sort(function (a, b) { return a.due_at < b.due_at ? -1 : 1; })[0];
-    return next ? h("span", { class: "tag sla", "data-sla": "running", text: SLA_NAMES[next.metric] + " due " + clock(next.due_at) }) : null;
+    return next ? h("span", { class: "tag sla", "data-sla": "running", text: t("slaDue", { metric: slaName(next.metric), time: clock(next.due_at) }) }) : null;
   }
 
   function renderMail(d) {
-    var box = h("section", { class: "box", id: "mail" }, h("h3", { text: d.channel === "email" ? "Email" : "Email follow-up" }));
-    box.appendChild(h("p", { class: "muted", text: d.contact_email ? "Replies reach " + d.contact_email + " by mail." : "The customer left no email address." }));
+    var box = h("section", { class: "box", id: "mail" }, h("h3", { text: d.channel === "email" ? t("mailBox") : t("mailFollowUp") }));
+    box.appendChild(h("p", { class: "muted", text: d.contact_email ? t("mailReaches", { email: d.contact_email }) : t("mailNone") }));
     (d.attachments || []).forEach(function (a) {
-      box.appendChild(h("div", null, h("a", { href: "/api/agent/attachments/" + a.id, download: a.filename, text: "📎 " + a.filename }), " (" + Math.ceil(a.size / 1024) + " KB)"));
+      box.appendChild(h("div", null, h("a", { href: "/api/agent/attachments/" + a.id, download: a.filename, text: "📎 " + a.filename }), " " + t("attachmentSize", { kb: Math.ceil(a.size / 1024) })));
     });
     (d.mail || []).forEach(function (m) {
       var bad = m.status === MAIL.FAILED || m.status === MAIL.BOUNCED;
       box.appendChild(
         h("div", { class: "mailrow" + (bad ? " bad" : ""), "data-mail-status": m.status },
-          m.kind + " → " + m.to_addr + ": " + m.status + (m.attempts > 1 ? " (" + m.attempts + " tries)" : "") + (m.last_error ? " — " + m.last_error : ""))
+          m.kind + " → " + m.to_addr + ": " + mailStatus(m.status) + (m.attempts > 1 ? " " + t("mailTries", { n: m.attempts }) : "") + (m.last_error ? " — " + m.last_error : ""))
       );
     });
     return box;
+  }
+
+  function mailStatus(status) {
+    var key = "mailStatus_" + status;
+    return t(key) === key ? status : t(key);
   }
 
   function renderDetail() {
@@ -669,16 +799,16 @@
       h(
         "div",
         { class: "dtitle" },
-        h("h2", { id: "detail-question", text: d.question || "(no question yet)" }),
+        h("h2", { id: "detail-question", text: d.question || t("noQuestionYet") }),
         h(
           "div",
           { class: "chips" },
           h("span", { class: "tag reason " + d.reason, text: reasonOf(d)[0] }),
           h("span", { class: "tag lang", text: LANGS[d.lang] || d.lang }),
-          d.channel === "email" ? h("span", { class: "tag channel", text: "Email" }) : null,
+          d.channel === "email" ? h("span", { class: "tag channel", text: t("channelEmail") }) : null,
           slaTag(d),
           h("span", { id: "detail-waiting" }),
-          h("span", { text: "· Handoff #" + d.id })
+          h("span", { text: t("handoffTitle", { id: d.id }) })
         )
       ),
       h("div", { class: "actions", id: "detail-actions" })
@@ -687,7 +817,7 @@
     var transcript = h("div", { class: "transcript", id: "transcript", role: "log", "aria-live": "polite" });
     var composer = h("div", { class: "composer", id: "composer" });
     var thread = h("div", { class: "thread" }, transcript, composer);
-    var context = h("aside", { class: "context", "aria-label": "Context" }, renderWhy(d), renderCustomer(d), renderNotesBox(), renderMail(d), renderCandidates(d), renderSimilar(d));
+    var context = h("aside", { class: "context", "aria-label": t("context") }, renderWhy(d), renderCustomer(d), renderNotesBox(), renderMail(d), renderCandidates(d), renderSimilar(d));
 
     append(pane, [head, h("div", { class: "dbody" }, thread, context)]);
     (d.transcript || []).forEach(addMessage);
@@ -704,23 +834,23 @@
     if (!d || !el) return;
     el.textContent =
       d.status === ST.RESOLVED
-        ? "· Resolved " + clock(d.resolved_at)
-        : "· Waiting " + since(d.created_at) + " (since " + clock(d.created_at) + ")";
+        ? t("resolvedAt", { time: clock(d.resolved_at) })
+        : t("waitingFor", { since: since(d.created_at), time: clock(d.created_at) });
   }
 
   // who the customer is, when the invoice app signed them in, and their earlier conversations
   function renderCustomer(d) {
     if (!d.customer_id) return null;
     var c = d.customer || {};
-    var rows = [["Customer id", d.customer_id], ["Name", c.name], ["Email", c.email], ["Company", c.company]].filter(function (r) {
+    var rows = [[t("customerId"), d.customer_id], [t("customerName"), c.name], [t("customerEmail"), c.email], [t("customerCompany"), c.company]].filter(function (r) {
       return r[1];
     });
-    var box = h("section", { class: "box customer-box", id: "customer" }, h("h3", { text: "Customer (verified)" }));
+    var box = h("section", { class: "box customer-box", id: "customer" }, h("h3", { text: t("customerBox") }));
     box.appendChild(h("dl", null, rows.map(function (r) {
       return [h("dt", { text: r[0] }), h("dd", { text: r[1] })];
     })));
     if ((d.earlier || []).length) {
-      box.appendChild(h("div", { class: "muted", text: "Earlier conversations" }));
+      box.appendChild(h("div", { class: "muted", text: t("earlier") }));
       d.earlier.forEach(function (e) {
         box.appendChild(
           h("button", {
@@ -728,7 +858,7 @@
             class: "hit",
             "data-earlier": e.conversation_id,
             disabled: e.handoff_id == null,
-            text: clock(e.updated_at) + (e.handoff_id == null ? " · answered by the assistant" : " · handoff #" + e.handoff_id),
+            text: clock(e.updated_at) + " · " + (e.handoff_id == null ? t("earlierBot") : t("handoffNumber", { id: e.handoff_id })),
             onclick: function () {
               if (e.handoff_id != null) selectHandoff(e.handoff_id);
             },
@@ -744,18 +874,18 @@
     return h(
       "section",
       { class: "box", id: "why" },
-      h("h3", { text: "Why the assistant handed off" }),
+      h("h3", { text: t("whyTitle") }),
       h("p", { class: "why" }, h("b", { text: r[0] + ". " }), r[1]),
-      h("div", { class: "muted", style: "font-size:12px;margin-bottom:4px", text: "Customer's question" }),
-      h("div", { class: "quote", id: "why-question", text: d.question || "(none: the customer asked for a person straight away)" })
+      h("div", { class: "muted", style: "font-size:12px;margin-bottom:4px", text: t("customersQuestion") }),
+      h("div", { class: "quote", id: "why-question", text: d.question || t("noQuestionWhy") })
     );
   }
 
   function renderCandidates(d) {
     var cands = d.candidates || [];
-    var box = h("section", { class: "box", id: "candidates" }, h("h3", { text: "Assistant's candidates" }));
+    var box = h("section", { class: "box", id: "candidates" }, h("h3", { text: t("candidatesTitle") }));
     if (!cands.length) {
-      box.appendChild(h("p", { class: "nothing", text: "The assistant did not search (the customer asked for a person)." }));
+      box.appendChild(h("p", { class: "nothing", text: t("noCandidates") }));
       return box;
     }
     var scores = cands.map(function (c) {
@@ -777,7 +907,7 @@
         : "";
       return h(
         "tr",
-        { title: (c.matched ? "Matched: " + c.matched + "\n" : "") + (signals ? "Signals: " + signals : "") },
+        { title: (c.matched ? t("matched", { text: c.matched }) + "\n" : "") + (signals ? t("signals", { text: signals }) : "") },
         h(
           "td",
           null,
@@ -793,7 +923,7 @@
       h(
         "table",
         { class: "cands" },
-        h("thead", null, h("tr", null, h("th", { text: "Entry" }), h("th", { class: "n", text: "Score" }), h("th", { class: "n", text: "Conf." }))),
+        h("thead", null, h("tr", null, h("th", { text: t("entry") }), h("th", { class: "n", text: t("score") }), h("th", { class: "n", text: t("confShort") }))),
         h("tbody", null, rows)
       )
     );
@@ -802,32 +932,32 @@
 
   function renderSimilar(d) {
     var list = d.similar_tickets || [];
-    var box = h("section", { class: "box", id: "similar" }, h("h3", { text: "Similar resolved tickets" }));
+    var box = h("section", { class: "box", id: "similar" }, h("h3", { text: t("similarTitle") }));
     if (!list.length) {
-      box.appendChild(h("p", { class: "nothing", text: "No similar past tickets." }));
+      box.appendChild(h("p", { class: "nothing", text: t("noSimilar") }));
       return box;
     }
-    list.forEach(function (t) {
+    list.forEach(function (ticket) {
       box.appendChild(
         h(
           "div",
           { class: "ticket" },
-          h("div", { class: "tq", text: t.question }),
-          h("div", { class: "ta", text: t.answer }),
+          h("div", { class: "tq", text: ticket.question }),
+          h("div", { class: "ta", text: ticket.answer }),
           h(
             "div",
             { class: "tm" },
-            h("span", { text: t.id }),
-            h("span", { text: "score " + num(t.score) }),
-            t.faq_id ? h("span", { text: "FAQ " + t.faq_id }) : null,
+            h("span", { text: ticket.id }),
+            h("span", { text: t("scoreOf", { n: num(ticket.score) }) }),
+            ticket.faq_id ? h("span", { text: t("faqOf", { id: ticket.faq_id }) }) : null,
             h("button", {
               type: "button",
               class: "link",
-              text: "Use as reply",
+              text: t("useAsReply"),
               onclick: function () {
                 var ta = $("reply-text");
                 if (ta && !ta.disabled) {
-                  ta.value = t.answer;
+                  ta.value = ticket.answer;
                   ta.focus();
                 }
               },
@@ -847,41 +977,45 @@
     if (m.id > S.lastMsgId) S.lastMsgId = m.id;
     var role = m.role === "customer" || m.role === "agent" || m.role === "system" ? m.role : "bot";
     var meta = m.meta || {};
-    var who = role === "customer" ? "Customer" : role === "agent" ? m.author || "Agent" : role === "bot" ? "Assistant" : "System";
+    var who = role === "agent" ? m.author || roleLabel(role) : roleLabel(role);
     var headBits = [h("b", { text: who }), h("span", { text: clock(m.created_at) })];
-    if (role === "bot" && meta.kind) headBits.push(h("span", { class: "kind " + meta.kind, text: meta.kind }));
-    var text = h("div", { class: "mtext", text: m.text });
+    if (role === "bot" && meta.kind) headBits.push(h("span", { class: "kind " + meta.kind, text: roleLabelOf("kind_", meta.kind) }));
+    var text = h("div", { class: "mtext", text: role === "bot" ? null : m.text });
+    if (role === "bot") {
+      text.classList.add("md");
+      text.innerHTML = MARKDOWN.render(m.text); // sanitised: a fixed set of tags, http(s) links
+    }
     var foot = null;
     if (role === "bot") {
       var bits = [];
-      if (typeof meta.confidence === "number") bits.push(h("span", { text: "confidence " + pct(meta.confidence) }));
+      if (typeof meta.confidence === "number") bits.push(h("span", { text: t("confidenceOf", { pct: pct(meta.confidence) }) }));
       (meta.sources || []).forEach(function (s) {
-        bits.push(h("span", { text: "source: " + (s.title || s.id) }));
+        bits.push(h("span", { text: t("sourceOf", { title: s.title || s.id }) }));
       });
       if (meta.suggestions && meta.suggestions.length) {
         bits.push(
           h("span", {
-            text:
-              "offered: " +
-              meta.suggestions
+            text: t("offered", {
+              list: meta.suggestions
                 .map(function (s) {
                   return s.title || s.id;
                 })
                 .join(" / "),
+            }),
           })
         );
       }
-      if (m.feedback) bits.push(h("span", { text: m.feedback === "yes" ? "customer: helpful" : "customer: not helpful" }));
+      if (m.feedback) bits.push(h("span", { text: m.feedback === "yes" ? t("feedbackYes") : t("feedbackNo") }));
       if (String(m.text).length > 360) {
         text.classList.add("clamp");
         bits.push(
           h("button", {
             type: "button",
             class: "link",
-            text: "Show all",
+            text: t("showAll"),
             onclick: function (e) {
               var on = text.classList.toggle("clamp");
-              e.target.textContent = on ? "Show all" : "Show less";
+              e.target.textContent = on ? t("showAll") : t("showLess");
             },
           })
         );
@@ -919,19 +1053,19 @@
     clear(actions);
     if (d.status === ST.RESOLVED) {
       actions.appendChild(
-        h("span", { class: "owner resolved", id: "owner", text: "Resolved" + (d.claimed_by ? " by " + d.claimed_by : "") })
+        h("span", { class: "owner resolved", id: "owner", text: resolvedLabel(d.claimed_by) })
       );
     } else if (d.status === ST.CLAIMED && d.claimed_by && d.claimed_by !== S.me) {
-      actions.appendChild(h("span", { class: "owner other", id: "owner" }, h("span", { class: "ava", "data-initial": initial(d.claimed_by), "aria-hidden": "true" }), "Taken by " + d.claimed_by));
+      actions.appendChild(h("span", { class: "owner other", id: "owner" }, h("span", { class: "ava", "data-initial": initial(d.claimed_by), "aria-hidden": "true" }), t("ownerTakenBy", { agent: d.claimed_by })));
     } else if (d.status === ST.CLAIMED) {
-      actions.appendChild(h("span", { class: "owner mine", id: "owner", text: "You're handling this" }));
-      actions.appendChild(h("button", { type: "button", class: "btn", id: "unclaim", text: "Unclaim", onclick: unclaim }));
-      actions.appendChild(transferControl("Transfer to…"));
-      actions.appendChild(h("button", { type: "button", class: "btn success", id: "resolve-open", text: "Resolve…", onclick: openResolve }));
+      actions.appendChild(h("span", { class: "owner mine", id: "owner", text: t("ownerMine") }));
+      actions.appendChild(h("button", { type: "button", class: "btn", id: "unclaim", text: t("unclaim"), onclick: unclaim }));
+      actions.appendChild(transferControl(t("transferTo")));
+      actions.appendChild(h("button", { type: "button", class: "btn success", id: "resolve-open", text: t("resolveOpen"), onclick: openResolve }));
     } else {
-      actions.appendChild(h("button", { type: "button", class: "btn primary", id: "claim", text: "Claim", onclick: claim }));
-      actions.appendChild(transferControl("Assign to…"));
-      actions.appendChild(h("button", { type: "button", class: "btn", id: "resolve-open", text: "Resolve…", onclick: openResolve }));
+      actions.appendChild(h("button", { type: "button", class: "btn primary", id: "claim", text: t("claim"), onclick: claim }));
+      actions.appendChild(transferControl(t("assignTo")));
+      actions.appendChild(h("button", { type: "button", class: "btn", id: "resolve-open", text: t("resolveOpen"), onclick: openResolve }));
     }
     renderComposer();
     renderWaiting();
@@ -946,12 +1080,12 @@
     var takenByOther = d.status === ST.CLAIMED && d.claimed_by && d.claimed_by !== S.me;
     var resolved = d.status === ST.RESOLVED;
     var note = null;
-    if (takenByOther) note = h("div", { class: "note warn", text: "Taken by " + d.claimed_by + ": only they can reply to this customer." });
-    else if (resolved) note = h("div", { class: "note", text: "This conversation is resolved." + (d.resolution_answer ? " Answer: " + d.resolution_answer : "") });
+    if (takenByOther) note = h("div", { class: "note warn", text: t("takenByOther", { agent: d.claimed_by }) });
+    else if (resolved) note = h("div", { class: "note", text: d.resolution_answer ? t("resolvedNoteAnswer", { answer: d.resolution_answer }) : t("resolvedNote") });
     var ta = h("textarea", {
       id: "reply-text",
-      placeholder: takenByOther || resolved ? "" : "Write a reply to the customer…  (Ctrl+Enter to send)",
-      "aria-label": "Reply to the customer",
+      placeholder: takenByOther || resolved ? "" : t("replyPlaceholder"),
+      "aria-label": t("replyLabel"),
       maxlength: "4000",
       disabled: !!(takenByOther || resolved),
     });
@@ -962,8 +1096,8 @@
         sendReply();
       }
     });
-    var send = h("button", { type: "button", class: "btn primary", id: "reply-send", text: "Send", disabled: !!(takenByOther || resolved), onclick: sendReply });
-    var hint = d.status === ST.OPEN ? "Sending a reply claims this conversation." : "";
+    var send = h("button", { type: "button", class: "btn primary", id: "reply-send", text: t("send"), disabled: !!(takenByOther || resolved), onclick: sendReply });
+    var hint = d.status === ST.OPEN ? t("replyClaims") : "";
     var canned = takenByOther || resolved ? null : cannedControl(d, ta);
     append(c, [note, ta, h("div", { class: "crow" }, canned, h("span", { class: "hint", id: "reply-hint", text: hint }), send)]);
   }
@@ -974,7 +1108,7 @@
       return (a.lang === d.lang ? 0 : 1) - (b.lang === d.lang ? 0 : 1) || (a.title < b.title ? -1 : 1);
     });
     if (!list.length) return null;
-    var sel = h("select", { id: "canned", class: "btn", "aria-label": "Canned reply" }, h("option", { value: "", text: "Canned reply…" }));
+    var sel = h("select", { id: "canned", class: "btn", "aria-label": t("cannedLabel") }, h("option", { value: "", text: t("cannedPick") }));
     list.forEach(function (r) {
       sel.appendChild(h("option", { value: String(r.id), text: "[" + (LANGS[r.lang] || r.lang) + "] " + r.title }));
     });
@@ -999,15 +1133,15 @@
   // ---- internal notes: a table of their own on the server, never a message the customer could see
 
   function renderNotesBox() {
-    var box = h("section", { class: "box notes", id: "notes" }, h("h3", { text: "Internal notes" }));
-    box.appendChild(h("p", { class: "muted", text: "Only agents see these; the customer never does." }));
+    var box = h("section", { class: "box notes", id: "notes" }, h("h3", { text: t("notesTitle") }));
+    box.appendChild(h("p", { class: "muted", text: t("notesIntro") }));
     box.appendChild(h("div", { id: "notes-list" }));
-    var ta = h("textarea", { id: "note-text", placeholder: "Add a note for the team…", "aria-label": "Internal note", maxlength: "4000", rows: "2" });
+    var ta = h("textarea", { id: "note-text", placeholder: t("notePlaceholder"), "aria-label": t("noteLabel"), maxlength: "4000", rows: "2" });
     var btn = h("button", {
       type: "button",
       class: "btn",
       id: "note-add",
-      text: "Add note",
+      text: t("noteAdd"),
       onclick: function () {
         var text = ta.value.trim();
         if (!text || !S.detail) return;
@@ -1056,7 +1190,7 @@
       sel.disabled = true;
       api("POST", "/api/agent/handoffs/" + S.detail.id + "/transfer", { to: to }).then(
         function (hd) {
-          toast("Transferred to " + to + ".");
+          toast(t("transferred", { agent: to }));
           S.detail.status = hd.status;
           S.detail.claimed_by = hd.claimed_by;
           renderOwner();
@@ -1111,7 +1245,7 @@
       },
       function (err) {
         if (err.status === 409) {
-          toast("Someone else claimed this conversation first.", true);
+          toast(t("claimedFirst"), true);
           refreshDetail();
         } else if (err.status !== 401) {
           toast(err.message, true);
@@ -1147,11 +1281,11 @@
       function (err) {
         btn.disabled = false;
         if (err.status === 409) {
-          toast("This conversation is taken by someone else.", true);
+          toast(t("takenBySomeone"), true);
           refreshDetail();
         } else if (err.status !== 401 && hint) {
           hint.className = "hint error-line";
-          hint.textContent = "Not sent: " + err.message;
+          hint.textContent = t("notSent", { error: err.message });
         }
       }
     );
@@ -1174,19 +1308,19 @@
     var d = S.detail;
     if (!d) return;
     var mode = "link";
-    var answer = h("textarea", { class: "input", id: "resolve-answer", rows: 3, maxlength: "8000", "aria-label": "Answer" });
+    var answer = h("textarea", { class: "input", id: "resolve-answer", rows: 3, maxlength: "8000", "aria-label": t("answer") });
     answer.value = lastAgentText(d);
-    var faqSelect = h("select", { class: "input", id: "resolve-faq", "aria-label": "FAQ entry" }, h("option", { value: "", text: "Loading entries…" }));
-    var draftTitle = h("input", { class: "input", id: "draft-title", maxlength: "200", "aria-label": "Draft title" });
-    var draftQuestions = h("textarea", { class: "input", id: "draft-questions", rows: 2, "aria-label": "Draft questions" });
+    var faqSelect = h("select", { class: "input", id: "resolve-faq", "aria-label": t("faqEntry") }, h("option", { value: "", text: t("loadingEntries") }));
+    var draftTitle = h("input", { class: "input", id: "draft-title", maxlength: "200", "aria-label": t("draftTitle") });
+    var draftQuestions = h("textarea", { class: "input", id: "draft-questions", rows: 2, "aria-label": t("draftQuestions") });
     draftQuestions.value = d.question || "";
     var draftAnswer = h("textarea", {
       class: "input",
       id: "draft-answer",
       rows: 3,
       maxlength: "8000",
-      "aria-label": "Draft answer",
-      placeholder: "Leave empty to use the answer above",
+      "aria-label": t("draftAnswer"),
+      placeholder: t("draftAnswerPlaceholder"),
     });
     // prefilled from the agent's last reply, which the customer already has: not sent again unless edited
     var prefilled = answer.value.trim();
@@ -1195,7 +1329,7 @@
       toCustomer.checked = answer.value.trim() !== prefilled;
     });
     var error = h("span", { class: "error-line", id: "resolve-error", role: "alert" });
-    var submit = h("button", { type: "submit", class: "btn success", id: "resolve-submit", text: "Resolve" });
+    var submit = h("button", { type: "submit", class: "btn success", id: "resolve-submit", text: t("resolve") });
 
     function choice(value, label, sub) {
       var radio = h("input", {
@@ -1212,13 +1346,13 @@
     }
 
     var choices = [
-      choice("link", "Link to an existing FAQ entry", h("label", { class: "field" }, faqSelect)),
-      choice("draft", "Propose a new FAQ entry (saved as a draft for editors)", [
-        h("label", { class: "field" }, h("span", { text: "Title" }), draftTitle),
-        h("label", { class: "field" }, h("span", { text: "Questions customers ask (one per line)" }), draftQuestions),
-        h("label", { class: "field" }, h("span", { text: "Answer" }), draftAnswer),
+      choice("link", t("modeLink"), h("label", { class: "field" }, faqSelect)),
+      choice("draft", t("modeDraft"), [
+        h("label", { class: "field" }, h("span", { text: t("title") }), draftTitle),
+        h("label", { class: "field" }, h("span", { text: t("questionsPerLine") }), draftQuestions),
+        h("label", { class: "field" }, h("span", { text: t("answer") }), draftAnswer),
       ]),
-      choice("none", "Don't link to the FAQ", null),
+      choice("none", t("modeNone"), null),
     ];
 
     function sync() {
@@ -1233,19 +1367,19 @@
     var form = h(
       "form",
       { class: "dialog", role: "dialog", "aria-modal": "true", "aria-labelledby": "resolve-title", novalidate: true },
-      h("header", null, h("h2", { id: "resolve-title", text: "Resolve handoff #" + d.id }), h("p", { text: "The answer is recorded as a resolved ticket, so the assistant can learn from it." })),
+      h("header", null, h("h2", { id: "resolve-title", text: t("resolveTitle", { id: d.id }) }), h("p", { text: t("resolveIntro") })),
       h(
         "div",
         { class: "dbody2" },
-        h("label", { class: "field" }, h("span", { text: "Answer that resolved it" }), answer),
+        h("label", { class: "field" }, h("span", { text: t("resolveAnswer") }), answer),
         choices,
-        h("label", { class: "check" }, toCustomer, "Also send this answer to the customer")
+        h("label", { class: "check" }, toCustomer, t("alsoSend"))
       ),
       h(
         "footer",
         null,
         error,
-        h("button", { type: "button", class: "btn", text: "Cancel", onclick: close }),
+        h("button", { type: "button", class: "btn", text: t("cancel"), onclick: close }),
         submit
       )
     );
@@ -1270,13 +1404,13 @@
       e.preventDefault();
       var body = { answer: answer.value.trim(), reply_to_customer: toCustomer.checked };
       if (!body.answer) {
-        error.textContent = "Write the answer that resolved it.";
+        error.textContent = t("needAnswer");
         answer.focus();
         return;
       }
       if (mode === "link") {
         if (!faqSelect.value) {
-          error.textContent = "Choose an FAQ entry, or pick another option.";
+          error.textContent = t("needFaq");
           return;
         }
         body.faq_id = faqSelect.value;
@@ -1284,12 +1418,12 @@
         var title = draftTitle.value.trim();
         var da = draftAnswer.value.trim() || body.answer;
         if (title.length < 3) {
-          error.textContent = "Give the new entry a title (at least 3 characters).";
+          error.textContent = t("needTitle");
           draftTitle.focus();
           return;
         }
         if (da.length < 10) {
-          error.textContent = "The entry's answer needs at least 10 characters.";
+          error.textContent = t("needDraftAnswer");
           draftAnswer.focus();
           return;
         }
@@ -1317,17 +1451,18 @@
             S.detail.resolution_answer = res.handoff.resolution_answer;
             renderOwner();
           }
-          var what = res.learned
-            ? "linked to " + body.faq_id + "; the assistant answers it from now on"
-            : res.draft_id
-            ? "FAQ draft #" + res.draft_id + " saved for editors"
-            : "recorded as ticket " + res.ticket_id;
-          toast("Resolved: " + what + ".");
+          toast(
+            res.learned
+              ? t("resolvedLinked", { faq: body.faq_id })
+              : res.draft_id
+              ? t("resolvedDraft", { id: res.draft_id })
+              : t("resolvedTicket", { id: res.ticket_id })
+          );
           loadQueue();
         },
         function (err) {
           submit.disabled = false;
-          if (err.status === 409) error.textContent = "This conversation is taken by someone else, or already resolved.";
+          if (err.status === 409) error.textContent = t("resolveConflict");
           else if (err.status !== 401) error.textContent = err.message;
         }
       );
@@ -1340,7 +1475,7 @@
     loadFaq().then(
       function (list) {
         clear(faqSelect);
-        faqSelect.appendChild(h("option", { value: "", text: "Choose an entry…" }));
+        faqSelect.appendChild(h("option", { value: "", text: t("chooseEntry") }));
         var top = (d.candidates || []).map(function (c) {
           return c.id;
         });
@@ -1349,7 +1484,7 @@
           return (e.titles[lang] || e.titles.en || e.titles.zh || e.id) + "  (" + e.id + ")";
         }
         if (top.length) {
-          var group = h("optgroup", { label: "Assistant's candidates" });
+          var group = h("optgroup", { label: t("candidatesTitle") });
           top.forEach(function (id) {
             var e = list.filter(function (x) {
               return x.id === id;
@@ -1358,7 +1493,7 @@
           });
           faqSelect.appendChild(group);
         }
-        var all = h("optgroup", { label: "All entries" });
+        var all = h("optgroup", { label: t("allEntries") });
         list.forEach(function (e) {
           all.appendChild(h("option", { value: e.id, text: label(e) }));
         });
@@ -1367,7 +1502,7 @@
       },
       function (err) {
         clear(faqSelect);
-        faqSelect.appendChild(h("option", { value: "", text: "Could not load the FAQ: " + err.message }));
+        faqSelect.appendChild(h("option", { value: "", text: t("faqLoadFailed", { error: err.message }) }));
       }
     );
   }

@@ -1,5 +1,6 @@
 /*!
- * Ledgerly Helpdesk chat widget. Plain JavaScript, no dependencies, no build step.
+ * Ledgerly Helpdesk chat widget. Plain JavaScript, no build step; the server fills in its strings
+ * (strings.json) and its markdown renderer (markdown-it and DOMPurify, vendored).
  *
  * Embed with one tag; the API base is derived from this script's own URL:
  *   <script src="https://HOST/widget.js" data-lang="zh|en" data-title="Help"></script>
@@ -12,7 +13,8 @@
  *
  * Everything is drawn inside a Shadow DOM, so the host page's CSS cannot reach it.
  * Untrusted text (customer, agent and bot messages) is either set with textContent or,
- * for bot answers, escaped first and then given a small, fixed set of markdown tags.
+ * for bot answers, rendered by markdown-it with raw HTML off and sanitised by DOMPurify to a small,
+ * fixed set of tags (static/markdown.js, shared with the console).
  *
  * window.LedgerlyHelpdesk: open(), close(), toggle(), setLanguage('zh'|'en'), identify(token),
  * renderMarkdown(text).
@@ -41,125 +43,9 @@
 
   // ---------------------------------------------------------------------------------- strings
 
-  var STRINGS = {
-    en: {
-      launcherOpen: "Open chat with Ledgerly Support",
-      launcherClose: "Close chat",
-      title: "Ledgerly Support",
-      subtitle: "The assistant answers at once",
-      teamOnline: "The assistant answers at once · our team is online",
-      teamAway: "The assistant answers at once · our team is back {when}",
-      talkToPerson: "Talk to a person",
-      talkToPersonMessage: "I'd like to talk to a person",
-      alreadyWaiting: "You're already connected to our support team",
-      close: "Close",
-      welcome:
-        "Hi! I'm the Ledgerly assistant. Ask me anything about invoices, customers, payments, tax or your account.",
-      placeholder: "Write a message…",
-      send: "Send",
-      source: "Source:",
-      helpful: "Did this help?",
-      yes: "Yes",
-      no: "No",
-      thanksYes: "Thanks for your feedback!",
-      thanksNo: "Thanks for telling us. Ask again in other words, or talk to a person.",
-      notAsked: "Not what I asked",
-      thanksWrong: "Thanks — a person will take it from here.",
-      noneOfThese: "None of these",
-      noneOfTheseMessage: "None of these",
-      waitingTypical: "You are number {position} in the queue; recently a person replied within about {minutes} minutes",
-      waitingPosition: "You are number {position} in the queue; a person will reply here",
-      waitingClosed: "Our team is not available right now: we are back {when}",
-      waitingSoon: "A person will reply here",
-      byEmail: "You will also get the answer by email.",
-      emailAsk: "Get the answer by email too (optional):",
-      emailPlaceholder: "you@example.com",
-      emailSave: "Email me",
-      emailSaved: "We will email replies you have not seen here.",
-      emailInvalid: "Please check the email address.",
-      emailTranscript: "Email me this conversation",
-      transcriptSent: "The conversation is on its way to your inbox.",
-      joined: "{agent} has joined",
-      resolved: "{agent} marked this conversation as solved. Write any time if you need more help.",
-      resolvedNoName: "Our team marked this conversation as solved. Write any time if you need more help.",
-      you: "You",
-      bot: "Ledgerly assistant",
-      agent: "Support team",
-      typing: "The assistant is typing",
-      errorSend: "Your message could not be sent. Check your connection and try again.",
-      errorBusy: "You are sending messages faster than we can take them. Please wait {seconds} s and try again.",
-      errorTooLong: "Messages can be at most 2,000 characters.",
-      errorInvalid: "This message could not be sent: {detail}",
-      errorLoad: "Your earlier conversation could not be loaded.",
-      errorFeedback: "Your feedback could not be saved. Please try again.",
-      errorNotAsked: "We could not pass this to our support team. Please try again.",
-      retry: "Try again",
-      dismiss: "Dismiss",
-      reconnecting: "Reconnecting…",
-      footer: "Answers come from the Ledgerly help center",
-      newMessages: "{count} new messages",
-      newChat: "New conversation",
-      counter: "{count} / 2000",
-    },
-    zh: {
-      launcherOpen: "打开 Ledgerly 在线客服",
-      launcherClose: "关闭对话",
-      title: "Ledgerly 在线客服",
-      subtitle: "智能助手即时回答",
-      teamOnline: "智能助手即时回答 · 人工客服在线",
-      teamAway: "智能助手即时回答 · 人工客服将于{when}回来",
-      talkToPerson: "转人工",
-      talkToPersonMessage: "转人工",
-      alreadyWaiting: "您已接入人工客服",
-      close: "关闭",
-      welcome: "您好！我是 Ledgerly 智能助手。发票、客户、收款、税务和账户相关的问题都可以问我。",
-      placeholder: "请输入您的问题…",
-      send: "发送",
-      source: "来源：",
-      helpful: "这个回答有帮助吗？",
-      yes: "有帮助",
-      no: "没帮助",
-      thanksYes: "感谢您的反馈！",
-      thanksNo: "感谢反馈。您可以换个说法再问，或者转人工。",
-      notAsked: "不是我问的",
-      thanksWrong: "已转人工，请稍候。",
-      noneOfThese: "都不是",
-      noneOfTheseMessage: "都不是",
-      waitingTypical: "您目前排在第 {position} 位；最近人工客服通常在约 {minutes} 分钟内回复",
-      waitingPosition: "您目前排在第 {position} 位，人工客服会在这里回复您",
-      waitingClosed: "人工客服现在不在线，将于{when}回来",
-      waitingSoon: "人工客服会在这里回复您",
-      byEmail: "答复也会通过邮件发给您。",
-      emailAsk: "留下邮箱，答复也会发到邮箱（可选）：",
-      emailPlaceholder: "you@example.com",
-      emailSave: "发邮件给我",
-      emailSaved: "您在这里没看到的回复会发到您的邮箱。",
-      emailInvalid: "请检查邮箱地址。",
-      emailTranscript: "把对话记录发到我的邮箱",
-      transcriptSent: "对话记录已发往您的邮箱。",
-      joined: "{agent} 已加入对话",
-      resolved: "{agent} 已将此对话标记为已解决。如需更多帮助，随时留言。",
-      resolvedNoName: "客服已将此对话标记为已解决。如需更多帮助，随时留言。",
-      you: "我",
-      bot: "Ledgerly 智能助手",
-      agent: "人工客服",
-      typing: "助手正在输入",
-      errorSend: "消息发送失败，请检查网络后重试。",
-      errorBusy: "您发送消息过于频繁，请等待 {seconds} 秒后再试。",
-      errorTooLong: "每条消息最多 2000 个字符。",
-      errorInvalid: "消息无法发送：{detail}",
-      errorLoad: "无法加载之前的对话记录。",
-      errorFeedback: "反馈提交失败，请重试。",
-      errorNotAsked: "转人工失败，请重试。",
-      retry: "重试",
-      dismiss: "关闭提示",
-      reconnecting: "正在重新连接…",
-      footer: "答案来自 Ledgerly 帮助中心",
-      newMessages: "{count} 条新消息",
-      newChat: "新对话",
-      counter: "{count} / 2000",
-    },
-  };
+  // every UI string, both languages: filled in by the server from strings.json, the table the console reads too
+  var TABLE = /*STRINGS*/ null;
+  var STRINGS = { en: TABLE.en.widget, zh: TABLE.zh.widget };
 
   function pickLang(value) {
     var v = String(value || "").toLowerCase();
@@ -190,131 +76,13 @@
 
   // ---------------------------------------------------------------------------- safe markdown
 
-  var ENTITIES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+  // bot answers: markdown-it (raw HTML off, http(s) links only) then DOMPurify, the renderer the
+  // console uses too (static/markdown.js, inlined here by the server)
+  var MARKDOWN = /*MARKDOWN*/ null;
 
-  function escapeHtml(text) {
-    return String(text).replace(/[&<>"']/g, function (c) {
-      return ENTITIES[c];
-    });
-  }
-
-  function emphasis(s) {
-    // s is already escaped: no "<", ">" or quotes can come from the text itself.
-    return s
-      .replace(/\*\*(?=\S)([^*\n]*?\S)\*\*/g, "<strong>$1</strong>")
-      .replace(/(^|[^*\w])\*(?=[^\s*])([^*\n]*?[^\s*])?\*(?![*\w])/g, function (m, pre, body) {
-        return body === undefined ? m : pre + "<em>" + body + "</em>";
-      });
-  }
-
-  function link(url, labelHtml) {
-    return '<a href="' + url + '" target="_blank" rel="noopener noreferrer nofollow">' + labelHtml + "</a>";
-  }
-
-  function inline(raw) {
-    var slots = [];
-    function keep(html) {
-      slots.push(html);
-      return "\u0000" + (slots.length - 1) + "\u0000";
-    }
-    var s = escapeHtml(String(raw).replace(/\u0000/g, ""));
-    s = s.replace(/`([^`\n]+)`/g, function (_, code) {
-      return keep("<code>" + code + "</code>");
-    });
-    // a URL never takes in a placeholder (\u0000): restored inside href="...", its quotes would end the attribute
-    s = s.replace(/\[([^\]\n]+)\]\((https?:\/\/(?:[^\s()<>\u0000]|\([^\s()<>\u0000]*\))+)\)/g, function (_, label, url) {
-      return keep(link(url, emphasis(label)));
-    });
-    s = s.replace(/https?:\/\/[^\s<>\u0000]+/g, function (m) {
-      var url = m.split(/&quot;|&#39;|&lt;|&gt;/)[0].replace(/(?:[.,;:!?\]]|&amp;)+$/, "");
-      while (/\)$/.test(url) && url.split("(").length < url.split(")").length) {
-        url = url.slice(0, -1).replace(/(?:[.,;:!?\]]|&amp;)+$/, ""); // a ")" closing the sentence
-      }
-      if (url.length < 10) return m;
-      return keep(link(url, url)) + m.slice(url.length);
-    });
-    s = emphasis(s);
-    function restore(str) {
-      return str.replace(/\u0000(\d+)\u0000/g, function (_, i) {
-        return restore(slots[Number(i)]);
-      });
-    }
-    return restore(s);
-  }
-
-  /** Markdown subset to HTML: paragraphs, **bold**, *italic*, `code`, lists, http(s) links. */
+  /** Markdown to sanitised HTML: paragraphs, **bold**, *italic*, `code`, lists, http(s) links. */
   function renderMarkdown(text) {
-    var lines = String(text == null ? "" : text)
-      .replace(/\r\n?/g, "\n")
-      .split("\n");
-    var out = [];
-    var para = [];
-    var lists = []; // open lists: {type: "ol"|"ul", indent}
-    var afterBlank = false;
-
-    function flushPara() {
-      if (para.length) out.push("<p>" + para.map(inline).join("<br>") + "</p>");
-      para = [];
-    }
-    function closeList() {
-      var l = lists.pop();
-      out.push("</li></" + l.type + ">");
-    }
-    function closeLists() {
-      while (lists.length) closeList();
-    }
-
-    for (var i = 0; i < lines.length; i++) {
-      var line = lines[i].replace(/\t/g, "    ");
-      var ol = /^(\s*)(\d{1,9})[.)]\s+(.*)$/.exec(line);
-      var ul = ol ? null : /^(\s*)[-*+•]\s+(.*)$/.exec(line);
-      if (ol || ul) {
-        flushPara();
-        var type = ol ? "ol" : "ul";
-        var indent = (ol || ul)[1].length;
-        var content = ol ? ol[3] : ul[2];
-        while (lists.length && lists[lists.length - 1].indent > indent) closeList();
-        var top = lists[lists.length - 1];
-        if (top && top.indent === indent && top.type !== type) {
-          closeList();
-          top = lists[lists.length - 1];
-        }
-        if (!top || indent > top.indent) {
-          var start = ol && ol[2] !== "1" ? ' start="' + Number(ol[2]) + '"' : "";
-          out.push("<" + type + start + "><li>");
-          lists.push({ type: type, indent: indent });
-        } else {
-          out.push("</li><li>");
-        }
-        out.push(inline(content));
-        afterBlank = false;
-        continue;
-      }
-      if (!line.trim()) {
-        flushPara();
-        afterBlank = true;
-        continue;
-      }
-      var heading = /^\s{0,3}#{1,6}\s+(.*)$/.exec(line);
-      if (heading) {
-        flushPara();
-        closeLists();
-        out.push('<p class="md-h"><strong>' + inline(heading[1]) + "</strong></p>");
-        afterBlank = false;
-        continue;
-      }
-      if (lists.length && (!afterBlank || /^\s+/.test(line))) {
-        out.push("<br>" + inline(line.trim())); // continuation of the current list item
-        afterBlank = false;
-        continue;
-      }
-      closeLists();
-      para.push(line.trim());
-      afterBlank = false;
-    }
-    flushPara();
-    closeLists();
-    return out.join("");
+    return MARKDOWN.render(text);
   }
 
   // ---------------------------------------------------------------------------------- storage
@@ -503,6 +271,9 @@
     ".md code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px;background:#eef1f6;padding:1px 5px;border-radius:4px}",
     ".md a{color:var(--brand);text-decoration:underline}",
     ".md .md-h{font-size:14.5px}",
+    ".md pre{margin:4px 0 8px;padding:8px 10px;background:#eef1f6;border-radius:6px;overflow-x:auto}.md pre code{padding:0;background:none}",
+    ".md blockquote{margin:4px 0 8px;padding:0 0 0 10px;border-left:3px solid var(--line);color:var(--muted)}",
+    ".md hr{border:0;border-top:1px solid var(--line);margin:8px 0}",
     ".source{margin-top:8px;padding-top:7px;border-top:1px solid var(--line);font-size:12px;color:var(--muted);display:flex;gap:5px;align-items:flex-start}",
     ".source svg{margin-top:3px;flex:none}",
     ".source b{color:var(--ink);font-weight:600}",
@@ -1059,7 +830,7 @@
     // bot
     row.appendChild(el("div", "who", t("bot")));
     var bubble = el("div", "bubble md");
-    bubble.innerHTML = renderMarkdown(m.text); // escaped first, then a fixed set of tags
+    bubble.innerHTML = renderMarkdown(m.text); // sanitised: a fixed set of tags, http(s) links
     row.appendChild(bubble);
     var kind = meta.kind;
     if (kind === KIND.ANSWER) {
