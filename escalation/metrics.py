@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from escalation.calendar import Calendars
+from escalation.calendar import Calendars, TeamCalendar
 from escalation.models import iso, parse_iso
 from escalation.storage import Storage
 
 HORIZONS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
-
+GROUPS = ("day", "week")
 
 
 def _rate(num: int, den: int) -> float | None:
@@ -45,91 +45,251 @@ class Window:
         )
 
 
-def _summary(convs: list[dict[str, Any]], handoffs: list[dict[str, Any]], calendars: Calendars, now: datetime) -> dict[str, Any]:
-    answered = [c for c in convs if c["first_answer"]]
-    automation: dict[str, Any] = {}
-    for name, horizon in HORIZONS.items():
-        eligible = [c for c in answered if parse_iso(c["first_answer"]) + horizon <= now]
-        automated = [
-            c
-            for c in eligible
-            if not int(c["down"])
-            and not (c["first_handoff"] and parse_iso(c["first_handoff"]) <= parse_iso(c["first_answer"]) + horizon)
-        ]
-        automation[name] = {"rate": _rate(len(automated), len(eligible)), "automated": len(automated), "eligible": len(eligible)}
-    handed = [c for c in convs if c["first_handoff"]]
-    reasons = Counter(str(c["reason"]) for c in handed)
-    first = [
-        calendars.for_lang(h["lang"]).business_seconds(parse_iso(h["created_at"]), parse_iso(h["first_reply_at"])) / 60
-        for h in handoffs
-        if h["first_reply_at"]
-    ]
-    resolved = [
-        calendars.for_lang(h["lang"]).business_seconds(parse_iso(h["created_at"]), parse_iso(h["resolved_at"])) / 60
-        for h in handoffs
-        if h["resolved_at"]
-    ]
-    up = sum(int(c["up"]) for c in convs)
-    down = sum(int(c["down"]) for c in convs)
-    return {
-        "conversations": len(convs),
-        "automation": automation,
-        "handoff_rate": _rate(len(handed), len(convs)),
-        "handoffs_by_reason": {r: {"count": n, "rate": _rate(n, len(convs))} for r, n in sorted(reasons.items())},
-        "first_reply_minutes_median": round(statistics.median(first), 1) if first else None,
-        "resolution_minutes_median": round(statistics.median(resolved), 1) if resolved else None,
-        "sla_attainment": _rate(sum(1 for h in handoffs if not h["breached"]), len(handoffs)),
-        "csat": _rate(up, up + down),
-        "feedback": {"up": up, "down": down},
-    }
+@dataclass
+class _Period:
+    """What one day (or week, or the window) adds up to: counts that sum, and the minute values whose
+    medians are taken."""
+
+    conversations: int = 0
+    answered: int = 0
+    eligible: Counter[str] = field(default_factory=Counter)
+    automated: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    up: int = 0
+    down: int = 0
+    handoffs: int = 0
+    breached: int = 0
+    first_reply: list[float] = field(default_factory=list)
+    resolution: list[float] = field(default_factory=list)
+
+    def add(self, other: _Period) -> None:
+        for name in ("conversations", "answered", "up", "down", "handoffs", "breached"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.eligible.update(other.eligible)
+        self.automated.update(other.automated)
+        self.reasons.update(other.reasons)
+        self.first_reply += other.first_reply
+        self.resolution += other.resolution
+
+    def summary(self) -> dict[str, Any]:
+        handed = sum(self.reasons.values())
+        return {
+            "conversations": self.conversations,
+            "automation": {
+                name: {
+                    "rate": _rate(self.automated[name], self.eligible[name]),
+                    "automated": self.automated[name],
+                    "eligible": self.eligible[name],
+                }
+                for name in HORIZONS
+            },
+            "handoff_rate": _rate(handed, self.conversations),
+            "handoffs_by_reason": {
+                r: {"count": n, "rate": _rate(n, self.conversations)} for r, n in sorted(self.reasons.items())
+            },
+            "first_reply_minutes_median": _median(self.first_reply),
+            "resolution_minutes_median": _median(self.resolution),
+            "sla_attainment": _rate(self.handoffs - self.breached, self.handoffs),
+            "csat": _rate(self.up, self.up + self.down),
+            "feedback": {"up": self.up, "down": self.down},
+        }
 
 
-def compute(storage: Storage, calendars: Calendars, window: Window, now: datetime | None = None) -> dict[str, Any]:
-    """The window's summary and one row per day (UTC days, by when the conversation started)."""
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 1) if values else None
+
+
+class _BusinessMinutes:
+    """``business_seconds(start, end) / 60`` of each language's team calendar, as B(end) - B(start) with
+    B the working seconds since a first day: each local day's working time is summed once, not again for
+    every handoff (300,000 handoffs a year are counted in about a second, not a minute)."""
+
+    def __init__(self, calendars: Calendars) -> None:
+        self.calendars = calendars
+        self._cum: dict[int, tuple[date, list[float]]] = {}  # per calendar: first day, cumulative seconds
+        self._intervals: dict[tuple[int, date], list[tuple[datetime, datetime]]] = {}
+
+    def between(self, lang: str | None, start: str, end: str) -> float:
+        cal = self.calendars.for_lang(lang)
+        a, b = parse_iso(start), parse_iso(end)
+        if b <= a:
+            return 0.0
+        if cal.always_open:
+            return (b - a).total_seconds() / 60
+        before = self._until(cal, a)  # first: the earlier instant is the one that may extend the table back
+        return (self._until(cal, b) - before) / 60
+
+    def _day(self, cal: TeamCalendar, day: date) -> list[tuple[datetime, datetime]]:
+        key = (id(cal), day)
+        if key not in self._intervals:
+            self._intervals[key] = cal.intervals(day)
+        return self._intervals[key]
+
+    def _working(self, cal: TeamCalendar, day: date) -> float:
+        return sum((hi - lo).total_seconds() for lo, hi in self._day(cal, day))
+
+    def _until(self, cal: TeamCalendar, at: datetime) -> float:
+        """Working seconds from the first day of this calendar's table up to ``at`` (intervals may run past
+        midnight, so those of the day before ``at``'s local day are cut at ``at`` too)."""
+        day = at.astimezone(cal.tz).date()
+        first, cum = self._cum.setdefault(id(cal), (day - timedelta(days=2), [0.0]))
+        if day - timedelta(days=1) < first:  # before the table: extend it back (a month at a time)
+            start = min(day - timedelta(days=2), first - timedelta(days=31))
+            head = [0.0]
+            for i in range((first - start).days):
+                head.append(head[-1] + self._working(cal, start + timedelta(days=i)))
+            first, cum = start, head[:-1] + [c + head[-1] for c in cum]
+            self._cum[id(cal)] = (first, cum)
+        while len(cum) <= (day - first).days - 1:  # cum[i]: working seconds of the days before first + i
+            d = first + timedelta(days=len(cum) - 1)
+            cum.append(cum[-1] + self._working(cal, d))
+        total = cum[(day - first).days - 1]
+        for d in (day - timedelta(days=1), day):
+            for lo, hi in self._day(cal, d):
+                if at > lo:
+                    total += (min(hi, at) - lo).total_seconds()
+        return total
+
+
+def _week(day: date) -> tuple[str, date]:
+    """ISO week of ``day`` ("2026-W48") and its Monday."""
+    y, w, _ = day.isocalendar()
+    return f"{y}-W{w:02d}", day - timedelta(days=day.weekday())
+
+
+def compute(
+    storage: Storage,
+    calendars: Calendars,
+    window: Window,
+    now: datetime | None = None,
+    group: str = "day",
+    titles: dict[str, dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """The window's summary, one row per day (UTC days, by when the conversation started; a handoff by
+    when it opened) or per ISO week (Monday to Sunday; a week cut by the window's edge counts only its
+    days inside and says so with ``partial``), and the table per FAQ entry. Everything is aggregated in
+    SQL except the business-minute medians, which need the team calendar."""
+    if group not in GROUPS:
+        raise ValueError(f"group must be one of {', '.join(GROUPS)}, not {group!r}")
     now = now or datetime.now(UTC)
     since, until = window.bounds()
-    convs = storage.metrics.conversations(since, until, window.lang, window.channel)
-    handoffs = storage.metrics.handoffs(since, until, window.lang, window.channel)
-    days = []
+    horizons = {name: (iso(now - h), int(h.total_seconds())) for name, h in HORIZONS.items()}
+    days: dict[str, _Period] = {}
+    for r in storage.metrics.daily(since, until, window.lang, window.channel, horizons):
+        p = days.setdefault(str(r["day"]), _Period())
+        n = int(r["conversations"])
+        p.conversations += n
+        p.answered += int(r["answered"] or 0)
+        p.up += int(r["up"] or 0)
+        p.down += int(r["down"] or 0)
+        if r["reason"] is not None:
+            p.reasons[str(r["reason"])] += n
+        for name in HORIZONS:
+            p.eligible[name] += int(r[f"eligible_{name}"] or 0)
+            p.automated[name] += int(r[f"automated_{name}"] or 0)
+    minutes = _BusinessMinutes(calendars)
+    for h in storage.metrics.handoff_times(since, until, window.lang, window.channel):
+        p = days.setdefault(str(h["day"]), _Period())
+        p.handoffs += 1
+        p.breached += int(h["breached"])
+        if h["first_reply_at"]:
+            p.first_reply.append(minutes.between(h["lang"], h["created_at"], h["first_reply_at"]))
+        if h["resolved_at"]:
+            p.resolution.append(minutes.between(h["lang"], h["created_at"], h["resolved_at"]))
+    total = _Period()
+    rows: list[dict[str, Any]] = []
+    weeks: dict[str, tuple[date, _Period]] = {}
     day = window.since
     while day < window.until:
-        key = day.isoformat()
-        days.append(
+        p = days.get(day.isoformat(), _Period())
+        total.add(p)
+        if group == "day":
+            rows.append({"day": day.isoformat(), **p.summary()})
+        else:
+            key, monday = _week(day)
+            weeks.setdefault(key, (monday, _Period()))[1].add(p)
+        day += timedelta(days=1)
+    for key, (monday, p) in weeks.items():
+        first, last = max(monday, window.since), min(monday + timedelta(days=7), window.until)
+        rows.append(
             {
-                "day": key,
-                **_summary(
-                    [c for c in convs if str(c["created_at"])[:10] == key],
-                    [h for h in handoffs if str(h["created_at"])[:10] == key],
-                    calendars,
-                    now,
-                ),
+                "week": key,
+                "since": first.isoformat(),
+                "until": last.isoformat(),
+                "partial": (last - first).days < 7,
+                **p.summary(),
             }
         )
-        day += timedelta(days=1)
     return {
         "since": window.since.isoformat(),
         "until": window.until.isoformat(),
         "lang": window.lang,
         "channel": window.channel,
-        "summary": _summary(convs, handoffs, calendars, now),
-        "days": days,
+        "group": group,
+        "summary": total.summary(),
+        "days" if group == "day" else "weeks": rows,
+        "entries": entries(storage, window, titles),
     }
 
 
+def entries(storage: Storage, window: Window, titles: dict[str, dict[str, str]] | None = None) -> list[dict[str, Any]]:
+    """Per FAQ entry, in conversations started in the window: answers the bot gave from it, thumbs up,
+    thumbs down, "not what I asked" (a ``wrong_answer`` handoff after its answer), the helpful share
+    (up / (up + down)) and the miss share ("not what I asked" / answers); every entry of ``titles``
+    (``{id: {lang: title}}``) appears, answered or not; most answered first."""
+    titles = titles or {}
+    since, until = window.bounds()
+    rows = {str(r["entry"]): r for r in storage.metrics.entries(since, until, window.lang, window.channel)}
+    out = []
+    for eid in sorted(set(rows) | set(titles)):
+        r = rows.get(eid, {})
+        answers, up, down, wrong = (int(r.get(k) or 0) for k in ("answers", "up", "down", "wrong"))
+        names = titles.get(eid, {})
+        title = names.get(window.lang or "en") or next(iter(names.values()), None)
+        out.append(
+            {
+                "id": eid,
+                "title": title,
+                "in_faq": eid in titles,
+                "answers": answers,
+                "up": up,
+                "down": down,
+                "not_what_i_asked": wrong,
+                "helpful_rate": _rate(up, up + down),
+                "miss_rate": _rate(wrong, answers),
+            }
+        )
+    out.sort(key=lambda e: (-int(e["answers"] or 0), str(e["id"])))
+    return out
+
+
 CSV_COLUMNS = [
-    "day", "conversations", "automation_24h", "automation_7d", "handoff_rate", "first_reply_minutes_median",
+    "conversations", "automation_24h", "automation_7d", "handoff_rate", "first_reply_minutes_median",
     "resolution_minutes_median", "sla_attainment", "csat",
 ]
+ENTRY_COLUMNS = ["id", "title", "answers", "up", "down", "not_what_i_asked", "helpful_rate", "miss_rate"]
+
+
+def _csv(rows: list[list[Any]]) -> list[list[Any]]:
+    return [["" if v is None else v for v in r] for r in rows]
 
 
 def csv_rows(result: dict[str, Any]) -> list[list[Any]]:
-    rows: list[list[Any]] = [list(CSV_COLUMNS)]
-    for d in result["days"]:
+    """One row per day (``day, ...``) or per week (``week, since, until, ...``) of a :func:`compute` result."""
+    weekly = result.get("group") == "week"
+    rows: list[list[Any]] = [(["week", "since", "until"] if weekly else ["day"]) + CSV_COLUMNS]
+    for d in result["weeks" if weekly else "days"]:
         rows.append(
-            [
-                d["day"], d["conversations"], d["automation"]["24h"]["rate"], d["automation"]["7d"]["rate"],
+            ([d["week"], d["since"], d["until"]] if weekly else [d["day"]])
+            + [
+                d["conversations"], d["automation"]["24h"]["rate"], d["automation"]["7d"]["rate"],
                 d["handoff_rate"], d["first_reply_minutes_median"], d["resolution_minutes_median"],
                 d["sla_attainment"], d["csat"],
             ]
         )
-    return [["" if v is None else v for v in r] for r in rows]
+    return _csv(rows)
+
+
+def entry_csv_rows(table: list[dict[str, Any]]) -> list[list[Any]]:
+    """The per-entry table of :func:`entries` as CSV rows."""
+    return _csv([list(ENTRY_COLUMNS)] + [[e[c] for c in ENTRY_COLUMNS] for e in table])

@@ -28,6 +28,7 @@ from escalation.models import (
 )
 from escalation.storage.database import Database, Row, Tx, placeholders
 from escalation.storage.delivery import channel_of, handoff_payload, queue_mail, queue_webhook
+from escalation.storage.sqlite_migrations import meta_json
 from knowledge.tickets import Ticket
 
 
@@ -1067,3 +1068,93 @@ class MetricsRepo:
                 params,
             )
 
+
+    # -- aggregated in SQL: what escalation.metrics reads (indexes: sqlite_migrations.M010) ----------
+
+    def _after(self, later: str, earlier: str, seconds: int) -> str:
+        """SQL: instant ``later`` is more than ``seconds`` after ``earlier`` (both stored ISO text in UTC)."""
+        if self.db.backend == "postgresql":
+            return f"{later}::timestamptz > {earlier}::timestamptz + interval '{int(seconds)} seconds'"
+        return f"{later} > strftime('%Y-%m-%dT%H:%M:%f+00:00', {earlier}, '+{int(seconds)} seconds')"
+
+    def daily(
+        self,
+        since: str,
+        until: str,
+        lang: str | None,
+        channel: str | None,
+        horizons: dict[str, tuple[str, int]],
+    ) -> list[Row]:
+        """Per UTC day a conversation started in the window, and per the reason it was first handed off
+        (None: never): conversations, answered ones, and for each horizon ``name -> (cut, seconds)``
+        those eligible (first answered at or before ``cut``) and automated (eligible, no negative feedback,
+        not handed off within ``seconds`` of the first answer); thumbs up and down."""
+        kind = meta_json(self.db.backend, "m")["kind"]
+        where, params = self._where("c", since, until, lang, channel)
+        cuts: list[Any] = []
+        columns = []
+        for name, (cut, seconds) in horizons.items():
+            eligible = "d.first_answer <= ?"
+            kept = f"d.down = 0 AND (d.first_handoff IS NULL OR {self._after('d.first_handoff', 'd.first_answer', seconds)})"
+            columns.append(f"SUM(CASE WHEN {eligible} THEN 1 ELSE 0 END) AS eligible_{name}")
+            columns.append(f"SUM(CASE WHEN {eligible} AND {kept} THEN 1 ELSE 0 END) AS automated_{name}")
+            cuts += [cut, cut]
+        sql = (
+            "WITH d AS MATERIALIZED (SELECT substr(c.created_at, 1, 10) AS day, "
+            "(SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = c.id AND m.role = 'bot' "
+            f" AND {kind} = 'answer') AS first_answer, "
+            "(SELECT MIN(h.created_at) FROM handoffs h WHERE h.conversation_id = c.id) AS first_handoff, "
+            "(SELECT h.reason FROM handoffs h WHERE h.conversation_id = c.id ORDER BY h.created_at, h.id LIMIT 1) "
+            " AS reason, "
+            "(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.feedback IS NOT NULL "
+            " AND m.feedback = 'yes') AS up, "
+            "(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.feedback IS NOT NULL "
+            " AND m.feedback IN ('no', 'wrong')) AS down "
+            f"FROM conversations c WHERE {where}) "
+            "SELECT d.day, d.reason, COUNT(*) AS conversations, "
+            "SUM(CASE WHEN d.first_answer IS NOT NULL THEN 1 ELSE 0 END) AS answered, "
+            + ", ".join(columns)
+            + ", SUM(d.up) AS up, SUM(d.down) AS down FROM d GROUP BY d.day, d.reason ORDER BY d.day, d.reason"
+        )
+        with self.db.tx() as tx:
+            return tx.all(sql, [*params, *cuts])
+
+    def handoff_times(self, since: str, until: str, lang: str | None, channel: str | None) -> list[Row]:
+        """Handoffs opened in the window (UTC day, language, opened, first reply, resolved, breached)."""
+        where, params = self._where("h", since, until, lang, channel)
+        join = " JOIN conversations c ON c.id = h.conversation_id" if lang or channel else ""
+        with self.db.tx() as tx:
+            return tx.all(
+                "SELECT substr(h.created_at, 1, 10) AS day, h.lang, h.created_at, h.first_reply_at, h.resolved_at, "
+                "CASE WHEN EXISTS (SELECT 1 FROM sla_breaches b WHERE b.handoff_id = h.id) THEN 1 ELSE 0 END "
+                f"AS breached FROM handoffs h{join} WHERE {where}",
+                params,
+            )
+
+    def entries(self, since: str, until: str, lang: str | None, channel: str | None) -> list[Row]:
+        """Per FAQ entry the bot answered from in conversations started in the window: answers, thumbs
+        up, thumbs down, and "not what I asked" (a ``wrong_answer`` handoff after an answer from it)."""
+        j = meta_json(self.db.backend, "m")
+        where, params = self._where("c", since, until, lang, channel)
+        with self.db.tx() as tx:
+            answers = tx.all(
+                f"SELECT {j['entry']} AS entry, COUNT(*) AS answers, "
+                "SUM(CASE WHEN m.feedback = 'yes' THEN 1 ELSE 0 END) AS up, "
+                "SUM(CASE WHEN m.feedback = 'no' THEN 1 ELSE 0 END) AS down "
+                "FROM conversations c JOIN messages m ON m.conversation_id = c.id "
+                f"WHERE {where} AND m.role = 'bot' AND {j['kind']} = 'answer' GROUP BY {j['entry']}",
+                params,
+            )
+            wrong = tx.all(
+                f"SELECT (SELECT {j['entry']} FROM messages m WHERE m.conversation_id = h.conversation_id "
+                f" AND m.role = 'bot' AND {j['kind']} = 'answer' AND m.created_at <= h.created_at "
+                " ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS entry, COUNT(*) AS wrong "
+                "FROM handoffs h JOIN conversations c ON c.id = h.conversation_id "
+                f"WHERE h.reason = 'wrong_answer' AND {where} GROUP BY 1",
+                params,
+            )
+        out = {r["entry"]: {**r, "wrong": 0} for r in answers if r["entry"] is not None}
+        for r in wrong:
+            if r["entry"] is not None:
+                out.setdefault(r["entry"], {"entry": r["entry"], "answers": 0, "up": 0, "down": 0})["wrong"] = r["wrong"]
+        return list(out.values())
