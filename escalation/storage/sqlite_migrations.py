@@ -287,7 +287,7 @@ def m009_canned_replies(db: Database) -> None:
 
 @migrations()
 def m010_metrics_indexes(db: Database) -> None:
-    """Indexes the outcome metrics aggregate over (1,000,000 conversations in seconds, bench/metrics.py)."""
+    """Indexes the outcome metrics aggregate over (measured on 1,000,000 conversations by bench/metrics.py)."""
     for statement in m010_statements("sqlite"):
         db.conn.execute(statement)
 

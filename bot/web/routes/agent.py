@@ -21,8 +21,9 @@ from bot.web.errors import ApiError, responses
 from bot.web.routes.chat import MessageOut, message_out
 from bot.web.schemas import VISIBLE
 from escalation.accounts import Role
-from escalation.metrics import Window, csv_rows
+from escalation.metrics import Window, csv_rows, entry_csv_rows
 from escalation.metrics import compute as compute_metrics
+from escalation.metrics import entries as metrics_entry_table
 from escalation.models import FaqDraft, Handoff, HandoffStatus
 from knowledge.corpus import Doc
 from knowledge.pii import redact
@@ -386,53 +387,105 @@ def render_canned(handoff_id: RowId, canned_id: RowId, services: ServicesDep, pe
     return RenderedOut(text=_VARIABLE.sub(lambda m: values[m.group(1)], row["body"]))
 
 
+Group = Annotated[
+    Literal["day", "week"],
+    Query(description="Rows per UTC day, or per ISO week (Monday to Sunday; a week cut by the window is `partial`)."),
+]
+Since = Annotated[date | None, Query(description="First day (UTC), default 7 days before `until`.")]
+Until = Annotated[date | None, Query(description="Day after the last (UTC, exclusive), default tomorrow.")]
+
+
 @router.get("/metrics", responses=responses(422))
 def metrics(
     services: ServicesDep,
-    since: Annotated[date | None, Query(description="First day (UTC), default 7 days before `until`.")] = None,
-    until: Annotated[date | None, Query(description="Day after the last (UTC, exclusive), default tomorrow.")] = None,
+    since: Since = None,
+    until: Until = None,
     lang: Literal["en", "zh"] | None = None,
     channel: Literal["widget", "email"] | None = None,
+    group: Group = "day",
 ) -> dict[str, Any]:
-    """Outcome metrics per day and for the window: automation rate at 24 h and 7 d (answered, not handed off
-    within that time, no negative feedback; conversations younger than that not counted yet), handoff rate
-    by reason, median business minutes to the first human reply and to resolution, SLA attainment, CSAT.
-    Rates are null where nothing was counted."""
-    return metrics_result(services, since, until, lang, channel)
+    """Outcome metrics per day (`days`) or per week (`weeks`) and for the window: automation rate at 24 h
+    and 7 d (answered, not handed off within that time, no negative feedback; conversations younger than
+    that not counted yet), handoff rate by reason, median business minutes to the first human reply and to
+    resolution, SLA attainment, CSAT; and `entries`, per FAQ entry: answers given, thumbs up, thumbs down,
+    "not what I asked". Rates are null where nothing was counted."""
+    return compute_metrics(
+        services.storage, services.calendars, metrics_window(since, until, lang, channel), group=group,
+        titles=_titles(services),
+    )
 
 
 @router.get(
     "/metrics.csv",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}, "description": "One row per day."}, **responses(422)},
+    responses={200: {"content": {"text/csv": {}}, "description": "One row per day or week."}, **responses(422)},
 )
 def metrics_csv(
     services: ServicesDep,
-    since: date | None = None,
-    until: date | None = None,
+    since: Since = None,
+    until: Until = None,
+    lang: Literal["en", "zh"] | None = None,
+    channel: Literal["widget", "email"] | None = None,
+    group: Group = "day",
+) -> Response:
+    """The rows of `GET /api/agent/metrics` (per day or per week) as CSV."""
+    window = metrics_window(since, until, lang, channel)
+    return _csv(csv_rows(compute_metrics(services.storage, services.calendars, window, group=group, with_entries=False)), "metrics")
+
+
+@router.get("/metrics/entries", responses=responses(422))
+def metrics_entries(
+    services: ServicesDep,
+    since: Since = None,
+    until: Until = None,
+    lang: Literal["en", "zh"] | None = None,
+    channel: Literal["widget", "email"] | None = None,
+) -> list[dict[str, Any]]:
+    """Per FAQ entry, in conversations started in the window: answers given, thumbs up, thumbs down,
+    "not what I asked" (a `wrong_answer` handoff after its answer), helpful and miss rates; every entry
+    of the FAQ appears, answered or not (`in_faq` false: an entry answered then, since removed)."""
+    return metrics_entry_table(services.storage, metrics_window(since, until, lang, channel), _titles(services))
+
+
+@router.get(
+    "/metrics/entries.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "One row per FAQ entry."}, **responses(422)},
+)
+def metrics_entries_csv(
+    services: ServicesDep,
+    since: Since = None,
+    until: Until = None,
     lang: Literal["en", "zh"] | None = None,
     channel: Literal["widget", "email"] | None = None,
 ) -> Response:
-    """The daily rows of `GET /api/agent/metrics` as CSV."""
+    """`GET /api/agent/metrics/entries` as CSV."""
+    table = metrics_entry_table(services.storage, metrics_window(since, until, lang, channel), _titles(services))
+    return _csv(entry_csv_rows(table), "metrics-entries")
+
+
+def _titles(services: Services) -> dict[str, dict[str, str]]:
+    return dict(services.runtime.faq_titles())
+
+
+def _csv(rows: list[list[Any]], name: str) -> Response:
     out = io.StringIO()
-    csv.writer(out).writerows(csv_rows(metrics_result(services, since, until, lang, channel)))
+    csv.writer(out).writerows(rows)
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="helpdesk-metrics.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="helpdesk-{name}.csv"'},
     )
 
 
-def metrics_result(
-    services: Services, since: date | None, until: date | None, lang: str | None, channel: str | None
-) -> dict[str, Any]:
+def metrics_window(since: date | None, until: date | None, lang: str | None, channel: str | None) -> Window:
     until = until or (datetime.now(UTC).date() + timedelta(days=1))
     since = since or (until - timedelta(days=7))
     if since >= until:
         raise ApiError(422, "invalid_window", "`since` must be before `until`")
     if (until - since).days > 366:
         raise ApiError(422, "invalid_window", "at most 366 days at a time")
-    return compute_metrics(services.storage, services.calendars, Window(since, until, lang, channel))
+    return Window(since, until, lang, channel)
 
 
 class AgentOut(BaseModel):
