@@ -31,12 +31,13 @@ def desk(data_dir: Path, embedders: list) -> Iterator[tuple[Any, str]]:
 
 
 def seed(svc: Any) -> None:
-    """Three days ago: two conversations answered by the bot (one thumbs up), one handed off."""
+    """Three days ago: two conversations answered by the bot from one entry (one thumbs up), one handed off."""
     started = (datetime.now(UTC) - timedelta(days=3)).replace(hour=10, minute=0, second=0, microsecond=0)
     stamp = started.isoformat(timespec="milliseconds")
     for feedback, hand in (("yes", False), (None, False), (None, True)):
         conv = svc.storage.conversations.create("en")
-        m = svc.storage.conversations.add_message(conv.id, "bot", "a", {"kind": "answer", "sources": []})
+        sources = [{"id": "red-letter-invoice", "title": "数电票怎么开红字发票？", "lang": "zh"}] if not hand else []
+        m = svc.storage.conversations.add_message(conv.id, "bot", "a", {"kind": "answer", "sources": sources})
         if hand:
             svc.queue.hand_off(conv.id, "customer_request", "en", "q", [])
         with svc.storage.db.tx() as tx:
@@ -61,9 +62,31 @@ def test_the_metrics_page_draws_its_charts(desk: tuple[Any, str]) -> None:
         expect(page.locator('[data-card="handoff_rate"] .big')).to_have_text("33.3%")
         expect(page.locator('[data-card="csat"] .big')).to_have_text("100%")
         expect(page.locator('[data-card="conversations"] .big')).to_have_text("3")
+        # per FAQ entry: every entry of the FAQ, the answered one first, sortable by any column
+        row = page.locator('#entries tr[data-entry="red-letter-invoice"]')
+        expect(page.locator("#entries tbody tr").first).to_have_attribute("data-entry", "red-letter-invoice")
+        expect(row.locator('[data-col="answers"]')).to_have_text("2")
+        expect(row.locator('[data-col="up"]')).to_have_text("1")
+        expect(row.locator('[data-col="helpful_rate"]')).to_have_text("100%")
+        expect(row.locator('[data-col="miss_rate"]')).to_have_text("0%")
+        assert page.locator("#entries tbody tr").count() > 10
+        page.locator('#entries th[data-sort="answers"]').click()  # now fewest first
+        expect(page.locator("#entries tbody tr").last).to_have_attribute("data-entry", "red-letter-invoice")
+        expect(page.locator('#entries th[data-sort="answers"]')).to_have_attribute("aria-sort", "ascending")
+        page.locator('#entries th[data-sort="title"]').click()
+        titles = page.locator("#entries tbody tr td:first-child").all_inner_texts()
+        assert titles == sorted(titles, key=str.lower)
+        # per ISO week: one or two bars for the last 7 days, the same totals
+        page.locator("#group").select_option("week")
+        weeks = page.locator('svg[data-chart="conversations"] rect[data-week]')
+        expect(weeks.first).to_be_visible()
+        assert 1 <= weeks.count() <= 2
+        expect(page.locator('[data-card="conversations"] .big')).to_have_text("3")
+        assert page.locator("#csv").get_attribute("href").endswith("&group=week")
         page.locator("#lang").select_option("zh")
         expect(page.locator('[data-card="conversations"] .big')).to_have_text("0")
         assert page.locator("#csv").get_attribute("href").startswith("/api/agent/metrics.csv?")
+        assert page.locator("#entries-csv").get_attribute("href").startswith("/api/agent/metrics/entries.csv?")
         assert errors == []
 
 

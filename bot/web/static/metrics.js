@@ -3,7 +3,7 @@
   "use strict";
   var SVG = "http://www.w3.org/2000/svg";
   var CHARTS = [
-    { key: "conversations", title: "Conversations", note: "Started per day.", get: function (d) { return d.conversations; }, pct: false },
+    { key: "conversations", title: "Conversations", note: "Started per day or week.", get: function (d) { return d.conversations; }, pct: false },
     { key: "automation_24h", title: "Automation rate (24 h)", note: "Answered by the assistant, not handed off within 24 h, no thumbs down.", get: function (d) { return d.automation["24h"].rate; }, pct: true },
     { key: "automation_7d", title: "Automation rate (7 days)", note: "The same over 7 days.", get: function (d) { return d.automation["7d"].rate; }, pct: true },
     { key: "handoff_rate", title: "Handoff rate", note: "Conversations handed to a person.", get: function (d) { return d.handoff_rate; }, pct: true },
@@ -19,6 +19,10 @@
   function fmt(v, pct) {
     if (v == null) return "–";
     return pct ? Math.round(v * 1000) / 10 + "%" : String(Math.round(v * 10) / 10);
+  }
+
+  function label(d) {
+    return d.week ? d.week + (d.partial ? " (" + d.since + " to " + d.until + ", part)" : "") : d.day;
   }
 
   function bars(days, chart) {
@@ -38,10 +42,10 @@
       r.setAttribute("y", String(105 - hgt));
       r.setAttribute("height", String(hgt));
       r.setAttribute("fill", v == null ? "#e6e9f0" : "#1f4fd1");
-      r.setAttribute("data-day", d.day);
+      r.setAttribute(d.week ? "data-week" : "data-day", d.week || d.day);
       r.setAttribute("data-value", v == null ? "" : String(v));
       var tip = document.createElementNS(SVG, "title");
-      tip.textContent = d.day + ": " + fmt(v, chart.pct);
+      tip.textContent = label(d) + ": " + fmt(v, chart.pct);
       r.appendChild(tip);
       svg.appendChild(r);
     });
@@ -60,7 +64,7 @@
       t.setAttribute("font-size", "9");
       t.setAttribute("fill", "#667085");
       t.setAttribute("text-anchor", j ? "end" : "start");
-      t.textContent = d.day;
+      t.textContent = d.week || d.day;
       svg.appendChild(t);
     });
     return svg;
@@ -83,10 +87,75 @@
     return q;
   }
 
+  // the per-entry table, sorted by one column (numbers: most first; the title: A to Z)
+  var sortKey = "answers";
+  var sortDir = -1;
+  var entryRows = [];
+
+  function cell(tr, text, cls) {
+    var td = document.createElement("td");
+    if (cls) td.className = cls;
+    td.textContent = text;
+    tr.appendChild(td);
+    return td;
+  }
+
+  function drawEntries() {
+    var body = document.querySelector("#entries tbody");
+    body.textContent = "";
+    var rows = entryRows.slice().sort(function (a, b) {
+      var x = a[sortKey];
+      var y = b[sortKey];
+      if (sortKey === "title") {
+        x = (a.title || a.id).toLowerCase();
+        y = (b.title || b.id).toLowerCase();
+      }
+      if (x == null && y == null) return a.id < b.id ? -1 : 1;
+      if (x == null) return 1; // no value (nothing counted) sorts last either way
+      if (y == null) return -1;
+      if (x === y) return a.id < b.id ? -1 : 1;
+      return (x < y ? -1 : 1) * sortDir;
+    });
+    rows.forEach(function (e) {
+      var tr = document.createElement("tr");
+      tr.setAttribute("data-entry", e.id);
+      var name = cell(tr, e.title || e.id);
+      var id = document.createElement("div");
+      id.className = "id";
+      id.textContent = e.in_faq ? e.id : e.id + " (no longer in the FAQ)";
+      name.appendChild(id);
+      cell(tr, String(e.answers), "num").setAttribute("data-col", "answers");
+      cell(tr, String(e.up), "num").setAttribute("data-col", "up");
+      cell(tr, String(e.down), "num").setAttribute("data-col", "down");
+      cell(tr, String(e.not_what_i_asked), "num").setAttribute("data-col", "not_what_i_asked");
+      cell(tr, fmt(e.helpful_rate, true), "num").setAttribute("data-col", "helpful_rate");
+      cell(tr, fmt(e.miss_rate, true), "num").setAttribute("data-col", "miss_rate");
+      body.appendChild(tr);
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("#entries th"), function (th) {
+      if (th.getAttribute("data-sort") === sortKey) th.setAttribute("aria-sort", sortDir > 0 ? "ascending" : "descending");
+      else th.removeAttribute("aria-sort");
+    });
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll("#entries th"), function (th) {
+    th.addEventListener("click", function () {
+      var key = th.getAttribute("data-sort");
+      if (key === sortKey) sortDir = -sortDir;
+      else {
+        sortKey = key;
+        sortDir = key === "title" ? 1 : -1;
+      }
+      drawEntries();
+    });
+  });
+
   function load() {
     var q = query();
-    $("csv").href = "/api/agent/metrics.csv?" + q;
-    fetch("/api/agent/metrics?" + q, { credentials: "same-origin" })
+    var group = $("group").value;
+    $("csv").href = "/api/agent/metrics.csv?" + q + "&group=" + group;
+    $("entries-csv").href = "/api/agent/metrics/entries.csv?" + q;
+    fetch("/api/agent/metrics?" + q + "&group=" + group, { credentials: "same-origin" })
       .then(function (r) {
         if (r.status === 401) {
           location.href = "/console";
@@ -113,9 +182,11 @@
           card.appendChild(h);
           card.appendChild(big);
           card.appendChild(p);
-          card.appendChild(bars(m.days, c));
+          card.appendChild(bars(m.weeks || m.days, c));
           main.appendChild(card);
         });
+        entryRows = m.entries || [];
+        drawEntries();
       })
       .catch(function (e) {
         $("error").hidden = false;
@@ -123,7 +194,7 @@
       });
   }
 
-  ["days", "lang", "channel"].forEach(function (id) {
+  ["days", "lang", "channel", "group"].forEach(function (id) {
     $(id).addEventListener("change", load);
   });
   load();
