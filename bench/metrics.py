@@ -288,10 +288,14 @@ def _case(path: str, days: int, params: dict[str, Any], repeat: int, calendar: A
     out.send({"seconds": times, "conversations": s["conversations"], "entries": len(result.get("entries", []))})
 
 
-def measure(path: Path, timeout: float, repeat: int, calendar: Any = None) -> list[dict[str, Any]]:
+def measure(
+    path: Path, timeout: float, repeat: int, calendar: Any = None, only: list[str] | None = None
+) -> list[dict[str, Any]]:
     rows = []
     ctx = mp.get_context("spawn")
     for name, days, params in CASES:
+        if only and name not in only:
+            continue
         ours, theirs = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=_case, args=(str(path), days, params, repeat, calendar, theirs))
         proc.start()
@@ -326,6 +330,7 @@ def main() -> None:
     ap.add_argument("--copy-from", type=Path, help="start from a copy of this database (e.g. one generated earlier)")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds a case may take before it is stopped")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--cases", help="only these cases, separated by ';' (names as in the table)")
     ap.add_argument("--calendar", help="HELPDESK_CALENDAR JSON to count business minutes with (default: 24/7)")
     args = ap.parse_args()
     args.db.parent.mkdir(parents=True, exist_ok=True)
@@ -336,7 +341,7 @@ def main() -> None:
         began = time.perf_counter()
         storage = open_storage(f"sqlite:///{args.db}", args.db.parent)  # applies pending migrations
         storage.close()
-        print(f"opened {args.db} (pending migrations applied) in {time.perf_counter() - began:.1f} s")
+        print(f"opened {args.db} (pending migrations applied) in {time.perf_counter() - began:.1f} s", flush=True)
     else:
         info = generate(args.db, args.conversations)
         print(
@@ -345,7 +350,8 @@ def main() -> None:
             f"({info['bytes'] / 2**20:,.0f} MiB)"
         )
     calendar = json.loads(args.calendar) if args.calendar else None
-    print(table(measure(args.db, args.timeout, args.repeat, calendar)))
+    only = [c.strip() for c in args.cases.split(";")] if args.cases else None
+    print(table(measure(args.db, args.timeout, args.repeat, calendar, only)), flush=True)
     print(f"(today {date.today().isoformat()}, {args.repeat} runs per case, each case in its own process)")
 
 
