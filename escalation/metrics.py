@@ -164,6 +164,7 @@ def compute(
     now: datetime | None = None,
     group: str = "day",
     titles: dict[str, dict[str, str]] | None = None,
+    with_entries: bool = True,
 ) -> dict[str, Any]:
     """The window's summary, one row per day (UTC days, by when the conversation started; a handoff by
     when it opened) or per ISO week (Monday to Sunday; a week cut by the window's edge counts only its
@@ -228,7 +229,7 @@ def compute(
         "group": group,
         "summary": total.summary(),
         "days" if group == "day" else "weeks": rows,
-        "entries": entries(storage, window, titles),
+        **({"entries": entries(storage, window, titles)} if with_entries else {}),
     }
 
 
