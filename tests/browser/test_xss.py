@@ -6,8 +6,9 @@ each batch travels the whole desk:
 
     customer message  -> widget bubble (live and reloaded), console queue item, detail question,
                          "why" quote and transcript
-    bot answer (FAQ)  -> widget markdown bubble (live and reloaded), console transcript; and every
-                         vector alone through ``LedgerlyHelpdesk.renderMarkdown`` into the shadow root
+    bot answer (FAQ)  -> widget markdown bubble (live and reloaded), console transcript (markdown, by
+                         the same renderer); and every vector alone through
+                         ``LedgerlyHelpdesk.renderMarkdown`` into the shadow root
     agent reply       -> typed in the console, console transcript, widget bubble (live and reloaded)
     resolution        -> widget bubble, console "resolved" note, similar-ticket question and answer
 
@@ -142,6 +143,16 @@ _TEMPLATES: list[tuple[str, str]] = [
     ("emphasis across a link", '**[x](https://ok.example/?a=**"onmouseover=alert(%N)//)'),
     ("img srcset javascript:", '<img srcset="javascript:alert(%N) 1x">'),
     ("link rel=stylesheet javascript:", '<link rel=stylesheet href="javascript:alert(%N)">'),
+    # markdown-it's own syntax: images, titles, reference links, raw HTML blocks in an FAQ answer
+    ("markdown image with an onerror breakout in the URL", '![x](https://ok.example/i.png"onerror="alert(%N))'),
+    ("markdown image with an onerror breakout in the alt text", '![x" onerror="alert(%N)](https://ok.example/i.png)'),
+    ("markdown image with a title breakout", '![x](https://ok.example/i.png "t\\" onerror=\\"alert(%N)")'),
+    ("markdown image of a data: URL", "![x](data:image/svg+xml;base64,%B64)"),
+    ("markdown link with a title breakout", '[x](https://ok.example/ "t\\" onmouseover=\\"alert(%N)")'),
+    ("reference-style link to javascript:", "[click][r%N]\n\n[r%N]: javascript:alert(%N)"),
+    ("raw HTML block in the answer", "<div>\n<img src=x onerror=alert(%N)>\n</div>"),
+    ("raw HTML link in the answer", '<a href="javascript:alert(%N)">raw link</a>'),
+    ("autolink with an entity-encoded scheme", "<&#106;avascript:alert(%N)>"),
 ]
 
 
@@ -231,7 +242,7 @@ PATHS = {
     "widget-bot-answer-reload": "(d) widget: the bot's FAQ answer as markdown, redrawn from the transcript",
     "render-markdown": "(d) widget: LedgerlyHelpdesk.renderMarkdown(vector) inserted into the shadow root",
     "render-markdown-csp": "(d) shipped demo page with its CSP: renderMarkdown(vector) in the shadow root",
-    "console-transcript-bot": "(d) console: the bot's FAQ answer in the transcript",
+    "console-transcript-bot": "(d) console: the bot's FAQ answer as markdown in the transcript",
     "console-resolved-note": "(e) console: the resolved handoff's answer note",
     "console-similar-question": "(e) console: a similar resolved ticket's question",
     "console-similar-answer": "(e) console: a similar resolved ticket's answer",
@@ -383,8 +394,9 @@ INIT_JS = r"""
       out.push(sel + " shows " + JSON.stringify(el.textContent.slice(0, 200)) + ", not the text sent " + JSON.stringify(expected.slice(0, 200)));
     return out;
   };
-  // what renderMarkdown may produce: a fixed set of tags, http(s) links, nothing else
-  const MD_TAGS = { P: ["class"], BR: [], STRONG: [], EM: [], CODE: [], OL: ["start"], UL: [], LI: [], A: ["href", "target", "rel"] };
+  // what the markdown renderer (static/markdown.js) may produce: a fixed set of tags, http(s) links, nothing else
+  const MD_TAGS = { P: ["class"], BR: [], STRONG: [], EM: [], S: [], CODE: [], PRE: [], BLOCKQUOTE: [], HR: [],
+    OL: ["start"], UL: [], LI: [], A: ["href", "target", "rel"] };
   X.markdownProblems = function (root, where) {
     const out = [];
     for (const el of root.querySelectorAll("*")) {
@@ -749,9 +761,9 @@ def agent_turn(c: Conversation, ledger: Ledger, agent: Page, api: httpx.Client) 
     check_text(agent, ledger, "console-detail-question", batch, "#detail-question", c.question)
     check_text(agent, ledger, "console-why-question", batch, "#why-question", c.question)
     check_text(agent, ledger, "console-transcript-customer", batch, msg("customer", c.customer_id), c.question)
-    bot_text = transcript(api, c.cid)["messages"]
-    faq_text = [m["text"] for m in bot_text if m["id"] == c.bot_answer_id][0]
-    check_text(agent, ledger, "console-transcript-bot", batch, msg("bot", c.bot_answer_id), faq_text)
+    # the bot's answer is markdown in the console too, drawn by the widget's renderer
+    expect(a.locator(f"{msg('bot', c.bot_answer_id)} strong").first).to_be_visible()
+    check_markdown(agent, ledger, "console-transcript-bot", batch, msg("bot", c.bot_answer_id))
 
     a.locator("#reply-text").fill(text)
     a.locator("#reply-send").click()
