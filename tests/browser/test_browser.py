@@ -592,7 +592,8 @@ def test_html_in_messages_stays_text(
         '**x** <img src=x onerror=alert(1)> [a](javascript:alert(1)) [b](https://ok.example/?a=1&b="2")',
     )
     assert "<img" not in html and "&lt;img" in html and "<strong>x</strong>" in html
-    assert 'href="javascript' not in html and '<a href="https://ok.example/?a=1&amp;b=&quot;2&quot;"' in html
+    # the quotes of the URL are percent-encoded (markdown-it's normalizeLink): they cannot end the attribute
+    assert 'href="javascript' not in html and '<a href="https://ok.example/?a=1&amp;b=%222%22"' in html
 
     agent = new_page(browser, "en-US")
     agent.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
