@@ -36,7 +36,7 @@ What a host page's CSP must allow for the widget
 
     Nothing else: no images (its icons are inline SVG markup), no fonts (system fonts), no frames.
     A page enforcing Trusted Types (``require-trusted-types-for 'script'``) breaks the widget: it
-    assigns ``innerHTML`` (icons, and bot answers after escaping them). Independently of CSP, the
+    assigns ``innerHTML`` (icons, and bot answers rendered by markdown-it without raw HTML and sanitised by DOMPurify). Independently of CSP, the
     desk must list the host page's origin in ``HELPDESK_CORS_ORIGINS``.
 
 Cross-site writes (CSRF)
