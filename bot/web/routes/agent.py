@@ -12,7 +12,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.services import Services
@@ -395,13 +395,29 @@ Since = Annotated[date | None, Query(description="First day (UTC), default 7 day
 Until = Annotated[date | None, Query(description="Day after the last (UTC, exclusive), default tomorrow.")]
 
 
-@router.get("/metrics", responses=responses(422))
-def metrics(
-    services: ServicesDep,
+def metrics_window(
     since: Since = None,
     until: Until = None,
     lang: Literal["en", "zh"] | None = None,
     channel: Literal["widget", "email"] | None = None,
+) -> Window:
+    """The window of a metrics request, from its query (a dependency of every metrics route)."""
+    until = until or (datetime.now(UTC).date() + timedelta(days=1))
+    since = since or (until - timedelta(days=7))
+    if since >= until:
+        raise ApiError(422, "invalid_window", "`since` must be before `until`")
+    if (until - since).days > 366:
+        raise ApiError(422, "invalid_window", "at most 366 days at a time")
+    return Window(since, until, lang, channel)
+
+
+MetricsWindow = Annotated[Window, Depends(metrics_window)]
+
+
+@router.get("/metrics", responses=responses(422))
+def metrics(
+    services: ServicesDep,
+    window: MetricsWindow,
     group: Group = "day",
 ) -> dict[str, Any]:
     """Outcome metrics per day (`days`) or per week (`weeks`) and for the window: automation rate at 24 h
@@ -410,7 +426,7 @@ def metrics(
     resolution, SLA attainment, CSAT; and `entries`, per FAQ entry: answers given, thumbs up, thumbs down,
     "not what I asked". Rates are null where nothing was counted."""
     return compute_metrics(
-        services.storage, services.calendars, metrics_window(since, until, lang, channel), group=group,
+        services.storage, services.calendars, window, group=group,
         titles=_titles(services),
     )
 
@@ -422,29 +438,22 @@ def metrics(
 )
 def metrics_csv(
     services: ServicesDep,
-    since: Since = None,
-    until: Until = None,
-    lang: Literal["en", "zh"] | None = None,
-    channel: Literal["widget", "email"] | None = None,
+    window: MetricsWindow,
     group: Group = "day",
 ) -> Response:
     """The rows of `GET /api/agent/metrics` (per day or per week) as CSV."""
-    window = metrics_window(since, until, lang, channel)
     return _csv(csv_rows(compute_metrics(services.storage, services.calendars, window, group=group, with_entries=False)), "metrics")
 
 
 @router.get("/metrics/entries", responses=responses(422))
 def metrics_entries(
     services: ServicesDep,
-    since: Since = None,
-    until: Until = None,
-    lang: Literal["en", "zh"] | None = None,
-    channel: Literal["widget", "email"] | None = None,
+    window: MetricsWindow,
 ) -> list[dict[str, Any]]:
     """Per FAQ entry, in conversations started in the window: answers given, thumbs up, thumbs down,
     "not what I asked" (a `wrong_answer` handoff after its answer), helpful and miss rates; every entry
     of the FAQ appears, answered or not (`in_faq` false: an entry answered then, since removed)."""
-    return metrics_entry_table(services.storage, metrics_window(since, until, lang, channel), _titles(services))
+    return metrics_entry_table(services.storage, window, _titles(services))
 
 
 @router.get(
@@ -454,13 +463,10 @@ def metrics_entries(
 )
 def metrics_entries_csv(
     services: ServicesDep,
-    since: Since = None,
-    until: Until = None,
-    lang: Literal["en", "zh"] | None = None,
-    channel: Literal["widget", "email"] | None = None,
+    window: MetricsWindow,
 ) -> Response:
     """`GET /api/agent/metrics/entries` as CSV."""
-    table = metrics_entry_table(services.storage, metrics_window(since, until, lang, channel), _titles(services))
+    table = metrics_entry_table(services.storage, window, _titles(services))
     return _csv(entry_csv_rows(table), "metrics-entries")
 
 
@@ -476,16 +482,6 @@ def _csv(rows: list[list[Any]], name: str) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="helpdesk-{name}.csv"'},
     )
-
-
-def metrics_window(since: date | None, until: date | None, lang: str | None, channel: str | None) -> Window:
-    until = until or (datetime.now(UTC).date() + timedelta(days=1))
-    since = since or (until - timedelta(days=7))
-    if since >= until:
-        raise ApiError(422, "invalid_window", "`since` must be before `until`")
-    if (until - since).days > 366:
-        raise ApiError(422, "invalid_window", "at most 366 days at a time")
-    return Window(since, until, lang, channel)
 
 
 class AgentOut(BaseModel):
