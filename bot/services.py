@@ -21,6 +21,8 @@ from bot.calibration.crossfit import CALIBRATION_FILE
 from bot.calibration.model import Calibration
 from bot.channels.dispatch import Dispatcher
 from bot.channels.email import EmailChannel, ImapPoller, MailConfig, SmtpListener
+from bot.content.editorial import Editorial
+from bot.content.gaps import ContentGaps
 from bot.flow.answering import Answerer
 from bot.flow.chat import ChatService
 from bot.runtime import KnowledgeRuntime
@@ -193,6 +195,12 @@ class Services:
     _housekeeping: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     smtp: SmtpListener | None = None
+    gaps: ContentGaps = field(init=False)  # the content-gap loop: clusters of questions the desk missed
+    editorial: Editorial = field(init=False)  # preview and publish of FAQ entries
+
+    def __post_init__(self) -> None:
+        self.gaps = ContentGaps(self.runtime, self.storage)
+        self.editorial = Editorial(self.runtime, self.storage, self.gaps)
 
     def start_channels(self) -> None:
         """The deliveries and clocks thread, and the SMTP listener when one is configured."""

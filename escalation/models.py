@@ -128,10 +128,14 @@ class Handoff:
 @dataclass(frozen=True)
 class FaqDraft:
     id: int
-    handoff_id: int
+    handoff_id: int | None  # None: built from a cluster of unanswered questions
     lang: str
     title: str
     questions: list[str]
     answer: str
     created_by: str
     created_at: str
+    status: str = "open"  # open | published | dismissed
+    entry_id: str | None = None  # the FAQ id an editor gave it
+    updated_by: str | None = None
+    updated_at: str | None = None

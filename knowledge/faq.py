@@ -243,3 +243,18 @@ def missing_translations(entries: list[FaqEntry], langs: tuple[str, ...] = ("en"
                 )
     return out
 
+
+
+def render_faq(entry_id: str, lang: str, title: str, questions: Iterable[str], answer: str, tags: Iterable[str] = ()) -> str:
+    """The markdown file of one entry in the format :func:`parse_faq` reads (what the editor page
+    publishes): front matter written by YAML so any question is quoted as it needs, then the title and
+    the answer. Raises :class:`FaqFormatError` (with the same messages an editor's file gets) when the
+    result would not load."""
+    front: dict[str, object] = {"id": entry_id, "lang": lang, "questions": [q.strip() for q in questions if q.strip()]}
+    tag_list = [t.strip() for t in tags if t.strip()]
+    text = "---\n" + yaml.safe_dump(front, allow_unicode=True, sort_keys=False, width=1000)
+    if tag_list:
+        text += "tags: " + yaml.safe_dump(tag_list, allow_unicode=True, default_flow_style=True, width=1000).strip() + "\n"
+    text += f"---\n# {' '.join(title.split())}\n\n{answer.strip()}\n"
+    parse_faq(text, Path(f"{lang}/{entry_id}.md"))
+    return text

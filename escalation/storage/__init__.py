@@ -15,6 +15,7 @@ from escalation.storage.delivery import MailRepo, SlaRepo, WebhookRepo
 from escalation.storage.repos import (
     AccountRepo,
     CannedRepo,
+    ContentRepo,
     ConversationRepo,
     DraftRepo,
     HandoffRepo,
@@ -45,6 +46,7 @@ class Storage:
         self.sla = SlaRepo(db)
         self.canned = CannedRepo(db)
         self.metrics = MetricsRepo(db)
+        self.content = ContentRepo(db)
 
     @property
     def backend(self) -> str:

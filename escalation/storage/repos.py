@@ -893,34 +893,208 @@ class AccountRepo:
         return row["username"] if row else None
 
 
+def _draft(row: Row) -> FaqDraft:
+    row = dict(row)
+    row["questions"] = json.loads(row["questions"] or "[]")
+    row["id"] = int(row["id"])
+    if row.get("handoff_id") is not None:
+        row["handoff_id"] = int(row["handoff_id"])
+    return FaqDraft(**row)
+
+
 class DraftRepo:
-    """FAQ entries agents proposed when resolving; content editors review them."""
+    """FAQ drafts: proposed by agents when resolving, or built from a cluster of unanswered questions;
+    content editors edit, publish or dismiss them."""
+
+    STATUSES = ("open", "published", "dismissed")
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
     def add(
-        self, handoff_id: int, lang: str, title: str, questions: list[str], answer: str, created_by: str
+        self,
+        handoff_id: int | None,
+        lang: str,
+        title: str,
+        questions: list[str],
+        answer: str,
+        created_by: str,
+        entry_id: str | None = None,
     ) -> FaqDraft:
         now = now_iso()
         with self.db.tx() as tx:
             row = tx.one(
-                "INSERT INTO faq_drafts (handoff_id, lang, title, questions, answer, created_by, created_at) "
-                "VALUES (?,?,?,?,?,?,?) RETURNING id",
-                (handoff_id, lang, title, _j(questions), answer, created_by, now),
+                "INSERT INTO faq_drafts (handoff_id, lang, title, questions, answer, created_by, created_at, "
+                "status, entry_id) VALUES (?,?,?,?,?,?,?,?,?) RETURNING *",
+                (handoff_id, lang, title, _j(questions), answer, created_by, now, "open", entry_id),
             )
         assert row is not None
-        return FaqDraft(int(row["id"]), handoff_id, lang, title, questions, answer, created_by, now)
+        return _draft(row)
 
-    def all(self) -> list[FaqDraft]:
+    def all(self, status: str | None = None) -> list[FaqDraft]:
         with self.db.tx() as tx:
-            rows = tx.all("SELECT * FROM faq_drafts ORDER BY id")
-        out = []
-        for r in rows:
-            r["questions"] = json.loads(r["questions"] or "[]")
-            r["id"] = int(r["id"])
-            out.append(FaqDraft(**r))
-        return out
+            if status:
+                rows = tx.all("SELECT * FROM faq_drafts WHERE status = ? ORDER BY id", (status,))
+            else:
+                rows = tx.all("SELECT * FROM faq_drafts ORDER BY id")
+        return [_draft(r) for r in rows]
+
+    def get(self, draft_id: int) -> FaqDraft:
+        with self.db.tx() as tx:
+            row = tx.one("SELECT * FROM faq_drafts WHERE id = ?", (draft_id,))
+        if row is None:
+            raise NotFound(f"no FAQ draft {draft_id}")
+        return _draft(row)
+
+    def update(
+        self,
+        draft_id: int,
+        editor: str,
+        *,
+        lang: str,
+        title: str,
+        questions: list[str],
+        answer: str,
+        entry_id: str | None,
+    ) -> FaqDraft:
+        """An editor's changes to an open draft (a published or dismissed one is not edited: 409)."""
+        with self.db.tx() as tx:
+            row = tx.one(
+                "UPDATE faq_drafts SET lang = ?, title = ?, questions = ?, answer = ?, entry_id = ?, "
+                "updated_by = ?, updated_at = ? WHERE id = ? AND status = 'open' RETURNING *",
+                (lang, title, _j(questions), answer, entry_id, editor, now_iso(), draft_id),
+            )
+            if row is None:
+                if tx.one("SELECT id FROM faq_drafts WHERE id = ?", (draft_id,)) is None:
+                    raise NotFound(f"no FAQ draft {draft_id}")
+                raise InvalidTransition(f"FAQ draft {draft_id} is no longer open")
+        return _draft(row)
+
+    def set_status(self, draft_id: int, status: str, editor: str) -> FaqDraft:
+        """Close an open draft as ``published`` or ``dismissed``; only one caller wins (409 for the rest)."""
+        if status not in self.STATUSES:
+            raise ValueError(status)
+        with self.db.tx() as tx:
+            row = tx.one(
+                "UPDATE faq_drafts SET status = ?, updated_by = ?, updated_at = ? WHERE id = ? AND status = 'open' "
+                "RETURNING *",
+                (status, editor, now_iso(), draft_id),
+            )
+            if row is None:
+                if tx.one("SELECT id FROM faq_drafts WHERE id = ?", (draft_id,)) is None:
+                    raise NotFound(f"no FAQ draft {draft_id}")
+                raise InvalidTransition(f"FAQ draft {draft_id} is no longer open")
+        return _draft(row)
+
+
+GAP_REASONS = ("low_confidence", "missing_knowledge", "clarify_rejected", "wrong_answer")
+
+
+class ContentRepo:
+    """What the content-gap loop reads (questions the desk did not answer well) and what it records
+    (publications with the coverage they bought)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def gap_questions(self, since: str, limit: int = 2000) -> list[Row]:
+        """The newest questions (at most ``limit``) since ``since`` that the bot did not answer well:
+        handed off for want of an answer (``GAP_REASONS``), and answers marked not helpful or "not what
+        I asked" that no such handoff already stands for. Each with what resolved it (the resolution,
+        else the agent's last reply), if anything, and ``rejected_entry``: the FAQ entry whose answer
+        the customer rejected."""
+        with self.db.tx() as tx:
+            handed = tx.all(
+                "SELECT 'handoff:' || CAST(h.id AS TEXT) AS key, h.id AS handoff_id, h.conversation_id, h.lang, "
+                "h.reason, h.question AS text, h.created_at, h.status, "
+                "COALESCE(NULLIF(h.resolution_answer, ''), (SELECT a.text FROM messages a WHERE "
+                " a.conversation_id = h.conversation_id AND a.role = 'agent' AND a.created_at >= h.created_at "
+                " ORDER BY a.id DESC LIMIT 1)) AS resolution, h.resolution_faq_id, c.channel, "
+                "CASE WHEN h.reason = 'wrong_answer' THEN (SELECT b.meta FROM messages b WHERE "
+                " b.conversation_id = h.conversation_id AND b.role = 'bot' AND b.created_at <= h.created_at "
+                " ORDER BY b.id DESC LIMIT 1) END AS answered_meta "
+                "FROM handoffs h JOIN conversations c ON c.id = h.conversation_id "
+                f"WHERE h.created_at >= ? AND h.reason IN ({placeholders(len(GAP_REASONS))}) "
+                "ORDER BY h.created_at DESC LIMIT ?",
+                (since, *GAP_REASONS, limit),
+            )
+            disliked = tx.all(
+                "SELECT 'message:' || CAST(m.id AS TEXT) AS key, NULL AS handoff_id, m.conversation_id, c.lang, "
+                "m.feedback AS reason, "
+                "(SELECT q.text FROM messages q WHERE q.conversation_id = m.conversation_id AND q.role = 'customer' "
+                " AND q.id < m.id ORDER BY q.id DESC LIMIT 1) AS text, m.created_at, NULL AS status, "
+                "(SELECT h.resolution_answer FROM handoffs h WHERE h.conversation_id = m.conversation_id "
+                " AND h.created_at >= m.created_at ORDER BY h.id LIMIT 1) AS resolution, "
+                "NULL AS resolution_faq_id, c.channel, m.meta AS answered_meta "
+                "FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+                "WHERE m.created_at >= ? AND m.role = 'bot' AND m.feedback IN ('no', 'wrong') "
+                "ORDER BY m.created_at DESC LIMIT ?",
+                (since, limit),
+            )
+        for r in (*handed, *disliked):  # the entry the customer rejected, if any
+            meta = json.loads(r.pop("answered_meta") or "{}")
+            sources = meta.get("sources") or [{}] if meta.get("kind") == "answer" else [{}]
+            r["rejected_entry"] = sources[0].get("id")
+        seen = {(r["conversation_id"], (r["text"] or "").strip()) for r in handed}
+        rows = list(handed)
+        for r in disliked:
+            if r["text"] and (r["conversation_id"], r["text"].strip()) not in seen:
+                seen.add((r["conversation_id"], r["text"].strip()))
+                rows.append(r)
+        rows = [r for r in rows if (r["text"] or "").strip()]
+        rows.sort(key=lambda r: r["created_at"], reverse=True)
+        return rows[:limit]
+
+    def recent_questions(self, since: str, limit: int = 200) -> list[Row]:
+        """The newest customer messages since ``since`` (recent traffic a draft is previewed against)."""
+        with self.db.tx() as tx:
+            return tx.all(
+                "SELECT m.id, m.text, c.lang, m.created_at FROM messages m "
+                "JOIN conversations c ON c.id = m.conversation_id "
+                "WHERE m.role = 'customer' AND m.created_at >= ? ORDER BY m.id DESC LIMIT ?",
+                (since, limit),
+            )
+
+    def add_publication(
+        self,
+        *,
+        entry_id: str,
+        langs: list[str],
+        missing_lang: str | None,
+        files: list[str],
+        cluster_key: str | None,
+        draft_id: int | None,
+        questions: int,
+        covered_before: int,
+        covered_after: int,
+        taken_from_others: int,
+        published_by: str,
+    ) -> Row:
+        with self.db.tx() as tx:
+            row = tx.one(
+                "INSERT INTO faq_publications (entry_id, langs, missing_lang, files, cluster_key, draft_id, "
+                "questions, covered_before, covered_after, taken_from_others, published_by, published_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) RETURNING *",
+                (entry_id, _j(langs), missing_lang, _j(files), cluster_key, draft_id, questions, covered_before,
+                 covered_after, taken_from_others, published_by, now_iso()),
+            )
+        assert row is not None
+        return _publication(row)
+
+    def publications(self, limit: int = 100) -> list[Row]:
+        with self.db.tx() as tx:
+            rows = tx.all("SELECT * FROM faq_publications ORDER BY id DESC LIMIT ?", (limit,))
+        return [_publication(r) for r in rows]
+
+
+def _publication(row: Row) -> Row:
+    out = dict(row)
+    out["id"] = int(out["id"])
+    out["langs"] = json.loads(out["langs"])
+    out["files"] = json.loads(out["files"])
+    if out.get("draft_id") is not None:
+        out["draft_id"] = int(out["draft_id"])
+    return out
 
 
 class RateLimitRepo:

@@ -92,6 +92,21 @@ M010 = [
     "CREATE INDEX handoffs_reason ON handoffs (reason, conversation_id)",
 ]
 
+# shared with PostgreSQL's migration 8: the content-gap loop. Drafts (agents' proposals and the ones built
+# from a cluster of unanswered questions) get a review state; each publication keeps the cluster's
+# coverage before and after, so an editor sees what an entry bought.
+M011 = [
+    "ALTER TABLE faq_drafts ADD COLUMN status TEXT NOT NULL DEFAULT 'open'",
+    "ALTER TABLE faq_drafts ADD COLUMN entry_id TEXT",
+    "ALTER TABLE faq_drafts ADD COLUMN updated_by TEXT",
+    "ALTER TABLE faq_drafts ADD COLUMN updated_at TEXT",
+    "CREATE TABLE faq_publications ({id}, entry_id TEXT NOT NULL, langs TEXT NOT NULL, missing_lang TEXT, "
+    "files TEXT NOT NULL, cluster_key TEXT, draft_id BIGINT, questions INTEGER NOT NULL, "
+    "covered_before INTEGER NOT NULL, covered_after INTEGER NOT NULL, taken_from_others INTEGER NOT NULL, "
+    "published_by TEXT NOT NULL, published_at TEXT NOT NULL)",
+    "CREATE INDEX faq_publications_entry ON faq_publications (entry_id)",
+]
+
 # per engine: a message's meta.kind and the id of the first of meta.sources, on a table alias ({t} "m.")
 META_JSON = {
     "sqlite": {"kind": "json_extract({t}meta, '$.kind')", "entry": "json_extract({t}meta, '$.sources[0].id')"},
@@ -107,6 +122,10 @@ def meta_json(backend: str, alias: str = "") -> dict[str, str]:
 
 def m010_statements(backend: str) -> list[str]:
     return [s.format(**meta_json(backend)) for s in M010]
+
+
+def m011_statements(id_column: str) -> list[str]:
+    return [s.format(id=id_column) for s in M011]
 
 
 def m007_statements(id_column: str, blob: str) -> list[str]:
@@ -289,6 +308,13 @@ def m009_canned_replies(db: Database) -> None:
 def m010_metrics_indexes(db: Database) -> None:
     """Indexes the outcome metrics aggregate over (measured on 1,000,000 conversations by bench/metrics.py)."""
     for statement in m010_statements("sqlite"):
+        db.conn.execute(statement)
+
+
+@migrations()
+def m011_content_gaps(db: Database) -> None:
+    """Review state of FAQ drafts and the publications of the content-gap loop."""
+    for statement in m011_statements("id INTEGER PRIMARY KEY"):
         db.conn.execute(statement)
 
 

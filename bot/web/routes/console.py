@@ -106,6 +106,17 @@ def metrics_page() -> FileResponse:
     return _page("metrics.html", "text/html; charset=utf-8")
 
 
+@router.get("/content", include_in_schema=False)
+def content_page() -> FileResponse:
+    """The editors' page: content gaps, drafts, preview and publish (the console's session signs it in)."""
+    return _page("content.html", "text/html; charset=utf-8")
+
+
+@router.get("/content.js", include_in_schema=False)
+def content_script() -> Response:
+    return _script("content.js")
+
+
 @router.get("/metrics.js", include_in_schema=False)
 def metrics_script() -> FileResponse:
     return _page("metrics.js", "application/javascript; charset=utf-8")
