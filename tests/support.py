@@ -292,3 +292,44 @@ def console_sign_in(page: Any, base_url: str, user: str, password: str) -> Any:
     page.locator("#signin-button").click()
     expect(page.locator("#me-name")).to_have_text(user)
     return page
+
+
+# -- a content gap: a need the shipped FAQ does not cover, asked four ways and resolved by an agent --
+
+MOBILE = [  # a need the shipped FAQ does not cover
+    "Is there a mobile app for iPhone?",
+    "Can I use Ledgerly on my Android phone with an app?",
+    "Do you have a mobile app for iOS or Android?",
+    "Where do I download the Ledgerly mobile app?",
+]
+RESOLUTION = (
+    "Yes: the Ledgerly app is in the App Store (iPhone, iOS 16 or later) and on Google Play (Android 10 or later). "
+    "Sign in with the same account; invoices, customers and payments sync within a minute. "
+    "If it fails, call me back on 13812345678 or write to zhang.wei@example.com."
+)
+
+
+def to_a_person(client: Any, question: str) -> int:
+    """Ask; when the bot answers (from an unrelated entry: the FAQ has nothing on it), the customer says
+    "not what I asked". The handoff's id."""
+    body = ask(client, question)
+    if body["reply"]["kind"] == "answer":
+        cid = body["conversation_id"]
+        r = client.post(f"/api/messages/{body['message_id']}/not-what-i-asked", headers=conv_headers(cid))
+        assert r.status_code == 200, r.text
+        body = r.json()
+    assert body["reply"]["kind"] == "handoff", (question, body["reply"])
+    return int(body["handoff"]["id"])
+
+
+def missed(client: Any, services: Any) -> list[int]:
+    """The mobile-app questions asked, handed to a person, and resolved by an agent with one answer."""
+    alice = agent_headers(services, "alice")
+    ids = []
+    for q in MOBILE:
+        hid = to_a_person(client, q)
+        assert client.post(f"/api/agent/handoffs/{hid}/claim", headers=alice, json={}).status_code == 200
+        r = client.post(f"/api/agent/handoffs/{hid}/resolve", headers=alice, json={"answer": RESOLUTION})
+        assert r.status_code == 200, r.text
+        ids.append(hid)
+    return ids

@@ -120,21 +120,22 @@ class Editorial:
         store = build_store(kb, index.embedders, index.location.cache, previous=snap.retriever.store)
         return kb, Retriever(store, index.embedders, snap.calibration.ranking, None, Terms(sorted(set(kb.key_terms()))))
 
-    def _questions(self, cluster: GapCluster | None) -> tuple[list[tuple[str, str, str | None]], int]:
-        """``(text, lang, rejected entry)`` to ask: the cluster's questions, then distinct recent traffic."""
-        asked: list[tuple[str, str, str | None]] = []
+    def _questions(self, cluster: GapCluster | None) -> tuple[list[tuple[str, str, str | None, str | None]], int]:
+        """``(text, lang, rejected entry, linked entry)`` to ask: the cluster's questions, then distinct
+        recent traffic."""
+        asked: list[tuple[str, str, str | None, str | None]] = []
         seen: set[str] = set()
         for q in cluster.questions if cluster else []:
             if q.text.casefold() not in seen:
                 seen.add(q.text.casefold())
-                asked.append((q.text, q.lang, q.rejected))
+                asked.append((q.text, q.lang, q.rejected, q.linked))
         n_cluster = len(asked)
         since = (datetime.now(UTC) - timedelta(days=RECENT_DAYS)).isoformat(timespec="microseconds")
         for r in self.storage.content.recent_questions(since, RECENT_LIMIT):
             text = " ".join((r["text"] or "").split())
             if text and text.casefold() not in seen:
                 seen.add(text.casefold())
-                asked.append((text, r["lang"] if r["lang"] in LANGS else "en", None))
+                asked.append((text, r["lang"] if r["lang"] in LANGS else "en", None, None))
         return asked, n_cluster
 
     def preview(self, proposal: Proposal) -> dict[str, Any]:
@@ -153,7 +154,7 @@ class Editorial:
         self,
         proposal: Proposal,
         files: list[tuple[str, str]],
-        asked: list[tuple[str, str, str | None]],
+        asked: list[tuple[str, str, str | None, str | None]],
         n_cluster: int,
         before: list[Decided],
         after: list[Decided],
@@ -162,8 +163,8 @@ class Editorial:
         new = proposal.entry_id
         rows = [
             {"text": t, "lang": lang, "rejected_entry": rej, "before": b.public(), "after": a.public(),
-             "covered_before": covers(b, rej), "covered_after": covers(a, rej)}
-            for (t, lang, rej), b, a in zip(asked, before, after, strict=True)
+             "covered_before": covers(b, rej, linked), "covered_after": covers(a, rej, linked)}
+            for (t, lang, rej, linked), b, a in zip(asked, before, after, strict=True)
         ]
         in_cluster, recent = rows[:n_cluster], rows[n_cluster:]
         recent_pairs = list(zip(before[n_cluster:], after[n_cluster:], strict=True))
@@ -226,8 +227,8 @@ class Editorial:
                 cluster_key=proposal.cluster_key,
                 draft_id=proposal.draft_id,
                 questions=len(texts),
-                covered_before=sum(1 for q, b in zip(asked, before, strict=True) if covers(b, q[2])),
-                covered_after=sum(1 for q, a in zip(asked, after, strict=True) if covers(a, q[2])),
+                covered_before=sum(1 for q, b in zip(asked, before, strict=True) if covers(b, q[2], q[3])),
+                covered_after=sum(1 for q, a in zip(asked, after, strict=True) if covers(a, q[2], q[3])),
                 taken_from_others=sum(
                     1 for b, a in zip(before, after, strict=True)
                     if b.kind == "answer" and b.entry_id != proposal.entry_id and a.entry_id == proposal.entry_id

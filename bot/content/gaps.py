@@ -74,9 +74,10 @@ def decide_all(
     return out
 
 
-def covers(d: Decided | None, rejected: str | None) -> bool:
-    """The desk answers the question, and not with the answer the customer already rejected."""
-    return d is not None and d.kind == "answer" and d.entry_id != rejected
+def covers(d: Decided | None, rejected: str | None, linked: str | None = None) -> bool:
+    """The desk answers the question, not with the answer the customer already rejected, and (when the
+    agent linked the resolution to an FAQ entry) from that entry."""
+    return d is not None and d.kind == "answer" and d.entry_id != rejected and linked in (None, d.entry_id)
 
 
 @dataclass
@@ -91,6 +92,7 @@ class GapQuestion:
     handoff_id: int | None
     resolution: str | None  # the agent's answer, redacted
     rejected: str | None = None  # the entry whose answer the customer rejected
+    linked: str | None = None  # the FAQ entry the agent linked the resolution to
     now: Decided | None = None  # what the desk would do with it today
 
     def public(self) -> dict[str, Any]:
@@ -106,7 +108,8 @@ class GapQuestion:
             "resolution": self.resolution,
             "rejected_entry": self.rejected,
             "now": self.now.public() if self.now else None,
-            "covered": covers(self.now, self.rejected),
+            "linked_entry": self.linked,
+            "covered": covers(self.now, self.rejected, self.linked),
         }
 
 
@@ -149,7 +152,7 @@ class GapCluster:
 
     @property
     def covered(self) -> int:
-        return sum(1 for q in self.questions if covers(q.now, q.rejected))
+        return sum(1 for q in self.questions if covers(q.now, q.rejected, q.linked))
 
     def public(self, full: bool = True) -> dict[str, Any]:
         qs = self.questions
@@ -248,6 +251,7 @@ class ContentGaps:
                 handoff_id=int(r["handoff_id"]) if r["handoff_id"] is not None else None,
                 resolution=redact(r["resolution"].strip()) if (r["resolution"] or "").strip() else None,
                 rejected=r["rejected_entry"],
+                linked=r["resolution_faq_id"],
             )
             for r in rows
         ]

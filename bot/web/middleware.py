@@ -80,7 +80,7 @@ from bot.web import errors
 from bot.web.deps import SESSION_COOKIE
 
 STATIC = Path(__file__).resolve().parent / "static"
-PAGES = {"/": "demo.html", "/console": "console.html", "/conversation": "conversation.html", "/metrics": "metrics.html"}  # the HTML pages bot.web.routes.console serves
+PAGES = {"/": "demo.html", "/console": "console.html", "/conversation": "conversation.html", "/metrics": "metrics.html", "/content": "content.html"}  # the HTML pages bot.web.routes.console serves
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 HSTS = "max-age=31536000"

@@ -80,8 +80,8 @@ def render_script(path: Path) -> str:
     """The script at ``path`` with the vocabulary, and where it asks for them the strings and the
     markdown renderer, filled in (read once per process)."""
     text = path.read_text(encoding="utf-8")
-    if PLACEHOLDER not in text:
-        raise ValueError(f"{path.name} has no vocabulary placeholder")
+    if not any(p in text for p in (PLACEHOLDER, STRINGS_PLACEHOLDER, MARKDOWN_PLACEHOLDER)):
+        raise ValueError(f"{path.name} has no placeholder to fill")
     text = text.replace(PLACEHOLDER, json.dumps(vocabulary(), ensure_ascii=False))
     if STRINGS_PLACEHOLDER in text:
         text = text.replace(STRINGS_PLACEHOLDER, json.dumps(strings(), ensure_ascii=False))

@@ -303,7 +303,7 @@
       function (res) {
         button.disabled = false;
         $("password").value = "";
-        startApp(res.username);
+        startApp(res.username, res.role);
       },
       function (err) {
         button.disabled = false;
@@ -325,8 +325,9 @@
 
   // ------------------------------------------------------------------------------------ app
 
-  function startApp(username) {
+  function startApp(username, role) {
     S.me = username;
+    $("content-link").hidden = role !== "editor" && role !== "admin"; // the editors' page
     loadAgents();
     loadCanned();
     $("signin").hidden = true;
@@ -1511,7 +1512,7 @@
 
   api("GET", "/api/console/me").then(
     function (res) {
-      startApp(res.username);
+      startApp(res.username, res.role);
     },
     function (err) {
       showSignin(err.status && err.status !== 401 ? err.message : "");
