@@ -87,6 +87,14 @@ def test_the_metrics_page_draws_its_charts(desk: tuple[Any, str]) -> None:
         expect(page.locator('[data-card="conversations"] .big')).to_have_text("0")
         assert page.locator("#csv").get_attribute("href").startswith("/api/agent/metrics.csv?")
         assert page.locator("#entries-csv").get_attribute("href").startswith("/api/agent/metrics/entries.csv?")
+        # in Chinese, from the console's string table; the choice is the console's and is remembered
+        page.locator("#lang-switch").select_option("zh")
+        expect(page.locator("h1")).to_have_text("数据指标")
+        expect(page.locator('[data-card="automation_24h"] h2')).to_have_text("自动解决率（24 小时）")
+        expect(page.locator('#entries th[data-sort="not_what_i_asked"]')).to_contain_text("不是我问的")
+        page.reload()
+        expect(page.locator('[data-card="handoff_rate"] h2')).to_have_text("转人工率")
+        assert page.evaluate("document.documentElement.lang") == "zh-CN"
         assert errors == []
 
 

@@ -118,8 +118,8 @@ def content_script() -> Response:
 
 
 @router.get("/metrics.js", include_in_schema=False)
-def metrics_script() -> FileResponse:
-    return _page("metrics.js", "application/javascript; charset=utf-8")
+def metrics_script() -> Response:
+    return _script("metrics.js")
 
 
 def _script(name: str) -> Response:

@@ -2,15 +2,56 @@
 (function () {
   "use strict";
   var SVG = "http://www.w3.org/2000/svg";
+  // each chart's title and note are the strings c_<key> and n_<key> of the table's "metrics" section
   var CHARTS = [
-    { key: "conversations", title: "Conversations", note: "Started per day or week.", get: function (d) { return d.conversations; }, pct: false },
-    { key: "automation_24h", title: "Automation rate (24 h)", note: "Answered by the assistant, not handed off within 24 h, no thumbs down.", get: function (d) { return d.automation["24h"].rate; }, pct: true },
-    { key: "automation_7d", title: "Automation rate (7 days)", note: "The same over 7 days.", get: function (d) { return d.automation["7d"].rate; }, pct: true },
-    { key: "handoff_rate", title: "Handoff rate", note: "Conversations handed to a person.", get: function (d) { return d.handoff_rate; }, pct: true },
-    { key: "first_reply", title: "First human reply (median, business minutes)", note: "From handoff to the first agent reply.", get: function (d) { return d.first_reply_minutes_median; }, pct: false },
-    { key: "sla", title: "SLA attainment", note: "Handoffs without a breached SLA clock.", get: function (d) { return d.sla_attainment; }, pct: true },
-    { key: "csat", title: "CSAT", note: "Thumbs up among the feedback on answers.", get: function (d) { return d.csat; }, pct: true },
+    { key: "conversations", get: function (d) { return d.conversations; }, pct: false },
+    { key: "automation_24h", get: function (d) { return d.automation["24h"].rate; }, pct: true },
+    { key: "automation_7d", get: function (d) { return d.automation["7d"].rate; }, pct: true },
+    { key: "handoff_rate", get: function (d) { return d.handoff_rate; }, pct: true },
+    { key: "first_reply", get: function (d) { return d.first_reply_minutes_median; }, pct: false },
+    { key: "sla", get: function (d) { return d.sla_attainment; }, pct: true },
+    { key: "csat", get: function (d) { return d.csat; }, pct: true },
   ];
+  // the console's string table (static/strings.json) and its language choice, shared with the inbox
+  var TABLE = /*STRINGS*/ null;
+  var LANG_KEY = "ledgerly-console:lang";
+  var LANG = initialLang();
+
+  function pickLang(value) {
+    var v = String(value || "").toLowerCase();
+    return v.indexOf("zh") === 0 ? "zh" : v.indexOf("en") === 0 ? "en" : null;
+  }
+
+  function initialLang() {
+    var stored = null;
+    try {
+      stored = pickLang(window.localStorage.getItem(LANG_KEY));
+    } catch (e) {
+      /* storage blocked: follow the browser */
+    }
+    return stored || (pickLang(navigator.language) === "zh" ? "zh" : "en");
+  }
+
+  function t(key, vars) {
+    var s = (TABLE[LANG] || TABLE.en).metrics[key];
+    if (s == null) s = TABLE.en.metrics[key];
+    if (s == null) return key;
+    return s.replace(/\{(\w+)\}/g, function (m, k) {
+      return vars && vars[k] != null ? String(vars[k]) : m;
+    });
+  }
+
+  function applyStatic() {
+    document.documentElement.lang = LANG === "zh" ? "zh-CN" : "en";
+    ["", "aria-label"].forEach(function (attr) {
+      var name = "data-i18n" + (attr ? "-" + attr : "");
+      Array.prototype.forEach.call(document.querySelectorAll("[" + name + "]"), function (node) {
+        if (attr) node.setAttribute(attr, t(node.getAttribute(name)));
+        else node.textContent = t(node.getAttribute(name));
+      });
+    });
+    document.getElementById("lang-switch").value = LANG;
+  }
 
   function $(id) {
     return document.getElementById(id);
@@ -22,7 +63,7 @@
   }
 
   function label(d) {
-    return d.week ? d.week + (d.partial ? " (" + d.since + " to " + d.until + ", part)" : "") : d.day;
+    return d.week ? d.week + (d.partial ? " (" + d.since + " " + t("to") + " " + d.until + ", " + t("part") + ")" : "") : d.day;
   }
 
   function bars(days, chart) {
@@ -122,7 +163,7 @@
       var name = cell(tr, e.title || e.id);
       var id = document.createElement("div");
       id.className = "id";
-      id.textContent = e.in_faq ? e.id : e.id + " (no longer in the FAQ)";
+      id.textContent = e.in_faq ? e.id : t("noLongerInFaq", { id: e.id });
       name.appendChild(id);
       cell(tr, String(e.answers), "num").setAttribute("data-col", "answers");
       cell(tr, String(e.up), "num").setAttribute("data-col", "up");
@@ -173,12 +214,12 @@
           card.className = "card";
           card.setAttribute("data-card", c.key);
           var h = document.createElement("h2");
-          h.textContent = c.title;
+          h.textContent = t("c_" + c.key);
           var big = document.createElement("div");
           big.className = "big";
           big.textContent = fmt(summaryValue(m.summary, c), c.pct);
           var p = document.createElement("p");
-          p.textContent = c.note;
+          p.textContent = t("n_" + c.key);
           card.appendChild(h);
           card.appendChild(big);
           card.appendChild(p);
@@ -190,12 +231,23 @@
       })
       .catch(function (e) {
         $("error").hidden = false;
-        $("error").textContent = "The metrics could not be loaded: " + e.message;
+        $("error").textContent = t("loadFailed", { error: e.message });
       });
   }
 
   ["days", "lang", "channel", "group"].forEach(function (id) {
     $(id).addEventListener("change", load);
   });
+  $("lang-switch").addEventListener("change", function () {
+    LANG = pickLang($("lang-switch").value) || "en";
+    try {
+      window.localStorage.setItem(LANG_KEY, LANG);
+    } catch (e) {
+      /* not remembered: still switched for this page */
+    }
+    applyStatic();
+    load();
+  });
+  applyStatic();
   load();
 })();
