@@ -72,6 +72,10 @@ def test_an_editor_publishes_a_drafted_entry_and_the_next_question_is_answered(d
         expect(page.locator("#result")).to_contain_text("Published faq/en/mobile-app.md", timeout=60_000)
         expect(page.locator("#result")).to_contain_text(re.compile(r"[01]/4 answered before, [34]/4 after"))
         expect(page.locator("#publications")).to_contain_text("mobile-app")
+        page.locator("#lang-switch").select_option("zh")  # the editors' page in Chinese, edits kept
+        expect(page.locator("h1")).to_have_text("内容缺口")
+        expect(page.locator("#publications")).to_contain_text(re.compile(r"覆盖 [01]/4 → [34]/4"))
+        expect(page.locator("#f-id")).to_have_value("mobile-app")
         assert (faq / "en" / "mobile-app.md").read_text(encoding="utf-8").startswith("---\nid: mobile-app\n")
 
         # a new customer, in the real widget, asks the same thing another way

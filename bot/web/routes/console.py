@@ -117,9 +117,15 @@ def content_script() -> Response:
     return _script("content.js")
 
 
+@router.get("/pagelang.js", include_in_schema=False)
+def pagelang_script() -> Response:
+    """The console pages' string table and language choice (metrics, content gaps)."""
+    return _script("pagelang.js")
+
+
 @router.get("/metrics.js", include_in_schema=False)
-def metrics_script() -> Response:
-    return _script("metrics.js")
+def metrics_script() -> FileResponse:
+    return _page("metrics.js", "application/javascript; charset=utf-8")
 
 
 def _script(name: str) -> Response:

@@ -3,16 +3,10 @@
 (function () {
   "use strict";
   var MARKDOWN = /*MARKDOWN*/ null;
-  var S = { cluster: null, draft: null, lang: "en" };
+  var L = window.LedgerlyPageLang("content"); // pagelang.js: the console's strings and language
+  var t = L.t;
+  var S = { cluster: null, draft: null, lang: "en", current: null };
   var OTHER = { en: "zh", zh: "en" };
-  var REASONS = {
-    low_confidence: "not sure",
-    missing_knowledge: "nothing close",
-    clarify_rejected: "none of these",
-    wrong_answer: "not what I asked",
-    no: "thumbs down",
-    wrong: "not what I asked",
-  };
 
   function $(id) {
     return document.getElementById(id);
@@ -54,7 +48,7 @@
 
   function fail(e) {
     $("error").hidden = false;
-    $("error").textContent = e.status === 403 ? "This page is for content editors." : "Could not load: " + e.message;
+    $("error").textContent = e.status === 403 ? t("forEditors") : t("loadFailed", { error: e.message });
   }
 
   function when(iso) {
@@ -63,8 +57,8 @@
 
   function decision(d) {
     if (!d) return "–";
-    if (d.kind === "answer") return "answers from " + d.entry_id;
-    return d.kind === "clarify" ? "asks which one" : "hands off";
+    if (d.kind === "answer") return t("answersFrom", { id: d.entry_id });
+    return d.kind === "clarify" ? t("asksWhich") : t("handsOff");
   }
 
   function lines(text) {
@@ -81,8 +75,7 @@
   function loadClusters() {
     $("error").hidden = true;
     api("GET", "/api/content/gaps?days=" + $("days").value).then(function (res) {
-      $("summary").textContent =
-        res.questions + " questions in " + res.clusters.length + " groups (" + res.model + ", threshold " + res.threshold + ")";
+      $("summary").textContent = t("summary", { questions: res.questions, groups: res.clusters.length, model: res.model, threshold: res.threshold });
       var ul = $("clusters");
       ul.textContent = "";
       res.clusters.forEach(function (c) {
@@ -92,8 +85,8 @@
         b.setAttribute("aria-current", S.cluster === c.key ? "true" : "false");
         b.appendChild(el("div", c.title));
         var facts = el("div", null, "muted");
-        facts.appendChild(el("span", c.size + (c.size === 1 ? " question" : " questions"), "pill"));
-        facts.appendChild(el("span", c.covered_now + "/" + c.size + " answered today", c.covered_now >= c.size ? "pill ok" : "pill"));
+        facts.appendChild(el("span", c.size === 1 ? t("oneQuestion") : t("nQuestions", { n: c.size }), "pill"));
+        facts.appendChild(el("span", t("answeredToday", { covered: c.covered_now, size: c.size }), c.covered_now >= c.size ? "pill ok" : "pill"));
         Object.keys(c.langs).forEach(function (l) {
           facts.appendChild(el("span", l, "pill"));
         });
@@ -103,7 +96,7 @@
         });
         ul.appendChild(el("li")).appendChild(b);
       });
-      if (!res.clusters.length) ul.appendChild(el("li", "Nothing unanswered in this period.", "muted"));
+      if (!res.clusters.length) ul.appendChild(el("li", t("nothingUnanswered"), "muted"));
     }, fail);
     api("GET", "/api/content/drafts").then(function (drafts) {
       var ul = $("drafts");
@@ -113,24 +106,24 @@
         b.type = "button";
         b.setAttribute("data-draft", String(d.id));
         b.appendChild(el("div", d.title));
-        b.appendChild(el("div", "by " + d.created_by + " · " + when(d.created_at) + " · " + d.lang, "muted"));
+        b.appendChild(el("div", t("draftBy", { author: d.created_by, when: when(d.created_at), lang: d.lang }), "muted"));
         b.addEventListener("click", function () {
           openDraft(d);
         });
         ul.appendChild(el("li")).appendChild(b);
       });
-      if (!drafts.length) ul.appendChild(el("li", "No open drafts.", "muted"));
+      if (!drafts.length) ul.appendChild(el("li", t("noDrafts"), "muted"));
     }, fail);
     api("GET", "/api/content/publications").then(function (pubs) {
       var ul = $("publications");
       ul.textContent = "";
       pubs.forEach(function (p) {
         var text = p.entry_id + " · " + p.published_by + " · " + when(p.published_at);
-        if (p.questions) text += " · coverage " + p.covered_before + "/" + p.questions + " → " + p.covered_after + "/" + p.questions;
-        if (p.missing_lang) text += " · no " + p.missing_lang + " translation yet";
+        if (p.questions) text += " · " + t("pubCoverage", { before: p.covered_before, after: p.covered_after, n: p.questions });
+        if (p.missing_lang) text += " · " + t("pubMissing", { lang: p.missing_lang });
         ul.appendChild(el("li", text));
       });
-      if (!pubs.length) ul.appendChild(el("li", "Nothing yet."));
+      if (!pubs.length) ul.appendChild(el("li", t("nothingYet")));
     }, fail);
   }
 
@@ -167,19 +160,19 @@
       $("cluster-title").textContent = c.title;
       var reasons = Object.keys(c.reasons)
         .map(function (r) {
-          return (REASONS[r] || r) + " " + c.reasons[r];
+          return L.reason(r) + " " + c.reasons[r];
         })
         .join(", ");
-      $("cluster-facts").textContent =
-        c.size + " questions · " + reasons + " · first " + when(c.first_seen) + " · last " + when(c.last_seen) +
-        " · answered today " + c.covered_now + "/" + c.size;
+      $("cluster-facts").textContent = t("clusterFacts", {
+        size: c.size, reasons: reasons, first: when(c.first_seen), last: when(c.last_seen), covered: c.covered_now,
+      });
       var body = $("questions").tBodies[0];
       body.textContent = "";
       c.questions.forEach(function (q) {
         var tr = el("tr");
         tr.appendChild(el("td", q.text));
         tr.appendChild(el("td", q.lang));
-        tr.appendChild(el("td", REASONS[q.reason] || q.reason));
+        tr.appendChild(el("td", L.reason(q.reason)));
         tr.appendChild(el("td", when(q.created_at)));
         tr.appendChild(el("td", decision(q.now), q.covered ? "change-yes" : ""));
         body.appendChild(tr);
@@ -189,8 +182,8 @@
       c.resolutions.forEach(function (r) {
         ul.appendChild(el("li", r));
       });
-      if (!c.resolutions.length) ul.appendChild(el("li", "No agent has answered these yet: write the answer yourself."));
-      $("editor-title").textContent = "Draft FAQ entry for this group";
+      if (!c.resolutions.length) ul.appendChild(el("li", t("noResolution")));
+      $("editor-title").textContent = t("draftForGroup");
       $("save-draft").hidden = true;
       $("dismiss-draft").hidden = true;
       fill(c.draft);
@@ -201,7 +194,7 @@
     S.draft = d.id;
     S.cluster = null;
     $("cluster").hidden = true;
-    $("editor-title").textContent = "Draft #" + d.id + " proposed by " + d.created_by;
+    $("editor-title").textContent = t("draftFrom", { id: d.id, author: d.created_by });
     $("save-draft").hidden = false;
     $("dismiss-draft").hidden = false;
     fill({ id: d.entry_id || "", lang: d.lang, title: d.title, questions: d.questions, answer: d.answer, tags: [] });
@@ -258,17 +251,15 @@
   function showPreview(p) {
     var parts = [];
     if (p.cluster) {
-      parts.push(
-        "This group: answered today " + p.cluster.covered_before + "/" + p.cluster.questions + ", with the entry " +
-          p.cluster.covered_after + "/" + p.cluster.questions + " (" + p.cluster.answered_from_new + " from it)."
-      );
+      parts.push(t("previewCluster", {
+        before: p.cluster.covered_before, after: p.cluster.covered_after, n: p.cluster.questions, fromNew: p.cluster.answered_from_new,
+      }));
     }
     var r = p.recent;
-    parts.push(
-      "Recent traffic (" + r.questions + " questions, " + r.days + " days): " + r.newly_answered + " newly answered, " +
-        r.taken_from_others + " taken from other entries, " + r.no_longer_answered + " no longer answered."
-    );
-    if (p.missing_lang) parts.push("No " + p.missing_lang + " translation: customers writing in it get this text with a note.");
+    parts.push(t("previewRecent", {
+      n: r.questions, days: r.days, newly: r.newly_answered, taken: r.taken_from_others, lost: r.no_longer_answered,
+    }));
+    if (p.missing_lang) parts.push(t("previewMissing", { lang: p.missing_lang }));
     $("preview-summary").textContent = parts.join(" ");
     var body = $("preview-rows").tBodies[0];
     body.textContent = "";
@@ -287,10 +278,10 @@
 
   $("preview").addEventListener("click", function () {
     busy(true);
-    say("Building the knowledge with this entry and asking it the questions…");
+    say(t("building"));
     api("POST", "/api/content/preview", proposal())
       .then(function (p) {
-        say("Preview ready: nothing was written.", "ok");
+        say(t("previewReady"), "ok");
         showPreview(p);
       }, function (e) {
         say(e.message, "bad");
@@ -302,12 +293,12 @@
 
   $("publish").addEventListener("click", function () {
     busy(true);
-    say("Publishing…");
+    say(t("publishing"));
     api("POST", "/api/content/publish", proposal())
       .then(function (pub) {
-        var text = "Published " + pub.files.join(" and ") + ". It answers now.";
-        if (pub.questions) text += " This group: " + pub.covered_before + "/" + pub.questions + " answered before, " + pub.covered_after + "/" + pub.questions + " after.";
-        if (pub.missing_lang) text += " Add the " + pub.missing_lang + " translation when you can.";
+        var text = t("published", { files: pub.files.join(t("and")) });
+        if (pub.questions) text += t("publishedCoverage", { before: pub.covered_before, after: pub.covered_after, n: pub.questions });
+        if (pub.missing_lang) text += t("publishedMissing", { lang: pub.missing_lang });
         say(text, "ok");
         loadClusters();
       }, function (e) {
@@ -322,7 +313,7 @@
     var p = proposal().translations[0];
     api("PUT", "/api/content/drafts/" + S.draft, { entry_id: p.id || null, lang: p.lang, title: p.title, questions: p.questions, answer: p.answer }).then(
       function () {
-        say("Draft saved.", "ok");
+        say(t("draftSaved"), "ok");
         loadClusters();
       },
       function (e) {
@@ -334,7 +325,7 @@
   $("dismiss-draft").addEventListener("click", function () {
     api("POST", "/api/content/drafts/" + S.draft + "/dismiss").then(
       function () {
-        say("Draft dismissed.", "ok");
+        say(t("draftDismissed"), "ok");
         $("editor").hidden = true;
         $("empty").hidden = false;
         loadClusters();
@@ -352,5 +343,10 @@
   $("f-answer").addEventListener("input", renderAnswer);
   $("days").addEventListener("change", loadClusters);
   $("reload").addEventListener("click", loadClusters);
+  $("lang-switch").addEventListener("change", function () {
+    L.set($("lang-switch").value);
+    loadClusters(); // an open draft keeps the editor's changes; its labels follow at once
+  });
+  L.apply();
   loadClusters();
 })();

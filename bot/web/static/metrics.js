@@ -12,46 +12,8 @@
     { key: "sla", get: function (d) { return d.sla_attainment; }, pct: true },
     { key: "csat", get: function (d) { return d.csat; }, pct: true },
   ];
-  // the console's string table (static/strings.json) and its language choice, shared with the inbox
-  var TABLE = /*STRINGS*/ null;
-  var LANG_KEY = "ledgerly-console:lang";
-  var LANG = initialLang();
-
-  function pickLang(value) {
-    var v = String(value || "").toLowerCase();
-    return v.indexOf("zh") === 0 ? "zh" : v.indexOf("en") === 0 ? "en" : null;
-  }
-
-  function initialLang() {
-    var stored = null;
-    try {
-      stored = pickLang(window.localStorage.getItem(LANG_KEY));
-    } catch (e) {
-      /* storage blocked: follow the browser */
-    }
-    return stored || (pickLang(navigator.language) === "zh" ? "zh" : "en");
-  }
-
-  function t(key, vars) {
-    var s = (TABLE[LANG] || TABLE.en).metrics[key];
-    if (s == null) s = TABLE.en.metrics[key];
-    if (s == null) return key;
-    return s.replace(/\{(\w+)\}/g, function (m, k) {
-      return vars && vars[k] != null ? String(vars[k]) : m;
-    });
-  }
-
-  function applyStatic() {
-    document.documentElement.lang = LANG === "zh" ? "zh-CN" : "en";
-    ["", "aria-label"].forEach(function (attr) {
-      var name = "data-i18n" + (attr ? "-" + attr : "");
-      Array.prototype.forEach.call(document.querySelectorAll("[" + name + "]"), function (node) {
-        if (attr) node.setAttribute(attr, t(node.getAttribute(name)));
-        else node.textContent = t(node.getAttribute(name));
-      });
-    });
-    document.getElementById("lang-switch").value = LANG;
-  }
+  var L = window.LedgerlyPageLang("metrics"); // pagelang.js: the console's strings and language
+  var t = L.t;
 
   function $(id) {
     return document.getElementById(id);
@@ -239,15 +201,9 @@
     $(id).addEventListener("change", load);
   });
   $("lang-switch").addEventListener("change", function () {
-    LANG = pickLang($("lang-switch").value) || "en";
-    try {
-      window.localStorage.setItem(LANG_KEY, LANG);
-    } catch (e) {
-      /* not remembered: still switched for this page */
-    }
-    applyStatic();
+    L.set($("lang-switch").value);
     load();
   });
-  applyStatic();
+  L.apply();
   load();
 })();
