@@ -609,6 +609,18 @@ class HandoffRepo:
         assert row is not None
         return row
 
+    def note_counts(self, handoff_ids: list[int]) -> dict[int, int]:
+        """How many internal notes each of ``handoff_ids`` has (absent: none)."""
+        if not handoff_ids:
+            return {}
+        with self.db.tx() as tx:
+            rows = tx.all(
+                f"SELECT handoff_id, COUNT(*) AS n FROM notes WHERE handoff_id IN ({placeholders(len(handoff_ids))}) "
+                "GROUP BY handoff_id",
+                handoff_ids,
+            )
+        return {int(r["handoff_id"]): int(r["n"]) for r in rows}
+
     def notes(self, conversation_id: str) -> list[Row]:
         """Every note on the conversation's handoffs, oldest first."""
         with self.db.tx() as tx:

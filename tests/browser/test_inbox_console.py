@@ -53,6 +53,11 @@ def test_an_agent_notes_releases_and_transfers_a_handoff(base_url: str) -> None:
         # bob replies, then resolves with the answer the dialog prefills from that reply: sent once
         bob = sign_in(browser, base_url, "bob")
         bob.locator(f'[data-handoff="{hid}"]').click()
+        expect(bob.locator("#notes-list")).to_contain_text("VIP customer, handle with care")
+        bob.locator("#note-text").fill("Finance approved the refund")
+        bob.locator("#note-add").click()
+        expect(page.locator("#notes-list")).to_contain_text("Finance approved the refund")  # live on alice's screen
+        expect(page.locator("#notes-list .note-item")).to_have_count(2)
         bob.locator("#reply-text").fill("Your refund is on its way.")
         bob.locator("#reply-send").click()
         expect(bob.locator("#transcript .msg.agent .mtext").last).to_have_text("Your refund is on its way.")

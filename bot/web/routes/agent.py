@@ -50,6 +50,7 @@ class HandoffOut(BaseModel):
     resolution_faq_id: str | None
     ticket_id: str | None
     channel: str = Field("widget", description="Where the customer wrote: widget or email.")
+    note_count: int = Field(0, description="How many internal notes agents wrote on it (a new one changes it: live).")
     sla: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Running SLA clocks: metric (first_response, next_response, resolution), policy, since, due_at "
@@ -57,16 +58,20 @@ class HandoffOut(BaseModel):
     )
 
 
-def handoff_out(h: Handoff, channel: str = "widget", sla: list[dict[str, Any]] | None = None) -> HandoffOut:
-    return HandoffOut(**h.__dict__, channel=channel, sla=sla or [])
+def handoff_out(
+    h: Handoff, channel: str = "widget", sla: list[dict[str, Any]] | None = None, notes: int = 0
+) -> HandoffOut:
+    return HandoffOut(**h.__dict__, channel=channel, sla=sla or [], note_count=notes)
 
 
 def handoffs_out(services: Services, handoffs: list[Handoff]) -> list[HandoffOut]:
-    """Handoffs with their channel and SLA clocks (one query for all of them)."""
-    rows = services.storage.handoffs.for_sla([h.id for h in handoffs])
+    """Handoffs with their channel, SLA clocks and note counts (a query each for all of them)."""
+    ids = [h.id for h in handoffs]
+    rows = services.storage.handoffs.for_sla(ids)
     clocks = services.sla.status_of(rows)
     channels = {h.id: channel for h, channel, _ in rows}
-    return [handoff_out(h, channels.get(h.id, "widget"), clocks.get(h.id)) for h in handoffs]
+    notes = services.storage.handoffs.note_counts(ids)
+    return [handoff_out(h, channels.get(h.id, "widget"), clocks.get(h.id), notes.get(h.id, 0)) for h in handoffs]
 
 
 class SimilarTicketOut(BaseModel):

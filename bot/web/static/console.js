@@ -525,6 +525,10 @@
 
     // keep the open conversation's owner in step with the queue
     var d = S.detail;
+    if (d && d.id === hd.id && hd.note_count != null && hd.note_count !== d.note_count) {
+      d.note_count = hd.note_count; // a note (maybe a colleague's): show it without a reload
+      refreshDetail();
+    }
     if (d && d.id === hd.id && d.status !== ST.RESOLVED) {
       if (hd.status === ST.RESOLVED) refreshDetail();
       else if (hd.status !== d.status || hd.claimed_by !== d.claimed_by) {
