@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.flow import phrases
 from bot.flow.answering import Answerer, Reply
 from bot.flow.decision import Decision, ReplyKind
 from escalation.identity import CustomerIdentity
-from escalation.models import Attachment, Conversation, HandoffReason, Message
+from escalation.models import Attachment, Conversation, HandoffReason, Message, iso
 from escalation.queue import EscalationQueue
 from escalation.ratelimit import RateLimited
 from escalation.storage import Storage
@@ -20,6 +22,7 @@ from escalation.waits import Waits
 from knowledge.lang import detect_language
 
 NONE_OF_THESE = "none"
+ANSWER_CLAIM = timedelta(seconds=30)  # a replica still answering a message after this has died doing it
 
 
 class InvalidChoice(ValueError):
@@ -130,8 +133,33 @@ class ChatService:
             done = self._replay(customer_msg)
             if done is not None:
                 return done
-            conv = self.storage.conversations.get(conv.id)  # stored, never answered: answer it now
-        return self._answer(conv, customer_msg, text, msg_lang, choice, before_handoff)
+        conversations = self.storage.conversations
+        if not conversations.claim_answer(customer_msg.id, iso(datetime.now(UTC) - ANSWER_CLAIM)):
+            # another replica is answering this very message (a retry racing its original): its answer
+            # is the answer; only if it never comes (that replica died) is it answered here
+            done = self._await_reply(customer_msg)
+            if done is not None:
+                return done
+            conversations.claim_answer(customer_msg.id, iso(datetime.now(UTC)))
+        if not new:
+            conv = conversations.get(conv.id)  # stored, never answered: answer it now
+        try:
+            return self._answer(conv, customer_msg, text, msg_lang, choice, before_handoff)
+        except BaseException:
+            conversations.release_answer(customer_msg.id)  # e.g. rate-limited: a retry answers it at once
+            raise
+
+    def _await_reply(self, customer_msg: Message) -> Turn | None:
+        """The turn another replica gives ``customer_msg``, waited for up to ``ANSWER_CLAIM``."""
+        deadline = time.monotonic() + ANSWER_CLAIM.total_seconds()
+        pause = 0.02
+        while time.monotonic() < deadline:
+            time.sleep(pause)
+            done = self._replay(customer_msg)
+            if done is not None:
+                return done
+            pause = min(pause * 2, 0.25)
+        return None
 
     def _replay(self, customer_msg: Message) -> Turn | None:
         """The turn already given for a stored message, or None when it was never answered."""

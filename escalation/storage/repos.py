@@ -277,6 +277,24 @@ class ConversationRepo:
             assert stored is not None
             return stored, False
 
+    def claim_answer(self, message_id: int, stale_before: str) -> bool:
+        """Take the answering of customer message ``message_id``: True for one caller (on any replica)
+        until it releases it, or until its claim is older than ``stale_before`` (it died answering)."""
+        with self.db.tx() as tx:
+            return (
+                tx.execute(
+                    "UPDATE messages SET answering_since = ? WHERE id = ? AND role = 'customer' "
+                    "AND (answering_since IS NULL OR answering_since < ?)",
+                    (now_iso(), message_id, stale_before),
+                )
+                == 1
+            )
+
+    def release_answer(self, message_id: int) -> None:
+        """Give up answering ``message_id`` (the answer failed): a retry may answer it at once."""
+        with self.db.tx() as tx:
+            tx.execute("UPDATE messages SET answering_since = NULL WHERE id = ?", (message_id,))
+
     def expired(self, before: str, limit: int = 500) -> list[str]:
         """Ids of conversations untouched since ``before``, with no open handoff, not yet masked."""
         with self.db.tx() as tx:

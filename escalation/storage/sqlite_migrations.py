@@ -92,7 +92,7 @@ M010 = [
     "CREATE INDEX handoffs_reason ON handoffs (reason, conversation_id)",
 ]
 
-# shared with PostgreSQL's migration 8: the content-gap loop. Drafts (agents' proposals and the ones built
+# shared with PostgreSQL's migration 8: the content-gap loop, and the claim on answering a message. Drafts (agents' proposals and the ones built
 # from a cluster of unanswered questions) get a review state; each publication keeps the cluster's
 # coverage before and after, so an editor sees what an entry bought.
 M011 = [
@@ -105,6 +105,9 @@ M011 = [
     "covered_before INTEGER NOT NULL, covered_after INTEGER NOT NULL, taken_from_others INTEGER NOT NULL, "
     "published_by TEXT NOT NULL, published_at TEXT NOT NULL)",
     "CREATE INDEX faq_publications_entry ON faq_publications (entry_id)",
+    # a customer message being answered, and since when: one replica answers it, a retry racing the
+    # original on another replica waits for that answer instead of giving a second one
+    "ALTER TABLE messages ADD COLUMN answering_since TEXT",
 ]
 
 # per engine: a message's meta.kind and the id of the first of meta.sources, on a table alias ({t} "m.")
