@@ -41,6 +41,10 @@ class EntryExists(Exception):
     """An entry with this id is already in the knowledge (or its file already exists)."""
 
 
+class ClusterGone(Exception):
+    """The cluster named is not among the current ones (its questions changed since it was opened)."""
+
+
 class NotPublished(Exception):
     """The files were written but the reloaded knowledge does not have the entry (why: the message)."""
 
@@ -120,6 +124,14 @@ class Editorial:
         store = build_store(kb, index.embedders, index.location.cache, previous=snap.retriever.store)
         return kb, Retriever(store, index.embedders, snap.calibration.ranking, None, Terms(sorted(set(kb.key_terms()))))
 
+    def _cluster(self, proposal: Proposal) -> GapCluster | None:
+        if not proposal.cluster_key:
+            return None
+        cluster = self.gaps.find(proposal.cluster_key)
+        if cluster is None:
+            raise ClusterGone(f"the group {proposal.cluster_key} changed since it was opened; open it again")
+        return cluster
+
     def _questions(self, cluster: GapCluster | None) -> tuple[list[tuple[str, str, str | None, str | None]], int]:
         """``(text, lang, rejected entry, linked entry)`` to ask: the cluster's questions, then distinct
         recent traffic."""
@@ -141,7 +153,7 @@ class Editorial:
     def preview(self, proposal: Proposal) -> dict[str, Any]:
         snap = self.runtime.snapshot
         files = self._check_new(proposal, snap)
-        cluster = self.gaps.find(proposal.cluster_key) if proposal.cluster_key else None
+        cluster = self._cluster(proposal)
         _, candidate = self._candidate(snap, files)
         asked, n_cluster = self._questions(cluster)
         texts, langs = [a[0] for a in asked], [a[1] for a in asked]
@@ -200,13 +212,16 @@ class Editorial:
             files = self._check_new(proposal, snap)
             if proposal.draft_id is not None and self.storage.drafts.get(proposal.draft_id).status != "open":
                 raise InvalidTransition(f"FAQ draft {proposal.draft_id} is no longer open")
-            cluster = self.gaps.find(proposal.cluster_key) if proposal.cluster_key else None
+            cluster = self._cluster(proposal)
             asked, n_cluster = self._questions(cluster)
             asked = asked[:n_cluster]
             texts, langs = [a[0] for a in asked], [a[1] for a in asked]
             vectors = snap.retriever.encode(texts) if texts else {}
             before = decide_all(snap.retriever, snap, texts, langs, vectors)
             written = self._write(files)
+            if cluster is not None:  # its resolved handoffs are the new entry's questions from now on
+                handoffs = [q.handoff_id for q in cluster.questions if q.handoff_id is not None]
+                self.storage.content.link_to_entry(handoffs, proposal.entry_id)
             live = self.runtime.reload()
             if proposal.entry_id not in live.kb.entries:
                 for path in written:

@@ -145,7 +145,7 @@ class DraftEntry:
 
 @dataclass
 class GapCluster:
-    key: str  # stable while its most central question is: "g-" + hash of that question's key
+    key: str  # "g-" + hash of its earliest question's key
     questions: list[GapQuestion]  # the most central first
     draft: DraftEntry
     missing_lang: str | None
@@ -271,8 +271,10 @@ class ContentGaps:
         return out
 
     def _cluster(self, members: list[GapQuestion]) -> GapCluster:
-        central = members[0]
-        key = "g-" + hashlib.sha256(central.key.encode()).hexdigest()[:12]
+        # named by its earliest question: stable while that one stays in it (the most central one is
+        # not: in a pair both are equally central, and a publication shifts the centre)
+        first = min(members, key=lambda q: (q.created_at, q.key))
+        key = "g-" + hashlib.sha256(first.key.encode()).hexdigest()[:12]
         lang = Counter(q.lang for q in members).most_common(1)[0][0]
         same = [q for q in members if q.lang == lang]
         title = _title(same[0].text)

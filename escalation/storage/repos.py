@@ -1075,6 +1075,28 @@ class ContentRepo:
         rows.sort(key=lambda r: r["created_at"], reverse=True)
         return rows[:limit]
 
+    def link_to_entry(self, handoff_ids: list[int], entry_id: str) -> int:
+        """Record that FAQ entry ``entry_id`` answers these resolved handoffs (published from their
+        cluster): their resolution and ticket are linked to it, so the calibration learns them as the
+        entry's questions, not as out of scope, and the tickets answer as the entry's. Links nothing an
+        agent linked already; the number of handoffs linked."""
+        if not handoff_ids:
+            return 0
+        marks = placeholders(len(handoff_ids))
+        with self.db.tx() as tx:
+            n = tx.execute(
+                f"UPDATE handoffs SET resolution_faq_id = ? WHERE id IN ({marks}) AND status = 'resolved' "
+                "AND resolution_faq_id IS NULL",
+                (entry_id, *handoff_ids),
+            )
+            tx.execute(
+                f"UPDATE tickets SET faq_id = ? WHERE handoff_id IN ({marks}) AND faq_id IS NULL",
+                (entry_id, *handoff_ids),
+            )
+            if n:
+                tx.emit(Event(EventKind.KNOWLEDGE_CHANGED))
+        return n
+
     def recent_questions(self, since: str, limit: int = 200) -> list[Row]:
         """The newest customer messages since ``since`` (recent traffic a draft is previewed against)."""
         with self.db.tx() as tx:

@@ -52,6 +52,10 @@ def test_missed_questions_are_grouped_with_a_redacted_extractive_draft(desk: Any
     assert draft["markdown"].startswith(f"---\nid: {draft['id']}\nlang: en\n")
     assert cluster["missing_lang"] == "zh"
     assert client.get("/api/content/gaps/g-000000000000", headers=editor).status_code == 404
+    gone = {"translations": [{"id": "x-y", "lang": "en", "title": "x?", "questions": ["y"], "answer": "z"}],
+            "cluster_key": "g-000000000000"}
+    r = client.post("/api/content/publish", headers=editor, json=gone)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "cluster_changed"
     assert client.get("/api/content/gaps/nonsense", headers=editor).status_code == 422
 
 
@@ -83,6 +87,10 @@ def test_preview_then_publish_answers_the_next_question_of_the_cluster(desk: Any
     assert text.startswith("---\nid: mobile-app\nlang: en\n") and "13812345678" not in text
     assert not [p for p in (faq / "en").iterdir() if p.name.startswith(".")]  # no temporary file left
     assert services.runtime.has_entry("mobile-app")
+    # the group's handoffs are the new entry's questions now (calibration and tickets learn them so)
+    outcomes = {q: right for q, _, right, _ in services.storage.handoffs.outcomes()}
+    assert all(outcomes.get(q, "mobile-app") == "mobile-app" for q in MOBILE)
+    assert {t.faq_id for t in services.storage.tickets.all()} >= {"mobile-app"}
 
     # the next question of that cluster is answered from the new entry
     body = ask(client, "Is there an app for my iPhone?")

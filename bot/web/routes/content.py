@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.content.editorial import EntryExists, NotPublished, Proposal
+from bot.content.editorial import ClusterGone, EntryExists, NotPublished, Proposal
 from bot.content.gaps import DraftEntry
 from bot.web.deps import MAX_ID, AgentAuth, AgentPerson, RowId, ServicesDep, require
 from bot.web.errors import ApiError, responses
@@ -136,6 +136,8 @@ def preview(body: ProposalIn, services: ServicesDep) -> dict[str, Any]:
         raise _invalid(exc) from None
     except EntryExists as exc:
         raise ApiError(409, "entry_exists", str(exc)) from None
+    except ClusterGone as exc:
+        raise ApiError(409, "cluster_changed", str(exc)) from None
 
 
 @router.post("/publish", status_code=201, responses=responses(409, 422))
@@ -149,6 +151,8 @@ def publish(body: ProposalIn, services: ServicesDep, person: AgentPerson) -> dic
         raise _invalid(exc) from None
     except EntryExists as exc:
         raise ApiError(409, "entry_exists", str(exc)) from None
+    except ClusterGone as exc:
+        raise ApiError(409, "cluster_changed", str(exc)) from None
     except NotPublished as exc:
         raise ApiError(409, "not_published", f"The knowledge did not take the entry: {exc}") from None
 
