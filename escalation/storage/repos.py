@@ -119,14 +119,15 @@ def _insert_message(
     message = Message(int(row["id"]), conversation_id, role, text, now, meta or {}, author, None)
     answer, entry = _answered_entry(role, meta or {})
     if answer:  # the metrics' rows of an answer (sqlite_migrations.M012), in the message's transaction
-        tx.execute(
-            "INSERT INTO answers (message_id, conversation_id, created_at, entry_id) VALUES (?,?,?,?)",
-            (message.id, conversation_id, now, entry),
-        )
         conv = tx.one(
             "UPDATE conversations SET updated_at = ?, first_answer_at = CASE WHEN first_answer_at IS NULL "
-            "OR first_answer_at > ? THEN ? ELSE first_answer_at END WHERE id = ? RETURNING channel, contact_email",
+            "OR first_answer_at > ? THEN ? ELSE first_answer_at END WHERE id = ? "
+            "RETURNING channel, contact_email, created_at",
             (now, now, now, conversation_id),
+        )
+        tx.execute(
+            "INSERT INTO answers (message_id, conversation_id, created_at, started_at, entry_id) VALUES (?,?,?,?,?)",
+            (message.id, conversation_id, now, conv["created_at"] if conv else now, entry),
         )
     else:
         conv = tx.one(
@@ -1178,15 +1179,23 @@ class MetricsRepo:
         """Per FAQ entry the bot answered from in conversations started in the window: answers, thumbs
         up, thumbs down, and "not what I asked" (a ``wrong_answer`` handoff after an answer from it)."""
         where, params = self._where("c", since, until, lang, channel)
+        counts = (
+            "SELECT a.entry_id AS entry, COUNT(*) AS answers, "
+            "SUM(CASE WHEN a.feedback = 'yes' THEN 1 ELSE 0 END) AS up, "
+            "SUM(CASE WHEN a.feedback = 'no' THEN 1 ELSE 0 END) AS down "
+        )
         with self.db.tx() as tx:
-            answers = tx.all(
-                "SELECT a.entry_id AS entry, COUNT(*) AS answers, "
-                "SUM(CASE WHEN a.feedback = 'yes' THEN 1 ELSE 0 END) AS up, "
-                "SUM(CASE WHEN a.feedback = 'no' THEN 1 ELSE 0 END) AS down "
-                "FROM conversations c JOIN answers a ON a.conversation_id = c.id "
-                f"WHERE {where} GROUP BY a.entry_id",
-                params,
-            )
+            if lang or channel:  # the window's conversations of that language or channel, then their answers
+                answers = tx.all(
+                    f"{counts} FROM conversations c JOIN answers a ON a.conversation_id = c.id "
+                    f"WHERE {where} GROUP BY a.entry_id",
+                    params,
+                )
+            else:  # one range of the index answers_started
+                answers = tx.all(
+                    f"{counts} FROM answers a WHERE a.started_at >= ? AND a.started_at < ? GROUP BY a.entry_id",
+                    (since, until),
+                )
             wrong = tx.all(
                 "SELECT (SELECT a.entry_id FROM answers a WHERE a.conversation_id = h.conversation_id "
                 " AND a.created_at <= h.created_at "

@@ -316,10 +316,13 @@ def back_to_m010(storage: Storage) -> None:
     statements = [
         "DROP INDEX conversations_metrics",
         "DROP INDEX answers_conversation",
+        "DROP INDEX answers_started",
+        "DROP INDEX handoffs_times",
         "DROP TABLE answers",
         *(f"ALTER TABLE conversations DROP COLUMN {c}"
           for c in ("first_answer_at", "first_handoff_at", "first_reason", "feedback_up", "feedback_down")),
-        *m010_statements(storage.backend)[:2],  # conversations_created, messages_answers
+        *(s for s in m010_statements(storage.backend)
+          if s.split()[2] in ("conversations_created", "messages_answers", "handoffs_created")),
         "DELETE FROM _sqlite_migrations WHERE name = 'm012_metrics_answers'"
         if storage.backend == "sqlite" else "DELETE FROM schema_migrations WHERE version = 9",
     ]
