@@ -5,7 +5,7 @@
 
 Generates the conversations into a real SQLite file opened through the desk's storage layer (so the
 schema, its migrations, indexes and full-text triggers are the real ones), with bulk ``executemany``
-inserts in the proportions below, then times ``escalation.metrics.compute`` (what
+inserts in the proportions below (and the metrics' narrow rows of migration m012 computed from them), then times ``escalation.metrics.compute`` (what
 ``GET /api/agent/metrics`` runs) for 30- and 365-day windows, with and without language and channel
 filters, per day and per week, and the per-entry table. Each case runs in a child process that is
 stopped after ``--timeout`` seconds, so the run is bounded; prints a markdown table.
@@ -38,6 +38,7 @@ from escalation.calendar import Calendars
 from escalation.metrics import Window, compute
 from escalation.models import iso
 from escalation.storage import open_storage
+from escalation.storage.sqlite_migrations import metrics_rows
 from knowledge.faq import load_faq
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -242,6 +243,11 @@ def generate(path: Path, n: int, seed: int = 12) -> dict[str, Any]:
                 "INSERT INTO sla_breaches (handoff_id, metric, since, due_at, breached_at, policy) VALUES (?,?,?,?,?,?)",
                 breaches,
             )
+            # the metrics' narrow rows (answers, per-conversation firsts and feedback counts), computed from
+            # the rows just written by the statements migration m012 backfills with (the desk's repositories
+            # write the same rows one message at a time)
+            for statement in metrics_rows("sqlite", one=True):
+                conn.executemany(statement, [(c[0],) for c in convs])
             conn.execute("COMMIT")
         for key, rows in zip(counts, (convs, msgs, hands, breaches), strict=True):
             counts[key] += len(rows)

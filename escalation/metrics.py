@@ -177,7 +177,7 @@ def compute(
     horizons = {name: (iso(now - h), int(h.total_seconds())) for name, h in HORIZONS.items()}
     days: dict[str, _Period] = {}
     for r in storage.metrics.daily(since, until, window.lang, window.channel, horizons):
-        p = days.setdefault(str(r["day"]), _Period())
+        p = days.get(str(r["day"])) or days.setdefault(str(r["day"]), _Period())
         n = int(r["conversations"])
         p.conversations += n
         p.answered += int(r["answered"] or 0)
@@ -190,7 +190,7 @@ def compute(
             p.automated[name] += int(r[f"automated_{name}"] or 0)
     minutes = _BusinessMinutes(calendars)
     for h in storage.metrics.handoff_times(since, until, window.lang, window.channel):
-        p = days.setdefault(str(h["day"]), _Period())
+        p = days.get(str(h["day"])) or days.setdefault(str(h["day"]), _Period())
         p.handoffs += 1
         p.breached += int(h["breached"])
         if h["first_reply_at"]:

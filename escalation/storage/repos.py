@@ -28,7 +28,7 @@ from escalation.models import (
 )
 from escalation.storage.database import Database, Row, Tx, placeholders
 from escalation.storage.delivery import channel_of, handoff_payload, queue_mail, queue_webhook
-from escalation.storage.sqlite_migrations import meta_json
+from escalation.storage.sqlite_migrations import FEEDBACK_COUNTS, metrics_rows
 from knowledge.tickets import Ticket
 
 
@@ -87,6 +87,17 @@ class DuplicateClientId(Exception):
     """A message with this client id is already stored (the transaction stored nothing)."""
 
 
+def _answered_entry(role: Role, meta: dict[str, Any]) -> tuple[bool, str | None]:
+    """Whether a message is a bot answer, and the id of the FAQ entry it answered from (its first source):
+    what ``meta_json`` reads in SQL, read here before the message is stored."""
+    if role != "bot" or meta.get("kind") != "answer":
+        return False, None
+    sources = meta.get("sources")
+    first = sources[0] if isinstance(sources, list) and sources else None
+    entry = first.get("id") if isinstance(first, dict) else None
+    return True, None if entry is None else str(entry)
+
+
 def _insert_message(
     tx: Tx,
     conversation_id: str,
@@ -105,10 +116,24 @@ def _insert_message(
     )
     if row is None:  # the same client id, stored by a concurrent request: the message exists once
         raise DuplicateClientId(client_id or "")
-    conv = tx.one(
-        "UPDATE conversations SET updated_at = ? WHERE id = ? RETURNING channel, contact_email", (now, conversation_id)
-    )
     message = Message(int(row["id"]), conversation_id, role, text, now, meta or {}, author, None)
+    answer, entry = _answered_entry(role, meta or {})
+    if answer:  # the metrics' rows of an answer (sqlite_migrations.M012), in the message's transaction
+        conv = tx.one(
+            "UPDATE conversations SET updated_at = ?, first_answer_at = CASE WHEN first_answer_at IS NULL "
+            "OR first_answer_at > ? THEN ? ELSE first_answer_at END WHERE id = ? "
+            "RETURNING channel, contact_email, created_at",
+            (now, now, now, conversation_id),
+        )
+        tx.execute(
+            "INSERT INTO answers (message_id, conversation_id, created_at, started_at, entry_id) VALUES (?,?,?,?,?)",
+            (message.id, conversation_id, now, conv["created_at"] if conv else now, entry),
+        )
+    else:
+        conv = tx.one(
+            "UPDATE conversations SET updated_at = ? WHERE id = ? RETURNING channel, contact_email",
+            (now, conversation_id),
+        )
     for a in attachments:
         tx.execute(
             "INSERT INTO attachments (message_id, filename, content_type, size, data) VALUES (?,?,?,?,?)",
@@ -308,7 +333,8 @@ class ConversationRepo:
 
     def mask(self, conversation_id: str, transform: Callable[[str], str]) -> int:
         """Replace the personal data in a conversation's messages and handoffs (``transform``); how many
-        texts changed. The conversation stays, with its structure, for metrics."""
+        texts changed. The conversation stays, with its structure, for metrics (its metrics rows hold no
+        text and stay as they are)."""
         changed = 0
         with self.db.tx() as tx:
             for row in tx.all("SELECT id, text FROM messages WHERE conversation_id = ?", (conversation_id,)):
@@ -358,6 +384,7 @@ class ConversationRepo:
                 "DELETE FROM attachments WHERE message_id IN (SELECT id FROM messages WHERE conversation_id = ?)",
                 (conversation_id,),
             )
+            tx.execute("DELETE FROM answers WHERE conversation_id = ?", (conversation_id,))
             tx.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
             tx.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
 
@@ -395,9 +422,19 @@ class ConversationRepo:
         return _message(row)
 
     def set_feedback(self, message_id: int, value: str) -> Message:
+        """Store a bot message's thumbs up or down, with the metrics' copies of it (its answer row, its
+        conversation's counts)."""
         with self.db.tx() as tx:
-            if tx.execute("UPDATE messages SET feedback = ? WHERE id = ? AND role = 'bot'", (value, message_id)) == 0:
+            row = tx.one("SELECT conversation_id FROM messages WHERE id = ? AND role = 'bot'", (message_id,))
+            if row is None:
                 raise NotFound(f"no bot message {message_id}")
+            conversation_id = row["conversation_id"]
+            # the conversation's row first: feedback on two of its messages at once is counted one after
+            # the other (PostgreSQL; the recount below then starts after the other transaction's commit)
+            tx.execute("UPDATE conversations SET feedback_up = feedback_up WHERE id = ?", (conversation_id,))
+            tx.execute("UPDATE messages SET feedback = ? WHERE id = ?", (value, message_id))
+            tx.execute("UPDATE answers SET feedback = ? WHERE message_id = ?", (value, message_id))
+            tx.execute(FEEDBACK_COUNTS, (conversation_id,))
         return self.get_message(message_id)
 
 
@@ -420,6 +457,12 @@ class HandoffRepo:
             )
             if row is not None:
                 handoff = _handoff(row)
+                # the conversation's first handoff and its reason, for the metrics (sqlite_migrations.M012)
+                tx.execute(
+                    "UPDATE conversations SET first_handoff_at = ?, first_reason = ? WHERE id = ? "
+                    "AND (first_handoff_at IS NULL OR first_handoff_at > ?)",
+                    (handoff.created_at, handoff.reason, conversation_id, handoff.created_at),
+                )
                 tx.emit(Event(EventKind.HANDOFF_OPENED, conversation_id, handoff.id))
                 queue_webhook(tx, EventKind.HANDOFF_OPENED, handoff_payload(handoff, channel_of(tx, conversation_id)))
                 return handoff, True
@@ -1295,7 +1338,17 @@ class MetricsRepo:
             )
 
 
-    # -- aggregated in SQL: what escalation.metrics reads (indexes: sqlite_migrations.M010) ----------
+    def refresh(self, conversation_id: str) -> None:
+        """Recompute a conversation's metrics rows (its answers, first answer and handoff, feedback counts)
+        from its messages and handoffs: what migration m012 did for every conversation. The repositories
+        keep them in step on every write; this is for rows changed behind their back (tests that backdate
+        messages with SQL)."""
+        with self.db.tx() as tx:
+            tx.execute("DELETE FROM answers WHERE conversation_id = ?", (conversation_id,))
+            for statement in metrics_rows(self.db.backend, one=True):
+                tx.execute(statement, (conversation_id,))
+
+    # -- aggregated in SQL: what escalation.metrics reads (narrow rows and indexes: sqlite_migrations.M012)
 
     def _after(self, later: str, earlier: str, seconds: int) -> str:
         """SQL: instant ``later`` is more than ``seconds`` after ``earlier`` (both stored ISO text in UTC)."""
@@ -1315,35 +1368,26 @@ class MetricsRepo:
         (None: never): conversations, answered ones, and for each horizon ``name -> (cut, seconds)``
         those eligible (first answered at or before ``cut``) and automated (eligible, no negative feedback,
         not handed off within ``seconds`` of the first answer); thumbs up and down."""
-        kind = meta_json(self.db.backend, "m")["kind"]
         where, params = self._where("c", since, until, lang, channel)
         cuts: list[Any] = []
         columns = []
         for name, (cut, seconds) in horizons.items():
-            eligible = "d.first_answer <= ?"
-            kept = f"d.down = 0 AND (d.first_handoff IS NULL OR {self._after('d.first_handoff', 'd.first_answer', seconds)})"
+            eligible = "c.first_answer_at <= ?"
+            later = self._after("c.first_handoff_at", "c.first_answer_at", seconds)
+            kept = f"c.feedback_down = 0 AND (c.first_handoff_at IS NULL OR {later})"
             columns.append(f"SUM(CASE WHEN {eligible} THEN 1 ELSE 0 END) AS eligible_{name}")
             columns.append(f"SUM(CASE WHEN {eligible} AND {kept} THEN 1 ELSE 0 END) AS automated_{name}")
             cuts += [cut, cut]
+        # one pass over the index conversations_metrics, which holds every column read here
         sql = (
-            "WITH d AS MATERIALIZED (SELECT substr(c.created_at, 1, 10) AS day, "
-            "(SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = c.id AND m.role = 'bot' "
-            f" AND {kind} = 'answer') AS first_answer, "
-            "(SELECT MIN(h.created_at) FROM handoffs h WHERE h.conversation_id = c.id) AS first_handoff, "
-            "(SELECT h.reason FROM handoffs h WHERE h.conversation_id = c.id ORDER BY h.created_at, h.id LIMIT 1) "
-            " AS reason, "
-            "(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.feedback IS NOT NULL "
-            " AND m.feedback = 'yes') AS up, "
-            "(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.feedback IS NOT NULL "
-            " AND m.feedback IN ('no', 'wrong')) AS down "
-            f"FROM conversations c WHERE {where}) "
-            "SELECT d.day, d.reason, COUNT(*) AS conversations, "
-            "SUM(CASE WHEN d.first_answer IS NOT NULL THEN 1 ELSE 0 END) AS answered, "
+            "SELECT substr(c.created_at, 1, 10) AS day, c.first_reason AS reason, COUNT(*) AS conversations, "
+            "SUM(CASE WHEN c.first_answer_at IS NOT NULL THEN 1 ELSE 0 END) AS answered, "
             + ", ".join(columns)
-            + ", SUM(d.up) AS up, SUM(d.down) AS down FROM d GROUP BY d.day, d.reason ORDER BY d.day, d.reason"
+            + ", SUM(c.feedback_up) AS up, SUM(c.feedback_down) AS down "
+            f"FROM conversations c WHERE {where} GROUP BY 1, 2 ORDER BY 1, 2"
         )
         with self.db.tx() as tx:
-            return tx.all(sql, [*params, *cuts])
+            return tx.all(sql, [*cuts, *params])
 
     def handoff_times(self, since: str, until: str, lang: str | None, channel: str | None) -> list[Row]:
         """Handoffs opened in the window (UTC day, language, opened, first reply, resolved, breached)."""
@@ -1360,21 +1404,28 @@ class MetricsRepo:
     def entries(self, since: str, until: str, lang: str | None, channel: str | None) -> list[Row]:
         """Per FAQ entry the bot answered from in conversations started in the window: answers, thumbs
         up, thumbs down, and "not what I asked" (a ``wrong_answer`` handoff after an answer from it)."""
-        j = meta_json(self.db.backend, "m")
         where, params = self._where("c", since, until, lang, channel)
+        counts = (
+            "SELECT a.entry_id AS entry, COUNT(*) AS answers, "
+            "SUM(CASE WHEN a.feedback = 'yes' THEN 1 ELSE 0 END) AS up, "
+            "SUM(CASE WHEN a.feedback = 'no' THEN 1 ELSE 0 END) AS down "
+        )
         with self.db.tx() as tx:
-            answers = tx.all(
-                f"SELECT {j['entry']} AS entry, COUNT(*) AS answers, "
-                "SUM(CASE WHEN m.feedback = 'yes' THEN 1 ELSE 0 END) AS up, "
-                "SUM(CASE WHEN m.feedback = 'no' THEN 1 ELSE 0 END) AS down "
-                "FROM conversations c JOIN messages m ON m.conversation_id = c.id "
-                f"WHERE {where} AND m.role = 'bot' AND {j['kind']} = 'answer' GROUP BY {j['entry']}",
-                params,
-            )
+            if lang or channel:  # the window's conversations of that language or channel, then their answers
+                answers = tx.all(
+                    f"{counts} FROM conversations c JOIN answers a ON a.conversation_id = c.id "
+                    f"WHERE {where} GROUP BY a.entry_id",
+                    params,
+                )
+            else:  # one range of the index answers_started
+                answers = tx.all(
+                    f"{counts} FROM answers a WHERE a.started_at >= ? AND a.started_at < ? GROUP BY a.entry_id",
+                    (since, until),
+                )
             wrong = tx.all(
-                f"SELECT (SELECT {j['entry']} FROM messages m WHERE m.conversation_id = h.conversation_id "
-                f" AND m.role = 'bot' AND {j['kind']} = 'answer' AND m.created_at <= h.created_at "
-                " ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS entry, COUNT(*) AS wrong "
+                "SELECT (SELECT a.entry_id FROM answers a WHERE a.conversation_id = h.conversation_id "
+                " AND a.created_at <= h.created_at "
+                " ORDER BY a.created_at DESC, a.message_id DESC LIMIT 1) AS entry, COUNT(*) AS wrong "
                 "FROM handoffs h JOIN conversations c ON c.id = h.conversation_id "
                 f"WHERE h.reason = 'wrong_answer' AND {where} GROUP BY 1",
                 params,

@@ -117,6 +117,62 @@ META_JSON = {
 }
 
 
+# shared with PostgreSQL's migration 9: what the outcome metrics need of a conversation and of each bot
+# answer, stored narrow and written with the message, the handoff and the feedback they come from
+# (repos.py keeps them in step), so the metrics never read a message's ~1 KB row nor parse its JSON
+# (SQLite 3.40 does not use the JSON-expression index of M010 as covering). Per bot answer, a row of
+# ``answers``; per conversation, its first answer, its first handoff and that one's reason, and the
+# thumbs up / down of its messages, as columns covered by one index in the window's order. An answer's
+# row carries its conversation's start (``started_at``, which never changes), so the per-entry table of
+# a window is one range of one index; the handoffs' times are covered by one index too. {key} is
+# each engine's integer key column, {kind} and {entry} as in M010. The backfill is METRICS_ROWS over
+# every conversation; repos.MetricsRepo.refresh runs it for one.
+M012 = [
+    "CREATE TABLE answers (message_id {key} REFERENCES messages (id), "
+    "conversation_id TEXT NOT NULL REFERENCES conversations (id), created_at TEXT NOT NULL, "
+    "started_at TEXT NOT NULL, entry_id TEXT, feedback TEXT)",
+    "ALTER TABLE conversations ADD COLUMN first_answer_at TEXT",
+    "ALTER TABLE conversations ADD COLUMN first_handoff_at TEXT",
+    "ALTER TABLE conversations ADD COLUMN first_reason TEXT",
+    "ALTER TABLE conversations ADD COLUMN feedback_up INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE conversations ADD COLUMN feedback_down INTEGER NOT NULL DEFAULT 0",
+]
+M012_ANSWERS_INDEX = "CREATE INDEX answers_conversation ON answers (conversation_id, created_at, entry_id, feedback)"
+M012_INDEXES = [
+    "DROP INDEX conversations_created",
+    "DROP INDEX messages_answers",  # the answers table replaces it
+    "CREATE INDEX answers_started ON answers (started_at, entry_id, feedback)",
+    "DROP INDEX handoffs_created",  # the same, covering what MetricsRepo.handoff_times reads
+    "CREATE INDEX handoffs_times ON handoffs (created_at, conversation_id, lang, first_reply_at, resolved_at)",
+    "CREATE INDEX conversations_metrics ON conversations (created_at, lang, channel, id, first_answer_at, "
+    "first_handoff_at, first_reason, feedback_up, feedback_down)",
+]
+
+# a conversation's metrics rows recomputed from its messages and handoffs; {where} narrows the messages
+# (``AND m.conversation_id = ?``) and the conversations (``WHERE id = ?``), or is empty for all of them
+METRICS_ROWS = [
+    "INSERT INTO answers (message_id, conversation_id, created_at, started_at, entry_id, feedback) "
+    "SELECT m.id, m.conversation_id, m.created_at, c.created_at, {entry}, m.feedback FROM messages m "
+    "JOIN conversations c ON c.id = m.conversation_id WHERE m.role = 'bot' AND {kind} = 'answer'{messages}",
+    "UPDATE conversations SET "
+    "first_answer_at = (SELECT MIN(a.created_at) FROM answers a WHERE a.conversation_id = conversations.id), "
+    "first_handoff_at = (SELECT MIN(h.created_at) FROM handoffs h WHERE h.conversation_id = conversations.id), "
+    "first_reason = (SELECT h.reason FROM handoffs h WHERE h.conversation_id = conversations.id "
+    " ORDER BY h.created_at, h.id LIMIT 1), "
+    "feedback_up = (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = conversations.id "
+    " AND m.feedback IS NOT NULL AND m.feedback = 'yes'), "
+    "feedback_down = (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = conversations.id "
+    " AND m.feedback IS NOT NULL AND m.feedback IN ('no', 'wrong')){conversations}",
+]
+FEEDBACK_COUNTS = (
+    "UPDATE conversations SET "
+    "feedback_up = (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = conversations.id "
+    " AND m.feedback IS NOT NULL AND m.feedback = 'yes'), "
+    "feedback_down = (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = conversations.id "
+    " AND m.feedback IS NOT NULL AND m.feedback IN ('no', 'wrong')) WHERE id = ?"
+)
+
+
 def meta_json(backend: str, alias: str = "") -> dict[str, str]:
     """``{"kind": ..., "entry": ...}``: the SQL expressions of a message's kind and answered entry."""
     t = f"{alias}." if alias else ""
@@ -129,6 +185,26 @@ def m010_statements(backend: str) -> list[str]:
 
 def m011_statements(id_column: str) -> list[str]:
     return [s.format(id=id_column) for s in M011]
+
+
+def metrics_rows(backend: str, one: bool = False) -> list[str]:
+    """METRICS_ROWS for every conversation, or (``one``) for the one whose id is the statement's parameter."""
+    return [
+        s.format(
+            messages=" AND m.conversation_id = ?" if one else "",
+            conversations=" WHERE id = ?" if one else "",
+            **meta_json(backend, "m"),
+        )
+        for s in METRICS_ROWS
+    ]
+
+
+def m012_statements(backend: str, key: str) -> list[str]:
+    """The narrow metrics rows: tables and columns, their backfill from every stored conversation (the
+    answers first, indexed before the conversations' firsts are read from them), the metrics index (built
+    once, after the backfill)."""
+    answers, conversations = metrics_rows(backend)
+    return [s.format(key=key) for s in M012] + [answers, M012_ANSWERS_INDEX, conversations, *M012_INDEXES]
 
 
 def m007_statements(id_column: str, blob: str) -> list[str]:
@@ -318,6 +394,14 @@ def m010_metrics_indexes(db: Database) -> None:
 def m011_content_gaps(db: Database) -> None:
     """Review state of FAQ drafts and the publications of the content-gap loop."""
     for statement in m011_statements("id INTEGER PRIMARY KEY"):
+        db.conn.execute(statement)
+
+
+@migrations()
+def m012_metrics_answers(db: Database) -> None:
+    """Narrow rows the outcome metrics read (bot answers, per-conversation firsts and feedback), backfilled
+    from the stored messages and handoffs (measured on 1,000,000 conversations by bench/metrics.py)."""
+    for statement in m012_statements("sqlite", "INTEGER PRIMARY KEY"):
         db.conn.execute(statement)
 
 

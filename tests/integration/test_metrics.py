@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ def answered(storage: Storage, conv_id: str, at_: str, feedback: str | None = No
     m = storage.conversations.add_message(conv_id, "bot", "a", meta)
     with storage.db.tx() as tx:
         tx.execute("UPDATE messages SET created_at = ?, feedback = ? WHERE id = ?", (at_, feedback, m.id))
+    storage.metrics.refresh(conv_id)  # the metrics' rows (answers, firsts, feedback), from the backdated ones
 
 
 def handoff(where: Any, conv_id: str, reason: str, opened: str, replied: str | None = None,
@@ -70,6 +71,7 @@ def handoff(where: Any, conv_id: str, reason: str, opened: str, replied: str | N
             "UPDATE handoffs SET created_at = ?, first_reply_at = ?, resolved_at = ?, status = ? WHERE id = ?",
             (opened, replied, resolved, "resolved" if resolved else "open", h.id),
         )
+    storage.metrics.refresh(conv_id)
     if breached:
         storage.sla.breach(h, "first_response", opened, opened, "standard")
 
@@ -274,3 +276,188 @@ def test_entries_and_weeks_through_the_api(services: Any, client: Any) -> None:
     rows = list(csv.reader(io.StringIO(weekly)))
     assert rows[0][:4] == ["week", "since", "until", "conversations"]
     assert rows[1][:4] == ["2026-W48", "2026-11-23", "2026-11-25", "8"]
+
+
+# -- the narrow rows the metrics read (migration m012): written with the message, handoff and feedback
+# they come from, backfilled by the migration, kept by purge, mask, backup and restore ------------------
+
+
+def _url(storage: Storage, request: pytest.FixtureRequest) -> str | None:
+    return None if storage.backend == "sqlite" else str(request.getfixturevalue("postgres_url"))
+
+
+def everything(storage: Storage) -> list[dict[str, Any]]:
+    """The metrics of the seeded weeks, per day and per week, with and without filters."""
+    cal = Calendars.parse(None)
+    return [
+        compute(storage, cal, WEEKS, NOW, titles=TITLES),
+        compute(storage, cal, WEEKS, NOW, group="week", titles=TITLES),
+        compute(storage, cal, Window(WEEKS.since, WEEKS.until, lang="zh"), NOW, titles=TITLES),
+        compute(storage, cal, Window(WEEKS.since, WEEKS.until, channel="email"), NOW, titles=TITLES),
+    ]
+
+
+def metrics_rows(storage: Storage) -> list[Any]:
+    """What the metrics read besides handoffs: each conversation's stored firsts and counts, each answer."""
+    with storage.db.tx() as tx:
+        convs = tx.all(
+            "SELECT id, first_answer_at, first_handoff_at, first_reason, feedback_up, feedback_down "
+            "FROM conversations ORDER BY id"
+        )
+        answers = tx.all("SELECT * FROM answers ORDER BY message_id")
+    return [dict(r) for r in convs] + [dict(r) for r in answers]
+
+
+def back_to_m010(storage: Storage) -> None:
+    """Put the database back into the shape migration m010 left it in (the rows stay): what an existing
+    desk's database looks like before it is upgraded."""
+    from escalation.storage.sqlite_migrations import m010_statements
+
+    statements = [
+        "DROP INDEX conversations_metrics",
+        "DROP INDEX answers_conversation",
+        "DROP INDEX answers_started",
+        "DROP INDEX handoffs_times",
+        "DROP TABLE answers",
+        *(f"ALTER TABLE conversations DROP COLUMN {c}"
+          for c in ("first_answer_at", "first_handoff_at", "first_reason", "feedback_up", "feedback_down")),
+        *(s for s in m010_statements(storage.backend)
+          if s.split()[2] in ("conversations_created", "messages_answers", "handoffs_created")),
+        "DELETE FROM _sqlite_migrations WHERE name = 'm012_metrics_answers'"
+        if storage.backend == "sqlite" else "DELETE FROM schema_migrations WHERE version = 9",
+    ]
+    with storage.db.tx() as tx:
+        for statement in statements:
+            tx.execute(statement)
+
+
+def _shape(path: Path) -> tuple[list[str], list[str]]:
+    import sqlite_utils
+
+    db = sqlite_utils.Database(path)
+    try:
+        columns = [str(r[1]) for r in db.execute("PRAGMA table_info(conversations)").fetchall()]
+        objects = [f"{r[0]} {r[1]}" for r in db.execute("SELECT type, name FROM sqlite_master ORDER BY 1, 2").fetchall()]
+        return columns, [o for o in objects if "_migrations" not in o]
+    finally:
+        db.close()
+
+
+def test_migration_m012_backfills_what_the_metrics_read(
+    storage: Storage, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    seed_two_days(storage)
+    seed_entries(storage)
+    expected, rows = everything(storage), metrics_rows(storage)
+    assert expected[0]["summary"]["conversations"] == 15 and expected[0]["entries"][0]["answers"] == 5
+    back_to_m010(storage)
+    url = _url(storage, request)
+    if storage.backend == "sqlite":  # the same tables, columns and indexes as a database migrated up to m010
+        import sqlite_utils
+
+        from escalation.storage.sqlite_migrations import migrations
+
+        older = tmp_path / "m010.sqlite"
+        migrations.apply(sqlite_utils.Database(older), stop_before="m012_metrics_answers")
+        assert _shape(tmp_path / "helpdesk.sqlite") == _shape(older)
+    again = open_storage(url, tmp_path, listen=False)  # applies m012 to the rows stored before it
+    try:
+        assert again.db.pending() == []
+        assert metrics_rows(again) == rows
+        assert everything(again) == expected
+    finally:
+        again.close()
+
+
+def test_rows_written_on_write_are_the_backfills_and_follow_feedback(storage: Storage) -> None:
+    """Through the repositories only (no backdating): answers, a clarify, feedback set and changed, a
+    handoff after an answer and one without; the rows kept on write equal those the migration computes."""
+    cal = Calendars.parse(None)
+    today = datetime.now(UTC).date()
+    window, later = Window(today, today + timedelta(days=1)), datetime.now(UTC) + timedelta(days=8)
+    conv = storage.conversations.create("en")
+    storage.conversations.add_message(conv.id, "customer", "q")
+    storage.conversations.add_message(conv.id, "bot", "did you mean", {"kind": "clarify", "sources": [{"id": "x"}]})
+    meta = {"kind": "answer", "sources": [{"id": "credit-note", "title": "t", "lang": "en"}]}
+    m = storage.conversations.add_message(conv.id, "bot", "a", meta)
+    other = storage.conversations.create("zh")
+    storage.handoffs.open(other.id, "low_confidence", "zh", "q", [])
+
+    def look() -> tuple[Any, ...]:
+        r = compute(storage, cal, window, later, titles=TITLES)
+        s, (e,) = r["summary"], [e for e in r["entries"] if e["id"] == "credit-note"]
+        return s["feedback"], s["automation"]["24h"]["automated"], s["csat"], (e["answers"], e["up"], e["down"])
+
+    def rows_match_backfill() -> None:
+        kept = metrics_rows(storage)
+        for c in (conv.id, other.id):
+            storage.metrics.refresh(c)
+        assert metrics_rows(storage) == kept
+
+    assert look() == ({"up": 0, "down": 0}, 1, None, (1, 0, 0))
+    rows_match_backfill()
+    storage.conversations.set_feedback(m.id, "yes")
+    assert look() == ({"up": 1, "down": 0}, 1, 1.0, (1, 1, 0))
+    storage.conversations.set_feedback(m.id, "no")
+    assert look() == ({"up": 0, "down": 1}, 0, 0.0, (1, 0, 1))
+    rows_match_backfill()
+    storage.conversations.set_feedback(m.id, "wrong")  # "not what I asked": down in CSAT, not a thumbs down
+    assert look() == ({"up": 0, "down": 1}, 0, 0.0, (1, 0, 0))
+    storage.handoffs.open(conv.id, "wrong_answer", "en", "q", [])
+    storage.conversations.add_message(other.id, "bot", "a2", {"kind": "answer", "sources": []})  # no entry
+    r = compute(storage, cal, window, later, titles=TITLES)
+    assert r["summary"]["handoffs_by_reason"] == {
+        "low_confidence": {"count": 1, "rate": 0.5}, "wrong_answer": {"count": 1, "rate": 0.5}
+    }
+    assert [e["not_what_i_asked"] for e in r["entries"] if e["id"] == "credit-note"] == [1]
+    rows_match_backfill()
+
+
+def test_mask_keeps_and_purge_drops_a_conversations_metrics(storage: Storage) -> None:
+    seed_two_days(storage)
+    seed_entries(storage)
+    without = everything(storage)
+    extra = conversation(storage, at(23, 14), answer=at(23, 14, 1), feedback="yes", entry="credit-note")
+    answered(storage, extra, at(23, 14, 5), "wrong", "vat-export")
+    handoff(storage, extra, "wrong_answer", at(23, 14, 6))
+    storage.conversations.add_message(extra, "customer", "my phone is +44 20 7946 0958")
+    with_extra = everything(storage)
+    assert with_extra != without and with_extra[0]["summary"]["conversations"] == without[0]["summary"]["conversations"] + 1
+    assert storage.conversations.mask(extra, lambda text: "[masked]") > 0
+    assert everything(storage) == with_extra  # masked: the personal data goes, the metrics stay
+    storage.conversations.purge(extra)
+    assert everything(storage) == without  # purged: as if it had never been
+    with storage.db.tx() as tx:
+        assert tx.one("SELECT COUNT(*) AS n FROM answers WHERE conversation_id = ?", (extra,))["n"] == 0  # type: ignore[index]
+
+
+def test_backup_and_restore_keep_the_metrics(storage: Storage, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """A backup of this schema restores to the same metrics; so does one taken before m012 (the restore
+    migrates it, backfilling the rows)."""
+    from escalation.storage.backup import backup, restore
+
+    seed_two_days(storage)
+    seed_entries(storage)
+    expected = everything(storage)
+    url = _url(storage, request)
+
+    def target(name: str) -> str:
+        if storage.backend == "sqlite":
+            return f"sqlite:///{tmp_path / name}.sqlite"
+        from tests.postgres import new_database
+
+        return str(new_database(str(request.getfixturevalue("postgres_server"))))
+
+    for name in ("current", "before-m012"):
+        if name == "before-m012":
+            back_to_m010(storage)
+        out = tmp_path / f"{name}.backup"
+        backup(url, tmp_path, out)
+        into = target(name)
+        info = restore(into, tmp_path, out)
+        assert info.applied == ([] if name == "current" else ["m012_metrics_answers" if storage.backend == "sqlite" else "0009_metrics_answers"])
+        restored = open_storage(into, tmp_path, listen=False)
+        try:
+            assert everything(restored) == expected
+        finally:
+            restored.close()
