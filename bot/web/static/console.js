@@ -527,7 +527,7 @@
     var d = S.detail;
     if (d && d.id === hd.id && hd.note_count != null && hd.note_count !== d.note_count) {
       d.note_count = hd.note_count; // a note (maybe a colleague's): show it without a reload
-      refreshDetail();
+      refreshNotes();
     }
     if (d && d.id === hd.id && d.status !== ST.RESOLVED) {
       if (hd.status === ST.RESOLVED) refreshDetail();
@@ -670,6 +670,18 @@
         if (err.status !== 401) toast(err.message, true);
       }
     );
+  }
+
+  /** Re-read only the open conversation's notes (its owner and status come from the queue's events:
+   *  a slower read must not put back a state the stream has already moved past). */
+  function refreshNotes() {
+    var d = S.detail;
+    if (!d) return;
+    api("GET", "/api/agent/handoffs/" + d.id).then(function (fresh) {
+      if (!S.detail || S.detail.id !== fresh.id) return;
+      S.detail.notes = fresh.notes || [];
+      renderNotes();
+    });
   }
 
   function refreshDetail() {
