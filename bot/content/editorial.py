@@ -40,13 +40,19 @@ RECENT_LIMIT = 200
 class EntryExists(Exception):
     """An entry with this id is already in the knowledge (or its file already exists)."""
 
+    code = "entry_exists"
+
 
 class ClusterGone(Exception):
     """The cluster named is not among the current ones (its questions changed since it was opened)."""
 
+    code = "cluster_changed"
+
 
 class NotPublished(Exception):
     """The files were written but the reloaded knowledge does not have the entry (why: the message)."""
+
+    code = "not_published"
 
 
 @dataclass(frozen=True)
@@ -227,9 +233,8 @@ class Editorial:
                 for path in written:
                     path.unlink(missing_ok=True)
                 self.runtime.reload()
-                raise NotPublished(
-                    self.runtime.last_error or "the reloaded knowledge does not have the entry; the files were removed"
-                )
+                why = self.runtime.last_error or "the reloaded knowledge does not have the entry; the files were removed"
+                raise NotPublished(f"The knowledge did not take the entry: {why}")
             after = decide_all(live.retriever, live, texts, langs, vectors)
             if proposal.draft_id is not None:
                 self.storage.drafts.set_status(proposal.draft_id, "published", editor)

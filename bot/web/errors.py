@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bot.content.editorial import ClusterGone, EntryExists, NotPublished
 from bot.flow.chat import InvalidChoice
 from escalation.errors import HandoffAlreadyClaimed, InvalidTransition, NotFound
 from escalation.identity import InvalidIdentity
@@ -100,7 +101,10 @@ _UNPARSABLE: dict[type, str] = {
     RecursionError: "it is nested too deeply",
 }
 
-STATUS = {NotFound: 404, HandoffAlreadyClaimed: 409, InvalidTransition: 409, InvalidChoice: 422}
+STATUS = {
+    NotFound: 404, HandoffAlreadyClaimed: 409, InvalidTransition: 409, InvalidChoice: 422,
+    EntryExists: 409, ClusterGone: 409, NotPublished: 409,
+}
 
 
 def install(app: FastAPI) -> None:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.content.editorial import ClusterGone, EntryExists, NotPublished, Proposal
+from bot.content.editorial import Proposal
 from bot.content.gaps import DraftEntry
 from bot.web.deps import MAX_ID, AgentAuth, AgentPerson, RowId, ServicesDep, require
 from bot.web.errors import ApiError, responses
@@ -134,27 +134,18 @@ def preview(body: ProposalIn, services: ServicesDep) -> dict[str, Any]:
         return services.editorial.preview(body.proposal())
     except FaqFormatError as exc:
         raise _invalid(exc) from None
-    except EntryExists as exc:
-        raise ApiError(409, "entry_exists", str(exc)) from None
-    except ClusterGone as exc:
-        raise ApiError(409, "cluster_changed", str(exc)) from None
 
 
 @router.post("/publish", status_code=201, responses=responses(409, 422))
 def publish(body: ProposalIn, services: ServicesDep, person: AgentPerson) -> dict[str, Any]:
     """Write the entry into the FAQ folder (one file per language; a missing translation is flagged),
     reload the knowledge at once, and record the cluster's coverage before and after, measured on the
-    live desk. 409 if the id exists (or a colleague published it first)."""
+    live desk. 409 if the id exists (or a colleague published it first); the 409s of both routes
+    (entry_exists, cluster_changed, not_published) come from the app's exception map (bot.web.errors)."""
     try:
         return services.editorial.publish(body.proposal(), person.username)
     except FaqFormatError as exc:
         raise _invalid(exc) from None
-    except EntryExists as exc:
-        raise ApiError(409, "entry_exists", str(exc)) from None
-    except ClusterGone as exc:
-        raise ApiError(409, "cluster_changed", str(exc)) from None
-    except NotPublished as exc:
-        raise ApiError(409, "not_published", f"The knowledge did not take the entry: {exc}") from None
 
 
 @router.get("/publications")
