@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 from escalation.errors import HandoffAlreadyClaimed, InvalidTransition, NotFound
 from escalation.events import Event, EventKind
@@ -975,6 +975,13 @@ def _draft(row: Row) -> FaqDraft:
     return FaqDraft(**row)
 
 
+def _refuse_draft(tx: Tx, draft_id: int) -> NoReturn:
+    """Why an open draft's update matched nothing: it does not exist (404) or is closed (409)."""
+    if tx.one("SELECT id FROM faq_drafts WHERE id = ?", (draft_id,)) is None:
+        raise NotFound(f"no FAQ draft {draft_id}")
+    raise InvalidTransition(f"FAQ draft {draft_id} is no longer open")
+
+
 class DraftRepo:
     """FAQ drafts: proposed by agents when resolving, or built from a cluster of unanswered questions;
     content editors edit, publish or dismiss them."""
@@ -1038,9 +1045,7 @@ class DraftRepo:
                 (lang, title, _j(questions), answer, entry_id, editor, now_iso(), draft_id),
             )
             if row is None:
-                if tx.one("SELECT id FROM faq_drafts WHERE id = ?", (draft_id,)) is None:
-                    raise NotFound(f"no FAQ draft {draft_id}")
-                raise InvalidTransition(f"FAQ draft {draft_id} is no longer open")
+                _refuse_draft(tx, draft_id)
         return _draft(row)
 
     def set_status(self, draft_id: int, status: str, editor: str) -> FaqDraft:
@@ -1054,9 +1059,7 @@ class DraftRepo:
                 (status, editor, now_iso(), draft_id),
             )
             if row is None:
-                if tx.one("SELECT id FROM faq_drafts WHERE id = ?", (draft_id,)) is None:
-                    raise NotFound(f"no FAQ draft {draft_id}")
-                raise InvalidTransition(f"FAQ draft {draft_id} is no longer open")
+                _refuse_draft(tx, draft_id)
         return _draft(row)
 
 
