@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bot.content.gaps import ContentGaps, Decided, DraftEntry, GapCluster, covers, decide_all
 from bot.runtime import KnowledgeRuntime, Snapshot
 from escalation.errors import InvalidTransition
@@ -156,15 +158,23 @@ class Editorial:
                 asked.append((text, r["lang"] if r["lang"] in LANGS else "en", None, None))
         return asked, n_cluster
 
+    @staticmethod
+    def _decide_now(
+        snap: Snapshot, asked: list[tuple[str, str, str | None, str | None]]
+    ) -> tuple[list[str], list[str], dict[str, np.ndarray], list[Decided]]:
+        """The questions' texts, languages and vectors (encoded once, for every version asked), and
+        what the live desk decides for them."""
+        texts, langs = [a[0] for a in asked], [a[1] for a in asked]
+        vectors = snap.retriever.encode(texts) if texts else {}
+        return texts, langs, vectors, decide_all(snap.retriever, snap, texts, langs, vectors)
+
     def preview(self, proposal: Proposal) -> dict[str, Any]:
         snap = self.runtime.snapshot
         files = self._check_new(proposal, snap)
         cluster = self._cluster(proposal)
         _, candidate = self._candidate(snap, files)
         asked, n_cluster = self._questions(cluster)
-        texts, langs = [a[0] for a in asked], [a[1] for a in asked]
-        vectors = snap.retriever.encode(texts) if texts else {}
-        before = decide_all(snap.retriever, snap, texts, langs, vectors)
+        texts, langs, vectors, before = self._decide_now(snap, asked)
         after = decide_all(candidate, snap, texts, langs, vectors)
         return self._report(proposal, files, asked, n_cluster, before, after, cluster)
 
@@ -221,9 +231,7 @@ class Editorial:
             cluster = self._cluster(proposal)
             asked, n_cluster = self._questions(cluster)
             asked = asked[:n_cluster]
-            texts, langs = [a[0] for a in asked], [a[1] for a in asked]
-            vectors = snap.retriever.encode(texts) if texts else {}
-            before = decide_all(snap.retriever, snap, texts, langs, vectors)
+            texts, langs, vectors, before = self._decide_now(snap, asked)
             written = self._write(files)
             if cluster is not None:  # its resolved handoffs are the new entry's questions from now on
                 handoffs = [q.handoff_id for q in cluster.questions if q.handoff_id is not None]
