@@ -7,7 +7,8 @@ a Chinese or an English sentence alike:
 kind          placeholder       what counts
 ============  ================  ==============================================================
 email         ``[email]``       ``local@domain.tld``
-phone         ``[phone]``       Chinese mobile (``1[3-9]`` + 9 digits, optional +86 / 86 / 0086,
+phone         ``[phone]``       Chinese mobile (a voice range such as ``13x``, ``15x``, ``18x`` + 8
+                                digits, optional +86 / 86 / 0086,
                                 3-4-4 with spaces or dashes); Chinese landline (0 + area code, 7-8
                                 digits, separators or parentheses, optional extension; written
                                 without any separator only next to a phone word); international
@@ -15,13 +16,15 @@ phone         ``[phone]``       Chinese mobile (``1[3-9]`` + 9 digits, optional 
                                 of 8-15 digits; North American ``(415) 555-0132`` /
                                 ``415-555-0132`` (``415 555 0132`` only next to a phone word)
 bank_card     ``[bank card]``   16-19 digits, compact or in groups of 4, Luhn-checked, with a card
-                                network's first digits (any first digits next to a card word)
+                                network's first digits (any first digits next to a card word);
+                                American Express (15 digits, 34/37, 4-6-5) and Diners Club (14)
 iban          ``[IBAN]``        country code, the country's length, mod-97 check
 resident_id   ``[resident id]`` 居民身份证号码: 18 characters, a real birth date, ISO 7064 MOD 11-2
                                 check character (``X`` allowed)
 credit_code   ``[credit code]`` 统一社会信用代码: 18 characters of GB 32100-2015's alphabet, its check
                                 character
-vat_id        ``[VAT id]``      EU VAT numbers with their country prefix (and GB, XI, CHE); the
+vat_id        ``[VAT id]``      EU VAT numbers with their country prefix (and GB, XI, CHE with its
+                                MWST / TVA / IVA; a lowercase prefix written onto its number); the
                                 country's check digits, the format alone for Spain and for the
                                 personal numbers of Bulgaria, Czechia and Latvia
 ============  ================  ==============================================================
@@ -395,7 +398,7 @@ _EMAIL = re.compile(
 )
 _EXT = r"(?:[ ]?(?:转|分机|ext\.?|x|#)[ ]?\d{1,5}|-\d{1,5})?"
 _MOBILE = re.compile(
-    _PRE_PHONE + r"(?:(?:\(\+?86\)|\+86|0086|86)[ -]?)?1[3-9]\d(?P<s>[ -]?)\d{4}(?P=s)\d{4}" + _POST
+    _PRE_PHONE + r"(?:(?:\(\+?86\)|\+86|0086|86)[ -]?)?1(?:3\d|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8\d|9[0-35-9])(?P<s>[ -]?)\d{4}(?P=s)\d{4}" + _POST
 )
 _LANDLINE = re.compile(
     _PRE_PHONE
@@ -419,15 +422,19 @@ _NANP = re.compile(
     re.IGNORECASE,
 )
 _CARD = re.compile(
-    _PRE + r"(?:\d{16,19}|\d{4}(?P<s>[ -])\d{4}(?P=s)\d{4}(?P=s)\d{4}(?:(?P=s)\d{1,3})?)" + _POST
+    _PRE
+    + r"(?:\d{14,19}|\d{4}(?P<s>[ -])\d{4}(?P=s)\d{4}(?P=s)\d{4}(?:(?P=s)\d{1,3})?|\d{4}(?P<t>[ -])\d{6}(?P=t)\d{4,5})"
+    + _POST
 )
 _RESIDENT = re.compile(_PRE + r"\d{6}(?P<s>[ -]?)\d{8}(?P=s)\d{3}[0-9Xx]" + _POST)
 _CREDIT = re.compile(r"(?<![0-9A-Za-z_])[0-9A-HJ-NPQRTUWXY]{18}(?![0-9A-Za-z_])", re.IGNORECASE)
 _IBAN = re.compile(r"(?<![0-9A-Za-z_])[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]){11,30}")
+_VAT_PREFIXES = "CHE|AT|BE|BG|CY|CZ|DE|DK|EE|EL|GR|ES|FI|FR|HR|HU|IE|IT|LT|LU|LV|MT|NL|PL|PT|RO|SE|SI|SK|GB|XI"
 _VAT_CANDIDATE = re.compile(
-    r"(?<![0-9A-Za-z_])(?P<cc>CHE|AT|BE|BG|CY|CZ|DE|DK|EE|EL|GR|ES|FI|FR|HR|HU|IE|IT|LT|LU|LV|MT|NL|PL|PT|RO|SE|SI|SK|GB|XI)"
-    r"[ -]?(?P<body>[0-9A-Z](?:[ .-]?[0-9A-Z]){1,13})"
+    rf"(?<![0-9A-Za-z_])(?:(?P<cc>{_VAT_PREFIXES})[ -]?|(?P<lc>{_VAT_PREFIXES.lower()})(?=[0-9A-Z]))"
+    r"(?P<body>[0-9A-Z](?:[ .-]?[0-9A-Z+*]){1,13})"
 )
+_SWISS_SUFFIX = re.compile(r"[ ]?(?:MWST|TVA|IVA)(?![0-9A-Za-z_])")
 _SIGNAL = re.compile(r"[0-9@]")
 _COUNTRY_CODE = re.compile(r"[A-Z]{2}")  # IBANs and VAT ids start with one
 
@@ -480,6 +487,10 @@ def _resident_shaped(compact: str) -> bool:
 
 
 def _card_prefix_ok(d: str) -> bool:
+    if len(d) == 15:  # American Express
+        return d[:2] in ("34", "37")
+    if len(d) == 14:  # Diners Club
+        return d[:2] in ("36", "38") or "300" <= d[:3] <= "305"
     return d[0] in "3456" or 2221 <= int(d[:4]) <= 2720 or d[:4] in ("9558", "9559")
 
 
@@ -514,7 +525,7 @@ def _ibans(text: str) -> list[_Cand]:
 def _vats(text: str) -> list[_Cand]:
     out: list[_Cand] = []
     for m in _VAT_CANDIDATE.finditer(text):
-        pattern, check = _VAT[m.group("cc")]
+        pattern, check = _VAT[(m.group("cc") or m.group("lc")).upper()]
         start = m.start("body")
         # cut where a group ends (the next character is no letter or digit), longest first
         cuts = [
@@ -523,8 +534,11 @@ def _vats(text: str) -> list[_Cand]:
             if i + 1 == len(text) or not (text[i + 1].isascii() and text[i + 1].isalnum())
         ]
         for end in reversed(cuts):
-            body = "".join(c for c in text[start:end] if c.isalnum())
+            body = "".join(c for c in text[start:end] if c.isalnum() or c in "+*")
             if pattern.fullmatch(body) and check(body):
+                if m.group("lc") == "che" or m.group("cc") == "CHE":
+                    suffix = _SWISS_SUFFIX.match(text, end)
+                    end = suffix.end() if suffix else end
                 out.append((2, m.start(), end, PiiKind.VAT_ID))
                 break
     return out
@@ -564,6 +578,8 @@ def _cards(folded: str) -> list[_Cand]:
         ):
             continue
         context = _CARD_WORD.search(_before(folded, m.start())) is not None
+        if len(d) < 16 and not _card_prefix_ok(d):
+            continue  # 14 and 15 digits: only the networks that issue them, whatever the context
         if not context and (not _card_prefix_ok(d) or _resident_shaped(d)):
             continue
         # an all-digit string valid both as a card and as a credit code is a card when it has a

@@ -47,7 +47,14 @@ def found(text: str) -> list[tuple[str, str]]:
         ("Our Chinese tax ID is 91110000600037341L.", "credit_code", "91110000600037341L"),
         ("德国客户的增值税号DE136695976，发票怎么开", "vat_id", "DE136695976"),
         ("VAT: FR 40 303265045, NL004495445B01", "vat_id", "FR 40 303265045"),
-        ("Swiss UID CHE-116.281.710 MWST", "vat_id", "CHE-116.281.710"),
+        ("Swiss UID CHE-116.281.710 MWST", "vat_id", "CHE-116.281.710 MWST"),  # the suffix is part of the VAT number
+        ("Swiss UID CHE-116.281.710 please", "vat_id", "CHE-116.281.710"),
+        ("The VAT number field rejects GB980780684, why?", "vat_id", "GB980780684"),  # "fi" of "field" is no prefix
+        ("Amex 3782 822463 10005 declined", "bank_card", "3782 822463 10005"),
+        ("Diners 30569309025904 declined", "bank_card", "30569309025904"),
+        ("USt-IdNr. de136695976, thanks", "vat_id", "de136695976"),
+        ("Irish VAT IE8Z49289F please", "vat_id", "IE8Z49289F"),
+        ("old Irish VAT IE1+23451H please", "vat_id", "IE1+23451H"),
         ("P.IVA IT00743110157 / ATU13585627", "vat_id", "IT00743110157"),
     ],
 )
@@ -99,6 +106,9 @@ def test_full_width_digits_keep_offsets_into_the_original() -> None:
         "2531 2000 0000 1234 5678 is the 数电 number in groups",
         "微信支付交易单号4200001234202611301234567890",
         "timestamp 1732953600 (1732953600000 ms)",
+        "物联网卡 14046170406 流量用完了",  # 140 is a data-only range, not a phone
+        "15-digit 纳税人识别号 110105123456789, 14 digits 12345678901234",  # no card network issues these
+        "de 553695513 personnes",  # a lowercase prefix counts only written onto its number
     ],
 )
 def test_look_alikes_are_left_alone(text: str) -> None:
