@@ -12,6 +12,14 @@ probability at least ``1 - delta`` over the calibration sample, every threshold 
 error rate of at most alpha on questions drawn like the calibration questions. The bound reported
 with it is the one-sided Clopper-Pearson upper confidence bound at the same level.
 
+The desk itself uses ``choose_threshold_mixture``: its calibration questions come in several
+customer-like wordings each (not independent draws) and from two populations (in scope, and
+"absent": the right entry left out) mixed at an assumed share. There the unit of the test is a pair
+of questions (one of each population, each averaged over its wordings) and each threshold is tested
+by betting (Waudby-Smith and Ramdas 2023), which stays exact for any sample size and uses every
+wording and every out-of-scope question, where a binomial test would have to keep one wording per
+question and subsample the larger population (and its verdict then depended on which were kept).
+
 Everything here is pure: arrays in, numbers out.
 """
 
@@ -78,7 +86,7 @@ def never(alpha: float, delta: float, examples: int) -> Guarantee:
 
 # confidences at which the bot may start answering; fixed before seeing any data, dense where
 # calibrated confidences of right answers lie
-GRID = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.88, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.985, 0.99, 0.995, 0.998, 0.999)
+GRID = (0.5, 0.6, 0.7, 0.75, 0.8, 0.82, 0.84, 0.85, 0.86, 0.87, 0.88, 0.89, 0.9, 0.91, 0.92, 0.93, 0.94, 0.945, 0.95, 0.955, 0.96, 0.97, 0.98, 0.985, 0.99, 0.995, 0.998, 0.999)
 
 
 def choose_threshold(
@@ -117,40 +125,40 @@ class MixtureGuarantee:
     alpha: float
     delta: float
     oos_share: float  # assumed share of out-of-scope questions in the traffic
-    in_scope: int  # in-scope calibration questions in the mixed sample
-    in_answered: int  # of which answered at the threshold
-    in_wrong: int  # of which answered with a wrong entry
-    out_of_scope: int  # out-of-scope calibration questions in the mixed sample
-    oos_answered: int  # of which answered (always wrong)
-    precision_lower_bound: float  # 1 - Clopper-Pearson upper bound of the error rate, confidence 1 - delta
-    estimated_precision: float | None  # 1 - errors / answered
+    in_scope: int  # in-scope questions of the knowledge the test rests on (one per unit)
+    in_answered: int  # their wordings answered at the threshold
+    in_wrong: int  # ... answered with a wrong entry
+    out_of_scope: int  # out-of-scope questions the test rests on (one per unit; 0: none known)
+    oos_answered: int  # their wordings answered at the threshold (always wrong)
+    precision_lower_bound: float  # the precision the test proves at the threshold, confidence 1 - delta
+    estimated_precision: float | None  # at the assumed mix, from the shares of wordings answered
     tested: tuple[float, ...] = ()  # the thresholds tested, in order (the last one failed, or the grid ended)
+    in_wordings: int = 0  # wordings of the in-scope questions (each asked in several customer-like ways)
+    oos_wordings: int = 0
 
     @property
     def answering(self) -> bool:
         return self.threshold <= 1.0
 
     def describe(self) -> str:
-        mix = f"{self.in_scope} in-scope and {self.out_of_scope} out-of-scope calibration questions ({self.oos_share:.0%} out of scope, as assumed)"
+        mix = (
+            f"{self.in_scope} in-scope and {self.out_of_scope} out-of-scope questions of the knowledge "
+            f"({self.in_wordings + self.oos_wordings} wordings; {self.oos_share:.0%} out of scope, as assumed)"
+        )
         if not self.answering:
             return (
                 f"no threshold reaches {1 - self.alpha:.0%} precision with {1 - self.delta:.0%} confidence on {mix}: "
                 "the bot hands every question to a person"
             )
-        return (
-            f"answers when confidence >= {self.threshold:.3f}: on {mix} it answered {self.in_answered + self.oos_answered}, "
-            f"{self.in_wrong + self.oos_answered} wrongly; precision >= {self.precision_lower_bound:.3f} "
-            f"with {1 - self.delta:.0%} confidence (target {1 - self.alpha:.0%})"
+        oos = (
+            f" and {self.oos_answered} of {self.oos_wordings} out-of-scope ones" if self.oos_wordings else ""
         )
-
-
-def one_per_origin(origins: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One example per origin (the variants of one question are not independent of each other)."""
-    if len(origins) == 0:
-        return np.arange(0)
-    order = rng.permutation(len(origins))
-    _, first = np.unique(origins[order], return_index=True)
-    return np.sort(order[first])
+        est = f"estimated {self.estimated_precision:.3f}, " if self.estimated_precision is not None else ""
+        return (
+            f"answers when confidence >= {self.threshold:.3f}: on {mix} it answered {self.in_answered} of "
+            f"{self.in_wordings} in-scope wordings ({self.in_wrong} wrongly){oos}; precision {est}"
+            f">= {self.precision_lower_bound:.3f} with {1 - self.delta:.0%} confidence (target {1 - self.alpha:.0%})"
+        )
 
 
 def mixed_sample(n_in: int, n_oos: int, oos_share: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -172,6 +180,84 @@ SEQUENCE = tuple(sorted(GRID, reverse=True))
 START_MIN_ANSWERED = 100  # the first threshold tested is the strictest one that answers at least this many
 
 
+BET_CAP = 0.9  # the largest share of wealth staked on one unit (any value below 1 is valid)
+
+
+def betting_p_value(z: np.ndarray, high: float, low: float, c: float = BET_CAP) -> float:
+    """A p-value for H0 "the mean of ``z`` is at least 0", from i.i.d. values in ``[low, high]``.
+
+    Testing by betting (Waudby-Smith and Ramdas 2023, the aGRAPA bet): a gambler starts with 1 and
+    stakes a share ``lam_t`` of their wealth on each value being below 0, the share chosen from the
+    values seen before it only; wealth ``K_t = prod(1 - lam_s * z_s)``. Under H0 the wealth is a
+    nonnegative supermartingale, so by Ville's inequality it ever reaches ``1 / delta`` with chance at
+    most ``delta``: ``1 / max K_t`` is a valid p-value for any sample size, with no normal
+    approximation. Unlike a binomial test it adapts to the spread of ``z``: averages of several
+    wordings of one question vary less than a single wording, and the test uses that.
+    """
+    z = np.asarray(z, dtype=float)
+    if len(z) == 0 or high <= 0:
+        return 1.0
+    steps = np.arange(1, len(z) + 1)
+    mean = np.concatenate([[0.0], np.cumsum(z)[:-1]]) / steps  # of the values before each one; prior 0
+    spread = (z - mean) ** 2
+    # prior: the widest spread the range allows, counted as one observation
+    var = ((high - low) ** 2 / 4 + np.concatenate([[0.0], np.cumsum(spread)[:-1]])) / steps
+    lam = np.clip(-mean / (var + mean * mean), 0.0, c / high)  # c < 1 keeps 1 - lam * z > 0
+    log_wealth = np.cumsum(np.log1p(-lam * z))
+    return float(min(1.0, np.exp(-max(0.0, float(log_wealth.max())))))
+
+
+@dataclass(frozen=True)
+class Units:
+    """The calibration sample as independent units for the test: one in-scope and one out-of-scope
+    question of the knowledge per unit, each carrying the share of its wordings answered (and
+    answered wrongly)."""
+
+    in_answered: np.ndarray  # per unit: share of the in-scope question's wordings answered
+    in_wrong: np.ndarray  # ... answered with a wrong entry
+    oos_answered: np.ndarray  # per unit: share of the out-of-scope question's wordings answered (empty: none)
+
+    def z(self, alpha: float, oos_share: float) -> tuple[np.ndarray, float, float]:
+        """Per unit ``(1 - pi) * answered * (wrong - alpha) + pi * (1 - alpha) * answered_oos``: its mean
+        is at most 0 exactly when the answers of the mix are right at least ``1 - alpha`` of the time."""
+        if len(self.oos_answered) == 0:
+            return self.in_wrong - alpha * self.in_answered, 1 - alpha, -alpha
+        pi = oos_share
+        z = (1 - pi) * (self.in_wrong - alpha * self.in_answered) + pi * (1 - alpha) * self.oos_answered
+        return z, (1 - pi) * (1 - alpha) + pi * (1 - alpha), -(1 - pi) * alpha
+
+    def precision(self, oos_share: float) -> float | None:
+        pi = oos_share if len(self.oos_answered) else 0.0
+        oos = float(self.oos_answered.mean()) if len(self.oos_answered) else 0.0
+        answered = (1 - pi) * float(self.in_answered.mean()) + pi * oos
+        if answered <= 0:
+            return None
+        return 1.0 - ((1 - pi) * float(self.in_wrong.mean()) + pi * oos) / answered
+
+
+def _per_origin(origins: np.ndarray, *values: np.ndarray) -> list[np.ndarray]:
+    _, inverse, counts = np.unique(origins, return_inverse=True, return_counts=True)
+    return [np.bincount(inverse, weights=v.astype(float)) / counts for v in values]
+
+
+def units(
+    p_in: np.ndarray,
+    right_in: np.ndarray,
+    p_oos: np.ndarray,
+    threshold: float,
+    origin_in: np.ndarray,
+    origin_oos: np.ndarray,
+    order_in: np.ndarray,
+    order_oos: np.ndarray,
+) -> Units:
+    answered_in, answered_oos = p_in >= threshold, p_oos >= threshold
+    a_in, w_in = _per_origin(origin_in, answered_in, answered_in & ~right_in)
+    n = min(len(a_in), len(order_oos)) if len(order_oos) else len(a_in)
+    keep = order_in[:n]
+    a_oos = _per_origin(origin_oos, answered_oos)[0][order_oos[:n]] if len(order_oos) else np.zeros(0)
+    return Units(a_in[keep], w_in[keep], a_oos)
+
+
 def choose_threshold_mixture(
     p_in: np.ndarray,
     right_in: np.ndarray,
@@ -187,51 +273,107 @@ def choose_threshold_mixture(
     """Lowest threshold whose answers keep the error rate at most ``alpha`` for the assumed mix, with
     confidence ``1 - delta``: Learn then Test with fixed-sequence testing.
 
-    The calibration examples are first mixed to the assumed share (``mixed_sample``). Thresholds are
-    then tested from the strictest down, each at level ``delta`` (H0: error rate above alpha;
-    rejected when ``P(Bin(n, alpha) <= k) <= delta``), and testing stops at the first threshold not
-    rejected. Fixed-sequence testing controls the chance of certifying any threshold whose error
-    rate exceeds alpha at ``delta`` with no correction for the number of thresholds. ``origin_*``:
-    the question each example was made from; the test sample keeps one example per question, since
-    the customer-like variants of one question are not independent draws. Testing starts
-    at the strictest threshold answering at least ``START_MIN_ANSWERED`` questions, a choice made
-    from the confidences alone, never from whether answers were right.
+    ``origin_*``: the question each example was made from. The customer-like wordings of one
+    question are not independent draws, so the unit of the test is the question: its examples are
+    averaged (the share of its wordings answered, and answered wrongly), and each unit pairs one
+    in-scope question with one out-of-scope question (seeded random pairing; the larger pool keeps
+    only as many as the smaller). The mix enters through the weights of the unit's value
+    (``Units.z``), whose mean is at most 0 exactly when precision is at least ``1 - alpha`` for
+    questions drawn like the calibration ones (a question at random, one of its wordings at random)
+    at the assumed out-of-scope share. Thresholds are tested from the strictest down, each at level
+    ``delta`` by betting (``betting_p_value``), and testing stops at the first threshold not
+    proven. Fixed-sequence testing controls the chance of certifying any threshold whose error
+    rate exceeds alpha at ``delta`` with no correction for the number of thresholds. Testing
+    starts at the strictest threshold answering at least ``START_MIN_ANSWERED`` units' worth of
+    questions, a choice
+    made from the confidences alone, never from whether answers were right.
     """
     p_in, p_oos = np.asarray(p_in, dtype=float), np.asarray(p_oos, dtype=float)
     right_in = np.asarray(right_in, dtype=bool)
+    o_in = np.asarray(origin_in) if origin_in is not None else np.arange(len(p_in))
+    o_oos = np.asarray(origin_oos) if origin_oos is not None else np.arange(len(p_oos))
     rng = np.random.default_rng(seed)
-    keep_in = one_per_origin(np.asarray(origin_in), rng) if origin_in is not None else np.arange(len(p_in))
-    keep_oos = one_per_origin(np.asarray(origin_oos), rng) if origin_oos is not None else np.arange(len(p_oos))
-    p_in, right_in, p_oos = p_in[keep_in], right_in[keep_in], p_oos[keep_oos]
-    ii, oo = mixed_sample(len(p_in), len(p_oos), oos_share, seed) if len(p_oos) else (np.arange(len(p_in)), np.arange(0))
-    p = np.concatenate([p_in[ii], p_oos[oo]])
-    right = np.concatenate([right_in[ii], np.zeros(len(oo), dtype=bool)])
-    is_in = np.concatenate([np.ones(len(ii), dtype=bool), np.zeros(len(oo), dtype=bool)])
-    start = next((k for k, t in enumerate(sequence) if (p >= t).sum() >= START_MIN_ANSWERED), len(sequence))
+    order_in = rng.permutation(len(np.unique(o_in)))
+    order_oos = rng.permutation(len(np.unique(o_oos))) if len(p_oos) else np.arange(0)
+    n_units = min(len(order_in), len(order_oos)) if len(order_oos) else len(order_in)
+
+    def at(t: float) -> Units:
+        return units(p_in, right_in, p_oos, t, o_in, o_oos, order_in, order_oos)
+
+    # the examples behind the units: the wordings of the paired questions
+    mask_in = np.isin(o_in, np.unique(o_in)[order_in[:n_units]])
+    mask_oos = np.isin(o_oos, np.unique(o_oos)[order_oos[:n_units]]) if len(p_oos) else np.zeros(0, dtype=bool)
+
+    def counts(t: float) -> tuple[int, int, int]:
+        a_in, a_oos = (p_in >= t) & mask_in, (p_oos >= t) & mask_oos
+        return int(a_in.sum()), int((a_in & ~right_in).sum()), int(a_oos.sum())
+
+    def answered_units(u: Units) -> float:
+        return float(u.in_answered.sum() + u.oos_answered.sum())
+
+    start = next((k for k, t in enumerate(sequence) if answered_units(at(t)) >= START_MIN_ANSWERED), len(sequence))
     best: MixtureGuarantee | None = None
     tested: list[float] = []
     for t in sequence[start:]:
         tested.append(float(t))
-        ans = p >= t
-        n, k = int(ans.sum()), int((ans & ~right).sum())
-        if binomial_p_value(k, n, alpha) > delta:
+        u = at(t)
+        z, high, low = u.z(alpha, oos_share)
+        if betting_p_value(z, high, low) > delta:
             break
+        ans_in, wrong_in, ans_oos = counts(t)
         best = MixtureGuarantee(
             float(t),
             alpha,
             delta,
             oos_share,
-            len(ii),
-            int((ans & is_in).sum()),
-            int((ans & is_in & ~right).sum()),
-            len(oo),
-            int((ans & ~is_in).sum()),
-            1.0 - clopper_pearson_upper(k, n, delta),
-            1.0 - k / n,
+            n_units,
+            ans_in,
+            wrong_in,
+            len(u.oos_answered),
+            ans_oos,
+            precision_bound(u, oos_share, delta),
+            u.precision(oos_share),
+            in_wordings=int(mask_in.sum()),
+            oos_wordings=int(mask_oos.sum()),
         )
     if best is None:
-        return MixtureGuarantee(1.0 + 1e-9, alpha, delta, oos_share, len(ii), 0, 0, len(oo), 0, 0.0, None, tuple(tested))
+        n_oos = n_units if len(order_oos) else 0
+        return MixtureGuarantee(
+            1.0 + 1e-9,
+            alpha,
+            delta,
+            oos_share,
+            n_units,
+            0,
+            0,
+            n_oos,
+            0,
+            0.0,
+            None,
+            tuple(tested),
+            int(mask_in.sum()),
+            int(mask_oos.sum()),
+        )
     return replace(best, tested=tuple(tested))
+
+
+def precision_bound(u: Units, oos_share: float, delta: float, steps: int = 30) -> float:
+    """The highest precision ``1 - a`` the betting test proves for these units at level ``delta``
+    (0 when it proves nothing)."""
+
+    def proven(a: float) -> bool:
+        return betting_p_value(*u.z(a, oos_share)) <= delta
+
+    lo, hi = 0.0, 1.0 - 1e-9  # error rates: lo not proven, hi proven
+    if not proven(hi):
+        return 0.0
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        if proven(mid):
+            hi = mid
+        else:
+            lo = mid
+    return 1.0 - hi
 
 
 def point_threshold(

@@ -1,4 +1,4 @@
-"""The guarantee's arithmetic: Clopper-Pearson bounds, the mixture bound, the threshold it picks."""
+"""The guarantee's arithmetic: Clopper-Pearson bounds, the test by betting, the threshold it picks."""
 
 import numpy as np
 import pytest
@@ -6,13 +6,13 @@ import pytest
 from bot.calibration.guarantee import (
     GRID,
     START_MIN_ANSWERED,
+    betting_p_value,
     binomial_p_value,
     choose_threshold,
     choose_threshold_mixture,
     clopper_pearson_lower,
     clopper_pearson_upper,
     mixed_sample,
-    one_per_origin,
     point_threshold,
 )
 
@@ -54,10 +54,37 @@ def test_mixed_sample_has_the_assumed_share() -> None:
     assert len(oo) / (len(ii) + len(oo)) == pytest.approx(0.2)
 
 
-def test_one_example_per_origin() -> None:
-    origins = np.array(["a", "a", "a", "b", "c", "c"])
-    keep = one_per_origin(origins, np.random.default_rng(0))
-    assert sorted(origins[keep].tolist()) == ["a", "b", "c"]
+def test_betting_p_value_is_valid_at_the_null_and_powerful_below_it() -> None:
+    """Under H0 (mean exactly 0) p <= 0.05 at most 5% of the time, whatever the sample size; skewed
+    values as the calibration's are (rare large errors, many small credits)."""
+    rng = np.random.default_rng(7)
+
+    def draw(n: int, wrong: float) -> np.ndarray:
+        u = rng.uniform(0, 1, n)
+        # answered wrongly: +0.95; answered right: -0.05; not answered: 0
+        return np.where(u < wrong, 0.95, np.where(u < 0.5, -0.05, 0.0))
+
+    null = 0.05 * 0.5  # P(wrong) at which the mean is 0: 0.95 w - 0.05 (0.5 - w) = 0
+    rejections = [betting_p_value(draw(n, null), 0.95, -0.05) <= 0.05 for n in (50, 300, 1000) for _ in range(300)]
+    assert np.mean(rejections) <= 0.05
+    assert betting_p_value(draw(1000, 0.01), 0.95, -0.05) < 0.001  # precision 98% is proven
+    assert betting_p_value(np.zeros(0), 0.95, -0.05) == 1.0
+
+
+def test_wordings_of_one_question_count_as_one_unit() -> None:
+    # 300 questions asked in 4 wordings each: the test rests on 300 questions, not 1,200 examples
+    origins = np.repeat(np.arange(300), 4)
+    p_in = np.full(1200, 0.99)
+    g = choose_threshold_mixture(p_in, np.ones(1200, dtype=bool), np.zeros(0), 0.2, origin_in=origins)
+    assert g.in_scope == 300 and g.in_wordings == 1200 and g.in_answered == 1200
+    assert "300 in-scope and 0 out-of-scope questions of the knowledge (1200 wordings" in g.describe()
+
+
+def test_in_and_out_of_scope_questions_are_paired() -> None:
+    rng = np.random.default_rng(5)
+    p_in, p_oos = rng.beta(8, 1, 800), rng.beta(2, 2, 500)
+    g = choose_threshold_mixture(p_in, np.ones(800, dtype=bool), p_oos, 0.2)
+    assert g.in_scope == g.out_of_scope == 500 and g.answering
 
 
 def test_fixed_sequence_stops_at_the_first_threshold_not_proven() -> None:
@@ -66,7 +93,7 @@ def test_fixed_sequence_stops_at_the_first_threshold_not_proven() -> None:
     right = np.ones(len(p_in), dtype=bool)
     right[(p_in < 0.9)] = np.arange(int((p_in < 0.9).sum())) % 3 != 0
     g = choose_threshold_mixture(p_in, right, np.zeros(0), 0.2)
-    assert g.threshold == 0.88 and g.tested[-1] == 0.85  # 0.85 failed, nothing below it was tested
+    assert g.threshold == 0.87 and g.tested[-1] == 0.86  # 0.86 failed, nothing below it was tested
     assert g.precision_lower_bound >= 0.95 and g.in_wrong == 0
 
 
@@ -84,7 +111,7 @@ def test_out_of_scope_answers_count_as_errors_at_the_assumed_share() -> None:
     low, high = choose_threshold_mixture(p_in, right, p_oos, 0.05), choose_threshold_mixture(p_in, right, p_oos, 0.5)
     assert low.answering and high.threshold >= low.threshold
     assert high.oos_answered <= high.in_answered * 0.06
-    assert "(5% out of scope, as assumed)" in low.describe()
+    assert "5% out of scope, as assumed)" in low.describe()
 
 
 def test_point_threshold_is_looser_than_the_guarantee() -> None:

@@ -88,11 +88,11 @@ def test_fit_on_a_tiny_knowledge_base_states_its_guarantee(tiny: Retriever) -> N
     meta: dict[str, Any] = cal.meta
     g = meta["guarantee"]
     assert meta["examples"] == sum(meta["examples_by_source"].values())
-    # the guarantee rests on one example per question (variants are not independent), mixed to the share
+    # the guarantee rests on questions, not examples (the wordings of one question are not
+    # independent): one in-scope and one out-of-scope question per unit
     n_questions = len({e.origin for e in exs})
-    assert g["in_scope"] <= n_questions and g["out_of_scope"] <= n_questions
-    if g["out_of_scope"] and g["in_scope"]:
-        assert g["out_of_scope"] / (g["in_scope"] + g["out_of_scope"]) == pytest.approx(0.2, abs=0.02)
+    assert g["in_scope"] <= n_questions and g["out_of_scope"] in (0, g["in_scope"])
+    assert g["in_wordings"] >= g["in_scope"] and g["oos_share"] == pytest.approx(0.2)
     if g["threshold"] <= 1:
         assert g["precision_lower_bound"] >= 0.95
     else:  # a few dozen questions rarely prove 95%: then the bot hands everything to a person
