@@ -15,16 +15,18 @@ phone         ``[phone]``       Chinese mobile (a voice range such as ``13x``, `
                                 ``+<country code>`` (or grouped ``00<country code>``) numbers
                                 of 8-15 digits; North American ``(415) 555-0132`` /
                                 ``415-555-0132`` (``415 555 0132`` only next to a phone word)
-bank_card     ``[bank card]``   16-19 digits, compact or in groups of 4, Luhn-checked, with a card
-                                network's first digits (any first digits next to a card word);
-                                American Express (15 digits, 34/37, 4-6-5) and Diners Club (14)
+bank_card     ``[bank card]``   13-19 digits, compact or grouped as printed (a first group of 4-6
+                                digits), Luhn-checked, with a card network's first digits (16-19
+                                digits: any first digits next to a card word); 13 digits only Visa,
+                                14 Diners Club, 15 American Express
 iban          ``[IBAN]``        country code, the country's length, mod-97 check
 resident_id   ``[resident id]`` 居民身份证号码: 18 characters, a real birth date, ISO 7064 MOD 11-2
                                 check character (``X`` allowed)
 credit_code   ``[credit code]`` 统一社会信用代码: 18 characters of GB 32100-2015's alphabet, its check
                                 character
 vat_id        ``[VAT id]``      EU VAT numbers with their country prefix (and GB, XI, CHE with its
-                                MWST / TVA / IVA; a lowercase prefix written onto its number); the
+                                MWST / TVA / IVA, NO with its MVA; a lowercase prefix written onto
+                                its number); the
                                 country's check digits, the format alone for Spain and for the
                                 personal numbers of Bulgaria, Czechia and Latvia
 ============  ================  ==============================================================
@@ -211,6 +213,11 @@ def _vat_gb(b: str) -> bool:
     return total in ((0, 42, 55) if int(b[:3]) >= 100 else (0,))
 
 
+def _vat_no(b: str) -> bool:
+    r = 11 - _weighted(b[:8], (3, 2, 7, 6, 5, 4, 3, 2)) % 11
+    return r != 10 and r % 11 == int(b[8])
+
+
 def _vat_be(b: str) -> bool:
     b = b if len(b) == 10 else "0" + b
     return int(b) > 0 and (int(b[:8]) + int(b[8:])) % 97 == 0
@@ -371,6 +378,7 @@ _VAT: dict[str, tuple[re.Pattern[str], _Check]] = {
     "LV": (re.compile(r"\d{11}"), _vat_lv),
     "MT": (re.compile(r"\d{8}"), _vat_mt),
     "NL": (re.compile(r"\d{9}B\d{2}"), _vat_nl),
+    "NO": (re.compile(r"\d{9}"), _vat_no),
     "PL": (re.compile(r"\d{10}"), _vat_pl),
     "PT": (re.compile(r"\d{9}"), _vat_pt),
     "RO": (re.compile(r"[1-9]\d{1,9}"), _vat_ro),
@@ -421,20 +429,21 @@ _NANP = re.compile(
     + _POST,
     re.IGNORECASE,
 )
-_CARD = re.compile(
-    _PRE
-    + r"(?:\d{14,19}|\d{4}(?P<s>[ -])\d{4}(?P=s)\d{4}(?P=s)\d{4}(?:(?P=s)\d{1,3})?|\d{4}(?P<t>[ -])\d{6}(?P=t)\d{4,5})"
-    + _POST
-)
+_CARD = re.compile(_PRE + r"(?:\d{13,19}|\d{4,6}(?P<s>[ -])\d{1,13}(?:(?P=s)\d{1,13}){0,4})" + _POST)
 _RESIDENT = re.compile(_PRE + r"\d{6}(?P<s>[ -]?)\d{8}(?P=s)\d{3}[0-9Xx]" + _POST)
 _CREDIT = re.compile(r"(?<![0-9A-Za-z_])[0-9A-HJ-NPQRTUWXY]{18}(?![0-9A-Za-z_])", re.IGNORECASE)
 _IBAN = re.compile(r"(?<![0-9A-Za-z_])[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]){11,30}")
-_VAT_PREFIXES = "CHE|AT|BE|BG|CY|CZ|DE|DK|EE|EL|GR|ES|FI|FR|HR|HU|IE|IT|LT|LU|LV|MT|NL|PL|PT|RO|SE|SI|SK|GB|XI"
+_VAT_PREFIXES = "CHE|AT|BE|BG|CY|CZ|DE|DK|EE|EL|GR|ES|FI|FR|HR|HU|IE|IT|LT|LU|LV|MT|NL|NO|PL|PT|RO|SE|SI|SK|GB|XI"
 _VAT_CANDIDATE = re.compile(
     rf"(?<![0-9A-Za-z_])(?:(?P<cc>{_VAT_PREFIXES})[ -]?|(?P<lc>{_VAT_PREFIXES.lower()})(?=[0-9A-Z]))"
     r"(?P<body>[0-9A-Z](?:[ .-]?[0-9A-Z+*]){1,13})"
 )
-_SWISS_SUFFIX = re.compile(r"[ ]?(?:MWST|TVA|IVA)(?![0-9A-Za-z_])")
+# the words that belong to a number: optional for Switzerland, required for Norway ("NO 123456789"
+# alone is as likely an invoice "No.")
+_VAT_SUFFIX: dict[str, tuple[re.Pattern[str], bool]] = {
+    "CHE": (re.compile(r"[ ]?(?:MWST|TVA|IVA)(?![0-9A-Za-z_])", re.IGNORECASE), False),
+    "NO": (re.compile(r"[ ]?MVA(?![0-9A-Za-z_])", re.IGNORECASE), True),
+}
 _SIGNAL = re.compile(r"[0-9@]")
 _COUNTRY_CODE = re.compile(r"[A-Z]{2}")  # IBANs and VAT ids start with one
 
@@ -448,7 +457,10 @@ _NOT_PII_BEFORE = re.compile(
     r"\s*[.#:]*\s*(?:是|为|為)?\s*:?\s*$"
 )
 _PHONE_WORD = re.compile(
-    r"手机|电话|座机|联系|致电|打|拨|热线|传真|号码|(?<![a-z])(?:call|phone|tel|mobile|cell|fax|landline|dial|ring)"
+    r"手机|电话|座机|联系|致电|打|拨|热线|传真|号码|微信|(?<![a-z])(?:call|phone|tel|mobile|mob|cell|fax|landline|dial|ring|contact|reach|whatsapp|wechat)"
+)
+_BANK_CARD_WORD = re.compile(
+    r"卡号|银行卡|信用卡|借记卡|储蓄卡|(?<![a-z])(?:bank|credit|debit|visa|master ?card|amex|unionpay)[ -]?card|card (?:no|number|#)"
 )
 _CARD_WORD = re.compile(
     r"卡号|银行卡|信用卡|借记卡|储蓄卡|账号|帐号|账户|帐户|(?<![a-z])(?:card|account|acct|a/c)"
@@ -486,12 +498,25 @@ def _resident_shaped(compact: str) -> bool:
     return len(compact) == 18 and compact[:17].isdigit() and compact[6:8] in ("19", "20")
 
 
+def _resident_valid(compact: str) -> bool:
+    return (
+        len(compact) == 18
+        and compact[:17].isdigit()
+        and _birth_date_ok(compact[6:14])
+        and resident_id_check(compact[:17]) == compact[17].upper()
+    )
+
+
 def _card_prefix_ok(d: str) -> bool:
+    if not 13 <= len(d) <= 19:
+        return False
+    if len(d) == 13:  # Visa's old numbers
+        return d[0] == "4"
     if len(d) == 15:  # American Express
         return d[:2] in ("34", "37")
     if len(d) == 14:  # Diners Club
         return d[:2] in ("36", "38") or "300" <= d[:3] <= "305"
-    return d[0] in "3456" or 2221 <= int(d[:4]) <= 2720 or d[:4] in ("9558", "9559")
+    return d[0] in "3456" or 2200 <= int(d[:4]) <= 2204 or 2221 <= int(d[:4]) <= 2720 or d[:4] in ("9558", "9559")
 
 
 # Candidates carry a rank: on overlap the lower rank wins, then the longer span.
@@ -524,24 +549,37 @@ def _ibans(text: str) -> list[_Cand]:
 
 def _vats(text: str) -> list[_Cand]:
     out: list[_Cand] = []
-    for m in _VAT_CANDIDATE.finditer(text):
-        pattern, check = _VAT[(m.group("cc") or m.group("lc")).upper()]
-        start = m.start("body")
-        # cut where a group ends (the next character is no letter or digit), longest first
-        cuts = [
-            i + 1
-            for i in range(start, m.end())
-            if i + 1 == len(text) or not (text[i + 1].isascii() and text[i + 1].isalnum())
-        ]
-        for end in reversed(cuts):
-            body = "".join(c for c in text[start:end] if c.isalnum() or c in "+*")
-            if pattern.fullmatch(body) and check(body):
-                if m.group("lc") == "che" or m.group("cc") == "CHE":
-                    suffix = _SWISS_SUFFIX.match(text, end)
-                    end = suffix.end() if suffix else end
-                out.append((2, m.start(), end, PiiKind.VAT_ID))
-                break
+    pos = 0
+    while (m := _VAT_CANDIDATE.search(text, pos)) is not None:
+        found = _vat_in(text, m)
+        if found is not None:
+            out.append(found)
+        # a candidate that holds no VAT id may still overlap one ("NL VAT NL448578530B01")
+        pos = found[2] if found is not None else m.start() + 1
     return out
+
+
+def _vat_in(text: str, m: re.Match[str]) -> _Cand | None:
+    cc = (m.group("cc") or m.group("lc")).upper()
+    pattern, check = _VAT[cc]
+    start = m.start("body")
+    suffix_re, required = _VAT_SUFFIX.get(cc, (None, False))
+    # cut where a group ends (the next character is no letter or digit), longest first
+    cuts = [
+        i + 1
+        for i in range(start, m.end())
+        if i + 1 == len(text)
+        or not (text[i + 1].isascii() and text[i + 1].isalnum())
+        or (suffix_re is not None and suffix_re.match(text, i + 1) is not None)  # "NO123456785MVA"
+    ]
+    for end in reversed(cuts):
+        body = "".join(c for c in text[start:end] if c.isalnum() or c in "+*")
+        if pattern.fullmatch(body) and check(body):
+            suffix = suffix_re.match(text, end) if suffix_re is not None else None
+            if suffix is None and required:
+                return None
+            return (2, m.start(), suffix.end() if suffix else end, PiiKind.VAT_ID)
+    return None
 
 
 def _ids(folded: str) -> list[_Cand]:
@@ -572,14 +610,17 @@ def _cards(folded: str) -> list[_Cand]:
     for m in _CARD.finditer(folded):
         d = _digits(m.group())
         if (
-            not luhn_ok(d)
+            not 13 <= len(d) <= 19
+            or not luhn_ok(d)
             or _not_pii_here(folded, m.start())
             or _part_of_longer_run(folded, m.start(), m.end())
         ):
             continue
         context = _CARD_WORD.search(_before(folded, m.start())) is not None
         if len(d) < 16 and not _card_prefix_ok(d):
-            continue  # 14 and 15 digits: only the networks that issue them, whatever the context
+            continue  # 13 to 15 digits: only the networks that issue them, whatever the context
+        if _resident_valid(d) and _BANK_CARD_WORD.search(_before(folded, m.start())) is None:
+            continue  # a valid resident id ("ID card 330102...") is a card only after a bank-card word
         if not context and (not _card_prefix_ok(d) or _resident_shaped(d)):
             continue
         # an all-digit string valid both as a card and as a credit code is a card when it has a
@@ -597,7 +638,7 @@ def _phones(folded: str) -> list[_Cand]:
         if _not_pii_here(folded, m.start()) or _part_of_longer_run(folded, m.start(), m.end()):
             continue
         plain = m.group("cc") is None and not m.group("s1") and not m.group("s2") and "(" not in m.group()
-        if plain and _PHONE_WORD.search(_before(folded, m.start())) is None:
+        if plain and _PHONE_WORD.search(_before(folded, m.start())) is None and not _alone_on_line(folded, m.start(), m.end()):
             continue  # 01065521234 alone may be a 发票代码 or any other number
         out.append((5, m.start(), m.end(), PiiKind.PHONE))
     for m in _INTERNATIONAL.finditer(folded):
@@ -610,6 +651,13 @@ def _phones(folded: str) -> list[_Cand]:
         if not _not_pii_here(folded, m.start()) and not _part_of_longer_run(folded, m.start(), m.end()):
             out.append((6, m.start(), m.end(), PiiKind.PHONE))
     return out
+
+
+def _alone_on_line(text: str, start: int, end: int) -> bool:
+    """The number is all its line holds (a signature's phone line), and the message has other lines."""
+    before, after = text.rfind("\n", 0, start), text.find("\n", end)
+    line = text[before + 1 : after if after >= 0 else len(text)]
+    return (before >= 0 or after >= 0) and line.strip() == text[start:end]
 
 
 def _trim_international(text: str, start: int, end: int) -> int:

@@ -38,6 +38,7 @@ def found(text: str) -> list[tuple[str, str]]:
         ("Our London office: +44 20 7946 0958.", "phone", "+44 20 7946 0958"),
         ("Call (415) 555-0132 ext. 12 please", "phone", "(415) 555-0132 ext. 12"),
         ("退款打到银行卡6222 0212 3456 7890 128，招商银行", "bank_card", "6222 0212 3456 7890 128"),
+        ("银行卡号330102199003071089", "bank_card", "330102199003071089"),  # a bank-card word decides
         ("Card 4111-1111-1111-1111 was charged twice.", "bank_card", "4111-1111-1111-1111"),
         ("境外账户 IBAN：DE89 3704 0044 0532 0130 00，请退款", "iban", "DE89 3704 0044 0532 0130 00"),
         ("Refund to GB82WEST12345698765432, thanks", "iban", "GB82WEST12345698765432"),
@@ -55,6 +56,14 @@ def found(text: str) -> list[tuple[str, str]]:
         ("USt-IdNr. de136695976, thanks", "vat_id", "de136695976"),
         ("Irish VAT IE8Z49289F please", "vat_id", "IE8Z49289F"),
         ("old Irish VAT IE1+23451H please", "vat_id", "IE1+23451H"),
+        ("tried 622848 1111111111112 as well", "bank_card", "622848 1111111111112"),  # 6+13, as UnionPay prints it
+        ("Mir card 2201 1111 1111 1116 declined", "bank_card", "2201 1111 1111 1116"),
+        ("Paid by Visa 4111-1111-1111-9 yesterday", "bank_card", "4111-1111-1111-9"),
+        ("Norwegian customer NO 923 456 783 MVA", "vat_id", "NO 923 456 783 MVA"),
+        ("org NO974760673MVA, invoice attached", "vat_id", "NO974760673MVA"),
+        ("employee ID card号码330102199003071089，用于报销", "resident_id", "330102199003071089"),
+        ("Our China entity, contact 02162345678.", "phone", "02162345678"),
+        ("谢谢\n许明 | 财务经理\n01065529988", "phone", "01065529988"),  # a signature's phone line
         ("P.IVA IT00743110157 / ATU13585627", "vat_id", "IT00743110157"),
     ],
 )
@@ -109,6 +118,8 @@ def test_full_width_digits_keep_offsets_into_the_original() -> None:
         "物联网卡 14046170406 流量用完了",  # 140 is a data-only range, not a phone
         "15-digit 纳税人识别号 110105123456789, 14 digits 12345678901234",  # no card network issues these
         "de 553695513 personnes",  # a lowercase prefix counts only written onto its number
+        "Invoice NO 923456783 is overdue",  # a Norwegian number carries its MVA; "NO" alone is "No."
+        "发票代码\n044031900111\n请核对",  # a number alone on its line is a phone only when it is one
     ],
 )
 def test_look_alikes_are_left_alone(text: str) -> None:
