@@ -1,0 +1,324 @@
+"""Spike detection: many customers asking the same unanswered thing at once is probably an incident.
+
+Handed-off and low-confidence questions arrive one by one with their query embedding (the vector the
+answer decision already computed; nothing is encoded here), language, channel and conversation. They
+are clustered online: a question joins the cluster whose centroid (the normalised mean of its recent
+members) is closest, if the cosine clears ``threshold``, else founds a new cluster. Members older
+than the long window (``window``) leave their cluster; an empty cluster is gone.
+
+Whether a cluster is improbably large is a one-sided test, not a fixed count. Under normal traffic a
+question "joins some cluster" (is like another question asked within the window) at a long-run rate
+``lambda`` per minute, estimated separately for business and off hours (the team calendar) from the
+joins and minutes seen so far, with exponential forgetting (``half_life``) and a weak prior. No single
+cluster grows faster than all clusters together, so ``lambda`` times the short window (``short``,
+10 minutes) bounds the count one cluster expects; its count of distinct conversations joining in the
+short window is tested against that expectation with the Gamma-Poisson (negative binomial)
+predictive distribution, which also carries the uncertainty of the estimated rate. A cluster opens a
+suspected incident when its p-value is below ``alpha`` divided by the number of clusters that could
+have been tested (Bonferroni). Joins of a cluster that is an incident already never count towards the
+base rate, so an incident does not teach the detector that incidents are normal.
+
+Pure and in memory: :class:`SpikeDetector` takes a question and says which cluster it joined and
+whether that opened an incident; persisting incidents is the caller's job (``IncidentRepo``).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+
+DEFAULT_THRESHOLD = 0.55  # cosine of a centred e5 query vector to a cluster centroid (bench/incidents.py)
+DEFAULT_ALPHA = 1e-4  # family-wise false-alarm probability per arriving question
+
+
+def poisson_sf(k: int, mu: float) -> float:
+    """P(N >= k) for N ~ Poisson(mu)."""
+    if k <= 0:
+        return 1.0
+    if mu <= 0:
+        return 0.0
+    # 1 - P(N <= k-1), summed in log space from the top term down for accuracy in the far tail
+    terms = [i * math.log(mu) - mu - math.lgamma(i + 1) for i in range(k, k + 400)]
+    top = max(terms)
+    tail = top + math.log(sum(math.exp(t - top) for t in terms))
+    return min(1.0, math.exp(tail))
+
+
+def negbin_sf(k: int, shape: float, exposure: float, window: float) -> float:
+    """P(N >= k) for the Gamma-Poisson predictive count in ``window`` of a rate with a Gamma(``shape``,
+    rate ``exposure``) posterior: negative binomial with r = shape, p = exposure / (exposure + window)."""
+    if k <= 0:
+        return 1.0
+    r, p = shape, exposure / (exposure + window)
+    log_p, log_q = math.log(p), math.log1p(-p)
+
+    def log_pmf(i: int) -> float:
+        return math.lgamma(i + r) - math.lgamma(r) - math.lgamma(i + 1) + r * log_p + i * log_q
+
+    terms = [log_pmf(i) for i in range(k, k + 2000)]
+    top = max(terms)
+    return min(1.0, math.exp(top + math.log(sum(math.exp(t - top) for t in terms))))
+
+
+@dataclass(frozen=True)
+class Question:
+    """One handed-off or low-confidence customer question."""
+
+    at: datetime  # aware
+    vector: np.ndarray  # the query embedding (any scale; normalised here)
+    lang: str
+    channel: str
+    conversation_id: str
+    handoff_id: int | None = None
+    text: str = ""
+
+
+@dataclass
+class _Member:
+    at: datetime
+    vector: np.ndarray
+    question: Question
+    joined: bool  # False for the question that founded the cluster
+
+
+@dataclass
+class Cluster:
+    key: str
+    members: list[_Member] = field(default_factory=list)
+    incident: str | None = None  # the incident key once it opened one
+    muted_until: datetime | None = None  # a dismissed incident: no new alarm from this cluster until then
+
+    def centroid(self) -> np.ndarray:
+        m = np.mean([x.vector for x in self.members], axis=0)
+        return m / max(float(np.linalg.norm(m)), 1e-12)
+
+    def questions(self) -> list[Question]:
+        return [m.question for m in self.members]
+
+
+@dataclass(frozen=True)
+class Suspected:
+    """An incident the detector suspects: the cluster's questions within the window, oldest first."""
+
+    key: str
+    cluster: str
+    questions: tuple[Question, ...]
+    count: int  # distinct conversations in the short window
+    expected: float  # the null's expected count in the short window
+    p_value: float
+    threshold: float  # alpha after the correction
+    regime: str
+    title: str = ""  # the most central question's text
+
+
+    @property
+    def first_seen(self) -> datetime:
+        return self.questions[0].at
+
+    @property
+    def last_seen(self) -> datetime:
+        return self.questions[-1].at
+
+    @property
+    def languages(self) -> list[str]:
+        return sorted({q.lang for q in self.questions})
+
+    @property
+    def channels(self) -> list[str]:
+        return sorted({q.channel for q in self.questions})
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What one question did: the cluster it joined, the incident that cluster belongs to (if any), and
+    the incident it opened now (if it did)."""
+
+    cluster: str
+    incident: str | None
+    opened: Suspected | None = None
+    p_value: float = 1.0
+
+
+@dataclass
+class _Rate:
+    """Joins and minutes of one regime, exponentially forgotten."""
+
+    joins: float = 0.0
+    minutes: float = 0.0
+
+
+def regime_of_calendar(is_open: Callable[[datetime], bool]) -> Callable[[datetime], str]:
+    """Business or off hours, by a team calendar's ``is_open``."""
+    return lambda at: "business" if is_open(at) else "off"
+
+
+class SpikeDetector:
+    """Online clusters of questions and a test of each cluster's recent count against the base rate.
+
+    Thread-safe. ``centre``: subtracted from every normalised vector before the cosine (e5's cosines are
+    anisotropic: any two questions score about 0.8; the mean of the knowledge's question vectors is a
+    good centre). ``prior_joins_per_hour`` and ``prior_hours``: the Gamma prior of the join rate of
+    each regime (a weak one: after a day the data dominate)."""
+
+    def __init__(
+        self,
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+        window: timedelta = timedelta(minutes=60),
+        short: timedelta = timedelta(minutes=10),
+        alpha: float = DEFAULT_ALPHA,
+        min_count: int = 3,
+        half_life: timedelta = timedelta(days=7),
+        regime: Callable[[datetime], str] = lambda at: "any",
+        prior_joins_per_hour: float = 2.0,
+        prior_hours: float = 2.0,
+        centre: np.ndarray | None = None,
+        mute_for: timedelta = timedelta(hours=6),
+    ) -> None:
+        self.threshold = threshold
+        self.window = window
+        self.short = short
+        self.alpha = alpha
+        self.min_count = min_count
+        self.half_life_minutes = half_life.total_seconds() / 60
+        self.regime = regime
+        self.prior_joins = prior_joins_per_hour * prior_hours
+        self.prior_minutes = prior_hours * 60.0
+        self.mute_for = mute_for
+        self._centre = None if centre is None else np.asarray(centre, dtype=np.float32)
+        self._clusters: dict[str, Cluster] = {}
+        self._rates: dict[str, _Rate] = {}
+        self._clock: datetime | None = None
+        self._lock = threading.Lock()
+
+    # -- state -------------------------------------------------------------------------------------
+
+    def set_centre(self, centre: np.ndarray | None) -> None:
+        """A new centre (the knowledge changed): the clusters' vectors were centred on the old one, so
+        they are re-centred (the raw vectors are kept)."""
+        with self._lock:
+            self._centre = None if centre is None else np.asarray(centre, dtype=np.float32)
+            for c in self._clusters.values():
+                for m in c.members:
+                    m.vector = self._prepare(m.question.vector)
+
+    def rate(self, regime: str) -> float:
+        """The estimated join rate of ``regime`` per minute (posterior mean)."""
+        r = self._rates.get(regime, _Rate())
+        return (r.joins + self.prior_joins) / (r.minutes + self.prior_minutes)
+
+    @property
+    def clusters(self) -> list[Cluster]:
+        with self._lock:
+            return list(self._clusters.values())
+
+    def dismiss(self, incident: str, at: datetime) -> None:
+        """An agent dismissed ``incident``: its cluster stops linking questions to it and stays silent
+        for ``mute_for``."""
+        with self._lock:
+            for c in self._clusters.values():
+                if c.incident == incident:
+                    c.incident = None
+                    c.muted_until = at + self.mute_for
+
+    def forget_incident(self, incident: str) -> None:
+        """The incident is over (resolved elsewhere): its cluster is an ordinary cluster again."""
+        with self._lock:
+            for c in self._clusters.values():
+                if c.incident == incident:
+                    c.incident = None
+
+    # -- the stream --------------------------------------------------------------------------------
+
+    def _prepare(self, vector: np.ndarray) -> np.ndarray:
+        v = np.asarray(vector, dtype=np.float32).reshape(-1)
+        v = v / max(float(np.linalg.norm(v)), 1e-12)
+        if self._centre is not None:
+            v = v - self._centre
+            v = v / max(float(np.linalg.norm(v)), 1e-12)
+        return v
+
+    def _advance(self, at: datetime) -> None:
+        """Time passes: exposure is added to the regime of the elapsed time (split per minute boundary
+        is not needed: questions arrive far more often than regimes change), old members leave."""
+        if self._clock is not None and at > self._clock:
+            minutes = (at - self._clock).total_seconds() / 60
+            decay = 0.5 ** (minutes / self.half_life_minutes)
+            for r in self._rates.values():
+                r.joins *= decay
+                r.minutes *= decay
+            self._rates.setdefault(self.regime(self._clock), _Rate()).minutes += minutes
+        if self._clock is None or at > self._clock:
+            self._clock = at
+        horizon = at - self.window
+        for key in list(self._clusters):
+            c = self._clusters[key]
+            c.members = [m for m in c.members if m.at > horizon]
+            if not c.members:
+                del self._clusters[key]
+
+    def observe(self, q: Question) -> Observed:
+        with self._lock:
+            self._advance(q.at)
+            v = self._prepare(q.vector)
+            best, best_sim = None, -1.0
+            if self._clusters:
+                keys = list(self._clusters)
+                cents = np.stack([self._clusters[k].centroid() for k in keys])
+                sims = cents @ v
+                i = int(np.argmax(sims))
+                best, best_sim = self._clusters[keys[i]], float(sims[i])
+            if best is None or best_sim < self.threshold:
+                c = Cluster(uuid.uuid4().hex[:12])
+                c.members.append(_Member(q.at, v, q, joined=False))
+                self._clusters[c.key] = c
+                return Observed(c.key, None)
+            c = best
+            c.members.append(_Member(q.at, v, q, joined=True))
+            if c.incident is not None:  # part of a known incident: linked, not counted as normal traffic
+                return Observed(c.key, c.incident)
+            regime = self.regime(q.at)
+            count, expected, p = self._test(c, q.at, regime)
+            rate = self._rates.setdefault(regime, _Rate())
+            rate.joins += 1
+            tested = len(self._clusters)  # any of them could have been the one this question joined
+            cut = self.alpha / tested
+            muted = c.muted_until is not None and q.at < c.muted_until
+            if p < cut and count >= self.min_count and not muted:
+                c.incident = uuid.uuid4().hex
+                cent = c.centroid()
+                central = max(c.members, key=lambda m: float(m.vector @ cent)).question
+                s = Suspected(
+                    c.incident, c.key, tuple(c.questions()), count, expected, p, cut, regime, central.text
+                )
+                return Observed(c.key, c.incident, s, p)
+            return Observed(c.key, None, None, p)
+
+    def _test(self, c: Cluster, at: datetime, regime: str) -> tuple[int, float, float]:
+        """The cluster's distinct conversations joining in the short window, the count the null expects
+        there, and the p-value of seeing at least that many."""
+        since = at - self.short
+        joined = {m.question.conversation_id for m in c.members if m.at > since and m.joined}
+        founders = {m.question.conversation_id for m in c.members if not m.joined}
+        count = len(joined - founders)
+        r = self._rates.get(regime, _Rate())
+        shape, exposure = r.joins + self.prior_joins, r.minutes + self.prior_minutes
+        window = self.short.total_seconds() / 60
+        return count, shape / exposure * window, negbin_sf(count, shape, exposure, window)
+
+
+def summary(s: Suspected, short: timedelta = timedelta(minutes=10)) -> str:
+    """One line for a pager or a chat channel."""
+    conv = len({q.conversation_id for q in s.questions})
+    minutes = int((s.last_seen - s.first_seen).total_seconds() // 60) + 1
+    return (
+        f"{conv} customers asked the same unanswered question within {minutes} min ({len(s.questions)} "
+        f"questions; {', '.join(s.languages)}; {', '.join(s.channels)}): {s.count} in the last "
+        f"{int(short.total_seconds() // 60)} min where {s.expected:.2f} are expected (p = {s.p_value:.1e})"
+    )
