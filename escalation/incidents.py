@@ -11,15 +11,20 @@ question "joins some cluster" (is like another question asked within the window)
 ``lambda`` per minute, estimated separately for business and off hours (the team calendar) from the
 joins and minutes seen so far, with exponential forgetting (``half_life``) and a weak prior. No single
 cluster grows faster than all clusters together, so ``lambda`` times the short window (``short``,
-10 minutes) bounds the count one cluster expects; its count of distinct conversations joining in the
-short window is tested against that expectation with the Gamma-Poisson (negative binomial)
-predictive distribution, which also carries the uncertainty of the estimated rate. A cluster opens a
-suspected incident when its p-value is below ``alpha`` divided by the number of clusters that could
-have been tested (Bonferroni). Joins of a cluster that is an incident already never count towards the
-base rate, so an incident does not teach the detector that incidents are normal.
+10 minutes) bounds the count any one cluster expects: that bound is the correction for the number of
+clusters (the worst case of their shares, whatever their number), so no Bonferroni factor is applied
+on top of it. When a question joins a cluster, the cluster's count of distinct conversations joining
+it in the short window is tested against that expectation with the Gamma-Poisson (negative binomial)
+predictive distribution, which also carries the uncertainty of the estimated rate; below ``alpha``
+(and with at least ``min_count`` conversations) it opens a suspected incident. One test per joining
+question: false alarms per day are at most ``alpha`` times the joins of a day (about 110 on the bench's
+normal day: at most one false alarm in 90 days at the default alpha, a loose bound). Joins of a
+cluster that is an incident already never count towards the base rate, so an incident does not teach
+the detector that incidents are normal.
 
 Pure and in memory: :class:`SpikeDetector` takes a question and says which cluster it joined and
-whether that opened an incident; persisting incidents is the caller's job (``IncidentRepo``).
+whether that opened an incident; :class:`IncidentWatch` stores (and pages) what it opens and links the
+questions that follow through the incidents repository.
 """
 
 from __future__ import annotations
@@ -29,11 +34,16 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 import numpy as np
 
-DEFAULT_THRESHOLD = 0.55  # cosine of a centred e5 query vector to a cluster centroid (bench/incidents.py)
+from escalation.errors import InvalidTransition
+from escalation.models import IncidentQuestion, IncidentStatus, iso
+from knowledge.pii import redact
+
+DEFAULT_THRESHOLD = 0.4  # cosine of a centred e5 query vector to a cluster centroid (bench/incidents.py)
 DEFAULT_ALPHA = 1e-4  # family-wise false-alarm probability per arriving question
 
 
@@ -112,7 +122,7 @@ class Suspected:
     count: int  # distinct conversations in the short window
     expected: float  # the null's expected count in the short window
     p_value: float
-    threshold: float  # alpha after the correction
+    threshold: float  # the alpha it was tested at
     regime: str
     title: str = ""  # the most central question's text
 
@@ -162,8 +172,11 @@ class SpikeDetector:
     """Online clusters of questions and a test of each cluster's recent count against the base rate.
 
     Thread-safe. ``centre``: subtracted from every normalised vector before the cosine (e5's cosines are
-    anisotropic: any two questions score about 0.8; the mean of the knowledge's question vectors is a
-    good centre). ``prior_joins_per_hour`` and ``prior_hours``: the Gamma prior of the join rate of
+    anisotropic: any two questions score about 0.8; the mean of the knowledge's vectors is a good centre,
+    as for the content gaps). Centred so, a Chinese question and its English paraphrase score about 0
+    (0.01 on the bench's burst; 0.25 with one centre per language, but then paraphrases in one language
+    drop from 0.43 to 0.37 and the bench linked fewer), so one incident tends to open once per language.
+    ``merge``: clusters whose centroids come within ``threshold`` of each other merge. ``prior_joins_per_hour`` and ``prior_hours``: the Gamma prior of the join rate of
     each regime (a weak one: after a day the data dominate)."""
 
     def __init__(
@@ -180,6 +193,7 @@ class SpikeDetector:
         prior_hours: float = 2.0,
         centre: np.ndarray | None = None,
         mute_for: timedelta = timedelta(hours=6),
+        merge: bool = True,
     ) -> None:
         self.threshold = threshold
         self.window = window
@@ -191,6 +205,7 @@ class SpikeDetector:
         self.prior_joins = prior_joins_per_hour * prior_hours
         self.prior_minutes = prior_hours * 60.0
         self.mute_for = mute_for
+        self.merge = merge
         self._centre = None if centre is None else np.asarray(centre, dtype=np.float32)
         self._clusters: dict[str, Cluster] = {}
         self._rates: dict[str, _Rate] = {}
@@ -281,14 +296,15 @@ class SpikeDetector:
                 return Observed(c.key, None)
             c = best
             c.members.append(_Member(q.at, v, q, joined=True))
+            if self.merge:
+                self._absorb(c)
             if c.incident is not None:  # part of a known incident: linked, not counted as normal traffic
                 return Observed(c.key, c.incident)
             regime = self.regime(q.at)
             count, expected, p = self._test(c, q.at, regime)
             rate = self._rates.setdefault(regime, _Rate())
             rate.joins += 1
-            tested = len(self._clusters)  # any of them could have been the one this question joined
-            cut = self.alpha / tested
+            cut = self.alpha  # one test per question; the expectation already bounds every cluster (see above)
             muted = c.muted_until is not None and q.at < c.muted_until
             if p < cut and count >= self.min_count and not muted:
                 c.incident = uuid.uuid4().hex
@@ -299,6 +315,23 @@ class SpikeDetector:
                 )
                 return Observed(c.key, c.incident, s, p)
             return Observed(c.key, None, None, p)
+
+    def _absorb(self, c: Cluster) -> None:
+        """Clusters whose centroid is now as close to ``c``'s as a member would have to be join it: the first
+        questions of one topic, asked differently (another language, an error code), often found
+        clusters of their own before their common centre emerges."""
+        others = [k for k in self._clusters if k != c.key]
+        if not others:
+            return
+        cent = c.centroid()
+        sims = np.stack([self._clusters[k].centroid() for k in others]) @ cent
+        for k, sim in zip(others, sims, strict=True):
+            if sim >= self.threshold:
+                other = self._clusters.pop(k)
+                c.members = sorted(c.members + other.members, key=lambda m: m.at)
+                c.incident = c.incident or other.incident
+                if other.muted_until is not None:
+                    c.muted_until = max(c.muted_until or other.muted_until, other.muted_until)
 
     def _test(self, c: Cluster, at: datetime, regime: str) -> tuple[int, float, float]:
         """The cluster's distinct conversations joining in the short window, the count the null expects
@@ -322,3 +355,111 @@ def summary(s: Suspected, short: timedelta = timedelta(minutes=10)) -> str:
         f"questions; {', '.join(s.languages)}; {', '.join(s.channels)}): {s.count} in the last "
         f"{int(short.total_seconds() // 60)} min where {s.expected:.2f} are expected (p = {s.p_value:.1e})"
     )
+
+
+class IncidentRepoLike(Protocol):
+    """What :class:`IncidentWatch` needs of ``escalation.storage.repos.IncidentRepo``."""
+
+    def open(
+        self,
+        key: str,
+        title: str,
+        summary: str,
+        questions: list[IncidentQuestion],
+        detection: dict[str, Any],
+        console_url: Callable[[int], str | None] = ...,
+    ) -> tuple[dict[str, Any], bool]: ...
+
+    def link(self, incident_id: int, q: IncidentQuestion) -> bool: ...
+
+    def set_status(
+        self,
+        incident_id: int,
+        status: IncidentStatus,
+        actor: str,
+        note_en: str | None = None,
+        note_zh: str | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]: ...
+
+
+def incident_question(q: Question) -> IncidentQuestion:
+    return IncidentQuestion(q.conversation_id, q.lang, q.channel, q.text, iso(q.at), q.handoff_id)
+
+
+def detection(s: Suspected) -> dict[str, Any]:
+    """How the detector decided, for the incident's record and its page."""
+    return {
+        "count": s.count,
+        "expected": round(s.expected, 4),
+        "p_value": float(f"{s.p_value:.3g}"),
+        "threshold": float(f"{s.threshold:.3g}"),
+        "regime": s.regime,
+    }
+
+
+class IncidentWatch:
+    """The detector and the incidents it opens: a suspected incident is stored (and paged) once, later
+    questions of its cluster are linked to it, a dismissed one silences its cluster.
+
+    In memory per process: on several replicas each watches the questions it answers."""
+
+    def __init__(
+        self,
+        repo: IncidentRepoLike,
+        detector: SpikeDetector,
+        console_url: Callable[[int], str | None] = lambda incident_id: None,
+    ) -> None:
+        self.repo = repo
+        self.detector = detector
+        self.console_url = console_url
+        self._ids: dict[str, int] = {}  # detector key -> incident id
+        self._lock = threading.Lock()
+
+    def observe(self, q: Question) -> int | None:
+        """Feed one question; the id of the incident it belongs to, if any (opened now or before)."""
+        o = self.detector.observe(q)
+        if o.opened is not None:
+            s = o.opened
+            title = redact(" ".join((s.title or s.questions[-1].text).split()))[:200]
+            row, _ = self.repo.open(
+                s.key, title, summary(s, self.detector.short), [incident_question(x) for x in s.questions],
+                detection(s), self.console_url,
+            )
+            with self._lock:
+                self._ids[s.key] = int(row["id"])
+            return int(row["id"])
+        if o.incident is None:
+            return None
+        with self._lock:
+            incident_id = self._ids.get(o.incident)
+        if incident_id is None:
+            return None
+        try:
+            self.repo.link(incident_id, incident_question(q))
+        except InvalidTransition:  # dismissed or resolved meanwhile (by another replica): stop linking
+            self.detector.dismiss(o.incident, q.at)
+            return None
+        return incident_id
+
+    def _key(self, incident_id: int) -> str | None:
+        with self._lock:
+            return next((k for k, v in self._ids.items() if v == incident_id), None)
+
+    def set_status(
+        self,
+        incident_id: int,
+        status: IncidentStatus,
+        actor: str,
+        note_en: str | None = None,
+        note_zh: str | None = None,
+        at: datetime | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        row = self.repo.set_status(incident_id, status, actor, note_en, note_zh, reason)
+        key = self._key(incident_id) or str(row.get("key", ""))
+        if status == IncidentStatus.DISMISSED:
+            self.detector.dismiss(key, at or datetime.now(UTC))
+        elif status == IncidentStatus.RESOLVED:
+            self.detector.forget_incident(key)
+        return row

@@ -1270,11 +1270,17 @@ class IncidentRepo:
         return incident, True
 
     def link(self, incident_id: int, q: IncidentQuestion) -> bool:
-        """Link one more question; True when its conversation is newly linked."""
+        """Link one more question to a suspected or confirmed incident; True when its conversation is newly
+        linked (404 for no such incident, 409 for a dismissed or resolved one)."""
         now = now_iso()
         with self.db.tx() as tx:
-            if not tx.execute("UPDATE incidents SET updated_at = ? WHERE id = ?", (now, incident_id)):  # row lock
-                raise NotFound(f"no incident {incident_id}")
+            if not tx.execute(  # the row lock the counts are kept under
+                "UPDATE incidents SET updated_at = ? WHERE id = ? AND status IN (?, ?)",
+                (now, incident_id, IncidentStatus.SUSPECTED, IncidentStatus.CONFIRMED),
+            ):
+                if tx.one("SELECT id FROM incidents WHERE id = ?", (incident_id,)) is None:
+                    raise NotFound(f"no incident {incident_id}")
+                raise InvalidTransition(f"incident {incident_id} is closed; nothing more is linked to it")
             new = self._link(tx, incident_id, q, now)
             self._refresh(tx, incident_id)
             tx.emit(Event(EventKind.INCIDENT_CHANGED, q.conversation_id, incident_id=incident_id))
@@ -1363,6 +1369,7 @@ class IncidentRepo:
         actor: str,
         note_en: str | None = None,
         note_zh: str | None = None,
+        reason: str | None = None,
     ) -> Row:
         """Move an incident on (confirm, dismiss, resolve), with its status notes; only one caller makes
         each move (404 for a missing incident, 409 when it is no longer in a status that may move there)."""
@@ -1379,7 +1386,7 @@ class IncidentRepo:
                 if current is None:
                     raise NotFound(f"no incident {incident_id}")
                 raise InvalidTransition(f"incident {incident_id} is {current['status']}; it cannot become {status}")
-            detail = {k: v for k, v in (("note_en", note_en), ("note_zh", note_zh)) if v}
+            detail = {k: v for k, v in (("note_en", note_en), ("note_zh", note_zh), ("reason", reason)) if v}
             self._event(tx, incident_id, str(status), actor, detail)
             tx.emit(Event(EventKind.INCIDENT_CHANGED, incident_id=incident_id))
         return _incident(row)

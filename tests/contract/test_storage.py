@@ -485,6 +485,9 @@ def test_an_incident_opens_once_with_its_links_timeline_and_webhook(storage: Sto
     assert storage.incidents.get(incident["id"])["note_en"] == "Invoice generation is delayed"
     assert [i["id"] for i in storage.incidents.all("confirmed")] == [incident["id"]]
     assert storage.incidents.all("suspected") == [] and storage.incidents.open_keys() == {"k1": incident["id"]}
+    storage.incidents.set_status(incident["id"], IncidentStatus.RESOLVED, "a0")
+    with pytest.raises(InvalidTransition):  # a resolved incident takes no more links
+        storage.incidents.link(incident["id"], _asked(storage, "invoices missing again"))
 
     # retention: a purged conversation leaves its incident; a masked one keeps its link, masked
     storage.conversations.mask(first[0].conversation_id, lambda t: "[masked]")

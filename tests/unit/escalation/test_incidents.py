@@ -62,7 +62,7 @@ def burst(at: datetime, n: int, minutes: float, seed: int) -> list[Question]:
 
 
 def detector() -> SpikeDetector:
-    return SpikeDetector(threshold=0.45, regime=regime_of_calendar(CALENDAR.is_open))
+    return SpikeDetector(regime=regime_of_calendar(CALENDAR.is_open))
 
 
 def run(d: SpikeDetector, stream: list[Question]) -> list:
