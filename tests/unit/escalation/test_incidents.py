@@ -136,3 +136,24 @@ def test_a_dismissed_incident_stays_quiet() -> None:
     assert len(first) == 1
     d.dismiss(first[0].opened.key, DAY + timedelta(hours=2, minutes=10))
     assert run(d, burst(DAY + timedelta(hours=2, minutes=12), 20, 10, 9)) == []
+
+
+def test_two_clusters_of_one_topic_merge_once_their_centroids_meet() -> None:
+    """Two ways of asking one thing (under the threshold of each other) found two clusters; as questions
+    in between arrive, the centroids meet and the clusters become one (without merging: two)."""
+    rng = np.random.default_rng(4)
+    base, a, b = topic_vectors(3, rng)
+    first, second = base + 0.9 * a, base + 0.9 * b  # cosine about 0.55 to each other
+    first, second = first / np.linalg.norm(first), second / np.linalg.norm(second)
+    between = [first + second + rng.normal(scale=0.02, size=DIM) for _ in range(6)]
+    at = DAY + timedelta(hours=3)
+    sizes = {}
+    for merge in (True, False):
+        d = SpikeDetector(threshold=0.75, regime=regime_of_calendar(CALENDAR.is_open), merge=merge)
+        o1 = d.observe(Question(at, first, "en", "widget", "c1"))
+        o2 = d.observe(Question(at + timedelta(seconds=5), second, "zh", "widget", "c2"))
+        assert o1.cluster != o2.cluster
+        for i, v in enumerate(between):
+            d.observe(Question(at + timedelta(seconds=10 + i), v, "en", "widget", f"m{i}"))
+        sizes[merge] = sorted(len(c.members) for c in d.clusters)
+    assert sizes[True] == [8] and len(sizes[False]) == 2
