@@ -139,10 +139,17 @@ def new_detector(args: argparse.Namespace, centre: np.ndarray) -> SpikeDetector:
     )
 
 
+WARM_UP = {"days": 0, "false_alarms": 0}  # normal days replayed before the days measured, and their alarms
+WARM_UP_ALARMS: list[str] = []
+
+
 def warmed(args: argparse.Namespace, centre: np.ndarray, items: list[Item], seed: int) -> SpikeDetector:
     d = new_detector(args, centre)
     for k in range(args.warm_days, 0, -1):
-        replay(d, normal_day(DAY - timedelta(days=k), items, seed * 1000 + k))
+        r = replay(d, normal_day(DAY - timedelta(days=k), items, seed * 1000 + k))
+        WARM_UP["days"] += 1
+        WARM_UP["false_alarms"] += r.false_alarms
+        WARM_UP_ALARMS.extend(f"warm-up day -{k} of seed {seed}: {t}" for t in r.false_titles)
     return d
 
 
@@ -193,7 +200,11 @@ def main() -> None:
                 print("    burst incident:", t)
             for t in r.false_titles:
                 print("    false alarm:", t)
-    print(f"({time.monotonic() - t0:.0f} s)")
+    print(f"false alarms over the {WARM_UP['days']} normal warm-up days replayed before those: "
+          f"{WARM_UP['false_alarms']} ({time.monotonic() - t0:.0f} s)")
+    if args.verbose:
+        for t in WARM_UP_ALARMS:
+            print("    false alarm:", t)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ than the long window (``window``) leave their cluster; an empty cluster is gone.
 Whether a cluster is improbably large is a one-sided test, not a fixed count. Under normal traffic a
 question "joins some cluster" (is like another question asked within the window) at a long-run rate
 ``lambda`` per minute, estimated separately for business and off hours (the team calendar) from the
-joins and minutes seen so far, with exponential forgetting (``half_life``) and a weak prior. No single
+joins and minutes seen so far, with exponential forgetting (``half_life``) and a weak prior (a window
+that straddles the end of business hours counts each of its minutes at its own regime's rate). No single
 cluster grows faster than all clusters together, so ``lambda`` times the short window (``short``,
 10 minutes) bounds the count any one cluster expects: that bound is the correction for the number of
 clusters (the worst case of their shares, whatever their number), so no Bonferroni factor is applied
@@ -304,7 +305,7 @@ class SpikeDetector:
             if c.incident is not None:  # part of a known incident: linked, not counted as normal traffic
                 return Observed(c.key, c.incident)
             regime = self.regime(q.at)
-            count, expected, p = self._test(c, q.at, regime)
+            count, expected, p = self._test(c, q.at)
             rate = self._rates.setdefault(regime, _Rate())
             rate.joins += 1
             cut = self.alpha  # one test per question; the expectation already bounds every cluster (see above)
@@ -336,17 +337,30 @@ class SpikeDetector:
                 if other.muted_until is not None:
                     c.muted_until = max(c.muted_until or other.muted_until, other.muted_until)
 
-    def _test(self, c: Cluster, at: datetime, regime: str) -> tuple[int, float, float]:
+    def _test(self, c: Cluster, at: datetime) -> tuple[int, float, float]:
         """The cluster's distinct conversations joining in the short window, the count the null expects
         there, and the p-value of seeing at least that many."""
         since = at - self.short
         joined = {m.question.conversation_id for m in c.members if m.at > since and m.joined}
         founders = {m.question.conversation_id for m in c.members if not m.joined}
         count = len(joined - founders)
-        r = self._rates.get(regime, _Rate())
-        shape, exposure = r.joins + self.prior_joins, r.minutes + self.prior_minutes
-        window = self.short.total_seconds() / 60
-        return count, shape / exposure * window, negbin_sf(count, shape, exposure, window)
+        # the window may straddle the end of business hours: each minute at its own regime's rate (the
+        # joins of 17:55 are not tested against the night's rate at 18:05)
+        minutes = self.short.total_seconds() / 60
+        steps = max(1, int(round(minutes)))
+        share: dict[str, float] = {}
+        for i in range(steps):
+            t = since + self.short * ((i + 0.5) / steps)
+            share[self.regime(t)] = share.get(self.regime(t), 0.0) + minutes / steps
+        expected, shape, biggest = 0.0, 0.0, -1.0
+        for name, w in share.items():
+            r = self._rates.get(name, _Rate())
+            a, b = r.joins + self.prior_joins, r.minutes + self.prior_minutes
+            part = a / b * w
+            expected += part
+            if part > biggest:  # the predictive's spread: that of the regime the expectation rests on most
+                biggest, shape = part, a
+        return count, expected, negbin_sf(count, shape, shape / expected, 1.0)
 
 
 def summary(s: Suspected, short: timedelta = timedelta(minutes=10)) -> str:

@@ -157,3 +157,17 @@ def test_two_clusters_of_one_topic_merge_once_their_centroids_meet() -> None:
             d.observe(Question(at + timedelta(seconds=10 + i), v, "en", "widget", f"m{i}"))
         sizes[merge] = sorted(len(c.members) for c in d.clusters)
     assert sizes[True] == [8] and len(sizes[False]) == 2
+
+
+def test_a_busy_last_business_minute_is_not_tested_against_the_nights_rate() -> None:
+    """Questions of 17:51-17:59, ordinary for business hours, are still in the 10-minute window at 18:01:
+    the minutes before 18:00 count at the business rate, so the first question of the night alarms nothing."""
+    d = detector()
+    run(d, normal_day(DAY - timedelta(days=1), 5, business_per_hour=120))
+    rng = np.random.default_rng(8)
+    topic = topic_vectors(1, np.random.default_rng(99))[0]
+    at = DAY + timedelta(hours=17, minutes=51)
+    qs = [Question(at + timedelta(minutes=i), paraphrase(topic, rng), "en", "widget", f"e{i}") for i in range(9)]
+    qs.append(Question(DAY + timedelta(hours=18, minutes=1), paraphrase(topic, rng), "en", "widget", "night"))
+    assert run(d, qs) == []
+    assert d.rate("business") > 10 * d.rate("off")
