@@ -31,6 +31,7 @@ from escalation.accounts import Accounts, Role
 from escalation.calendar import Calendars
 from escalation.events import Event, EventKind
 from escalation.identity import ConversationKeys, IdentityVerifier
+from escalation.incidents import IncidentWatch, SpikeDetector, regime_of_calendar
 from escalation.models import iso
 from escalation.queue import EscalationQueue
 from escalation.ratelimit import Limit, RateLimited, RateLimiter
@@ -147,6 +148,18 @@ def bootstrap_accounts(settings: Settings, accounts: Accounts) -> str | None:
     return password
 
 
+def incident_watch(settings: Settings, storage: Storage, calendars: Calendars) -> IncidentWatch:
+    """The spike detector (base rates per business and off hours of the team's calendar) and its incidents,
+    paged with a link to the console when the desk knows its public address."""
+    detector = SpikeDetector(alpha=settings.incident_alpha, regime=regime_of_calendar(calendars.for_lang(None).is_open))
+    base = settings.public_url.rstrip("/") if settings.public_url else None
+
+    def console_url(incident_id: int) -> str | None:
+        return f"{base}/console?incident={incident_id}" if base else None
+
+    return IncidentWatch(storage.incidents, detector, console_url)
+
+
 class HashingBusy(Exception):
     """More sign-ins are waiting for the password hash than it is sensible to queue."""
 
@@ -195,6 +208,7 @@ class Services:
     _housekeeping: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     smtp: SmtpListener | None = None
+    incidents: IncidentWatch | None = None  # the spike detector and the incidents it opens (None: off)
     gaps: ContentGaps = field(init=False)  # the content-gap loop: clusters of questions the desk missed
     editorial: Editorial = field(init=False)  # preview and publish of FAQ entries
 
@@ -317,7 +331,8 @@ def build_services(
     answerer = Answerer(runtime)
     calendars = Calendars.parse(settings.calendar, settings.calendars)
     waits = Waits(storage, calendars)
-    chat = ChatService(storage, queue, answerer, waits)
+    incidents = incident_watch(settings, storage, calendars) if settings.incident_detection else None
+    chat = ChatService(storage, queue, answerer, waits, incidents)
     accounts = Accounts(storage.accounts)
     first_password = bootstrap_accounts(settings, accounts)
     configured_token(settings, accounts)
@@ -370,4 +385,5 @@ def build_services(
         identity,
         first_password,
         first_token(settings, storage, accounts),
+        incidents=incidents,
     )

@@ -145,9 +145,18 @@ class Settings(BaseSettings):
         '"resolution_minutes": 2880}, ...]; `[]` switches SLAs off.',
     )
     sla_check_seconds: float = Field(15.0, gt=0, description="How often SLA clocks are checked (seconds).")
+    incident_detection: bool = Field(
+        True,
+        description="Watch handed-off and low-confidence questions for spikes (many customers asking the same "
+        "thing at once) and open suspected incidents, paged as incident.suspected to the webhook.",
+    )
+    incident_alpha: float = Field(
+        1e-4, gt=0, lt=0.5,
+        description="False-alarm probability of the spike test per question (Bonferroni over the clusters tested).",
+    )
     webhook_url: str | None = Field(
         None,
-        description="Where handoff.created, sla.breached and handoff.resolved are POSTed (JSON, HMAC-SHA256 signed "
+        description="Where handoff.created, sla.breached, handoff.resolved and incident.suspected are POSTed (JSON, HMAC-SHA256 signed "
         "with `webhook_secret` in X-Helpdesk-Signature, retried with backoff for a day).",
     )
     webhook_secret: str | None = Field(None, description="Secret of the webhook signature (required with webhook_url).")

@@ -31,6 +31,8 @@ class EventKind(StrEnum):
     SLA_BREACHED = "sla.breached"
     HANDOFF_NOTED = "handoff.noted"  # an internal note (never carries the conversation: no customer stream wakes)
     HANDOFF_RELEASED = "handoff.released"  # unclaimed: back in the queue
+    INCIDENT_SUSPECTED = "incident.suspected"  # the spike detector opened an incident
+    INCIDENT_CHANGED = "incident.changed"  # confirmed, dismissed, resolved, a conversation linked
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,7 @@ class Event:
     handoff_id: int | None = None
     message_id: int | None = None
     ticket_id: str | None = None
+    incident_id: int | None = None
 
     def to_json(self) -> str:
         return json.dumps({k: v for k, v in asdict(self).items() if v is not None})
@@ -53,6 +56,7 @@ class Event:
             data.get("handoff_id"),
             data.get("message_id"),
             data.get("ticket_id"),
+            data.get("incident_id"),
         )
 
 

@@ -139,3 +139,34 @@ class FaqDraft:
     entry_id: str | None = None  # the FAQ id an editor gave it
     updated_by: str | None = None
     updated_at: str | None = None
+
+
+class IncidentStatus(StrEnum):
+    """Where a suspected incident is: an agent or engineer confirms or dismisses it; a confirmed one is
+    resolved when the fix ships."""
+
+    SUSPECTED = "suspected"
+    CONFIRMED = "confirmed"
+    DISMISSED = "dismissed"
+    RESOLVED = "resolved"
+
+
+# which status each may move to (anything else is a 409)
+INCIDENT_TRANSITIONS: dict[IncidentStatus, tuple[IncidentStatus, ...]] = {
+    IncidentStatus.SUSPECTED: (IncidentStatus.CONFIRMED, IncidentStatus.DISMISSED, IncidentStatus.RESOLVED),
+    IncidentStatus.CONFIRMED: (IncidentStatus.RESOLVED,),
+    IncidentStatus.DISMISSED: (),
+    IncidentStatus.RESOLVED: (),
+}
+
+
+@dataclass(frozen=True)
+class IncidentQuestion:
+    """A customer question linked to an incident (one link per conversation)."""
+
+    conversation_id: str
+    lang: str
+    channel: str
+    question: str
+    asked_at: str  # ISO-8601
+    handoff_id: int | None = None

@@ -1,10 +1,15 @@
-"""Outgoing webhooks: ``handoff.created``, ``sla.breached``, ``handoff.resolved``, signed and retried.
+"""Outgoing webhooks: ``handoff.created``, ``sla.breached``, ``handoff.resolved``, ``incident.suspected``,
+signed and retried.
 
 Each delivery is a row of the webhook outbox (written with its event). The body is JSON; the
 signature is ``X-Helpdesk-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`` under the
 webhook secret (the scheme Stripe and Slack use: the receiver recomputes it and rejects old
 timestamps). A 2xx delivers; anything else is retried with backoff (30 s doubling to 30 min) for a
 day, then marked failed. The rows are the delivery log (``GET /api/agent/webhooks``).
+
+``incident.suspected`` is the page to the on-call engineers: besides ``data`` (counts, languages, channels,
+first/last seen, a few redacted questions, the console URL, and a ``pager`` block shaped like PagerDuty's
+Events API v2 ``payload``) its body has a top-level ``text``, which Slack-style incoming webhooks post.
 """
 
 from __future__ import annotations

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+import numpy as np
 
 from bot.flow import guard, phrases
 from bot.flow.decision import Decision, ReplyKind
-from bot.runtime import KnowledgeRuntime
+from bot.runtime import KnowledgeRuntime, Snapshot
 from escalation.models import HandoffReason
 from indexer.search import Retrieval
 from knowledge.corpus import KnowledgeBase
@@ -22,6 +24,8 @@ class Reply:
     sources: list[dict[str, Any]] = field(default_factory=list)
     suggestions: list[dict[str, Any]] = field(default_factory=list)
     candidates: list[dict[str, Any]] = field(default_factory=list)  # for the agent, on handoff
+    # the question's query vectors per model, when it was retrieved (the spike detector reuses them)
+    vectors: dict[str, np.ndarray] | None = field(default=None, compare=False, repr=False)
 
     def public(self) -> dict[str, Any]:
         return {
@@ -61,8 +65,18 @@ class Answerer:
         self.runtime = runtime
 
     def retrieve(self, text: str, lang: str | None = None) -> Retrieval:
-        snap = self.runtime.snapshot
-        return snap.retriever.search(text, k=10, lang=lang, weights=snap.calibration.ranking)
+        return self.retrieve_encoded(text, lang)[0]
+
+    def retrieve_encoded(
+        self, text: str, lang: str | None = None, snap: Snapshot | None = None
+    ) -> tuple[Retrieval, dict[str, np.ndarray]]:
+        """The retrieval of ``text`` and its query vectors (encoded once, for the decision and the detector)."""
+        snap = snap or self.runtime.snapshot
+        vectors = snap.retriever.encode([text])
+        found = snap.retriever.search_encoded(
+            [text], vectors, k=10, langs=[lang] if lang else None, weights=snap.calibration.ranking
+        )
+        return found[0], vectors
 
     def respond(
         self,
@@ -78,9 +92,18 @@ class Answerer:
         risk = guard.risk(text)
         if risk is not None:  # never answered from the FAQ, whatever the retrieval says
             return self.handoff(kb, Decision(ReplyKind.HANDOFF, risk, 0.0), None, lang)
-        r = retrieval if retrieval is not None else (None if wants_human else self.retrieve(text, lang))
+        vectors: dict[str, np.ndarray] | None = None
+        r = retrieval
+        if r is None and not wants_human:
+            r, vectors = self.retrieve_encoded(text, lang, snap)
         if r is None:
             return self.handoff(kb, Decision(ReplyKind.HANDOFF, HandoffReason.CUSTOMER_REQUEST, 0.0), None, lang)
+        return replace(self._decide(snap, text, lang, r, wants_human, after_clarify), vectors=vectors)
+
+    def _decide(
+        self, snap: Snapshot, text: str, lang: str, r: Retrieval, wants_human: bool, after_clarify: bool
+    ) -> Reply:
+        kb = snap.kb
         decision = snap.calibration.decide(
             r, lang, wants_human=wants_human, after_clarify=after_clarify, exact=snap.retriever.exact(text)
         )

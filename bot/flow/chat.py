@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
@@ -14,6 +15,7 @@ from bot.flow import phrases
 from bot.flow.answering import Answerer, Reply
 from bot.flow.decision import Decision, ReplyKind
 from escalation.identity import CustomerIdentity
+from escalation.incidents import IncidentWatch, Question
 from escalation.models import Attachment, Conversation, HandoffReason, Message, iso
 from escalation.queue import EscalationQueue
 from escalation.ratelimit import RateLimited
@@ -21,7 +23,9 @@ from escalation.storage import Storage
 from escalation.waits import Waits
 from knowledge.lang import detect_language
 
+log = logging.getLogger("helpdesk.chat")
 NONE_OF_THESE = "none"
+INCIDENT_MODEL = "multilingual-e5-small"  # the detector's vectors (its threshold is e5's); else the first model
 ANSWER_CLAIM = timedelta(seconds=30)  # a replica still answering a message after this has died doing it
 
 
@@ -43,12 +47,19 @@ class Turn:
 
 class ChatService:
     def __init__(
-        self, storage: Storage, queue: EscalationQueue, answerer: Answerer, waits: Waits | None = None
+        self,
+        storage: Storage,
+        queue: EscalationQueue,
+        answerer: Answerer,
+        waits: Waits | None = None,
+        incidents: IncidentWatch | None = None,
     ) -> None:
         self.storage = storage
         self.queue = queue
         self.answerer = answerer
         self.waits = waits
+        self.incidents = incidents
+        self._centred_on: tuple[int, str] | None = None  # (index, model) the detector's centre comes from
         # one turn at a time per conversation (a retry racing its original waits for it)
         self._locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
         self._locks_guard = threading.Lock()
@@ -244,7 +255,33 @@ class ChatService:
         self.storage.conversations.update(conv.id, lang=msg_lang, state=state)
         meta = {**reply.public(), "reason": reply.reason, "reply_to": customer.id}
         bot = self.storage.conversations.add_message(conv.id, "bot", reply.text, meta)
+        self._watch(conv, text, msg_lang, reply, handoff_id)
         return Turn(conv.id, customer, bot, reply, handoff_id)
+
+    def _watch(self, conv: Conversation, text: str, lang: str, reply: Reply, handoff_id: int | None) -> None:
+        """A question the bot did not answer (handed off, or "did you mean") goes to the spike detector with
+        the query vector its retrieval computed (never encoded again). Never fails the turn."""
+        if self.incidents is None or reply.kind == "answer" or not reply.vectors:
+            return
+        try:
+            model = INCIDENT_MODEL if INCIDENT_MODEL in reply.vectors else next(iter(reply.vectors))
+            self._centre(model)
+            at = self.waits.clock() if self.waits is not None else datetime.now(UTC)
+            vector = reply.vectors[model][0]
+            self.incidents.observe(Question(at, vector, lang, conv.channel, conv.id, handoff_id, text))
+        except Exception:
+            log.exception("the spike detector failed on a question of conversation %s", conv.id)
+
+    def _centre(self, model: str) -> None:
+        """The detector's centre: the mean of the live knowledge's vectors of ``model`` (as the content-gap
+        clustering centres e5's anisotropic cosines), set again when the index changes."""
+        assert self.incidents is not None
+        store = self.answerer.runtime.snapshot.retriever.store
+        if self._centred_on == (id(store), model):
+            return
+        vectors = store.faq.vectors(model)
+        self.incidents.detector.set_centre(vectors.mean(axis=0) if len(vectors) else None)
+        self._centred_on = (id(store), model)
 
     def not_what_i_asked(self, message_id: int) -> Turn:
         """The customer says an answer missed their question: hand off at once, remember the miss.

@@ -20,7 +20,7 @@ from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.web import errors
 from bot.web.middleware import WRITE_METHODS, GuardMiddleware, SecurityHeadersMiddleware
-from bot.web.routes import agent, chat, console, content, events, health
+from bot.web.routes import agent, chat, console, content, events, health, incidents
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(chat.router)
     app.include_router(agent.router)
     app.include_router(content.router)
+    app.include_router(incidents.router)
     app.include_router(health.router)
     app.include_router(events.router)
     app.include_router(console.router)

@@ -19,6 +19,7 @@ from escalation.storage.repos import (
     ConversationRepo,
     DraftRepo,
     HandoffRepo,
+    IncidentRepo,
     MetricsRepo,
     RateLimitRepo,
     SecretRepo,
@@ -47,6 +48,7 @@ class Storage:
         self.canned = CannedRepo(db)
         self.metrics = MetricsRepo(db)
         self.content = ContentRepo(db)
+        self.incidents = IncidentRepo(db)
 
     @property
     def backend(self) -> str:

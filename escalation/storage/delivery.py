@@ -38,6 +38,7 @@ WEBHOOK_EVENTS = {
     EventKind.HANDOFF_OPENED: "handoff.created",
     EventKind.HANDOFF_RESOLVED: "handoff.resolved",
     EventKind.SLA_BREACHED: "sla.breached",
+    EventKind.INCIDENT_SUSPECTED: "incident.suspected",
 }
 
 
@@ -58,14 +59,55 @@ def handoff_payload(h: Handoff, channel: str) -> dict[str, Any]:
     }
 
 
-def queue_webhook(tx: Tx, kind: EventKind, data: dict[str, Any]) -> None:
-    """The webhook delivery of one event, in the transaction that emits it."""
+def queue_webhook(tx: Tx, kind: EventKind, data: dict[str, Any], text: str | None = None) -> None:
+    """The webhook delivery of one event, in the transaction that emits it. ``text``: a line for chat
+    tools (Slack, Mattermost, Teams and Rocket.Chat incoming webhooks show a top-level ``text``)."""
     name = WEBHOOK_EVENTS[kind]
-    payload = {"event": name, "id": uuid.uuid4().hex, "occurred_at": now_iso(), "data": data}
+    payload: dict[str, Any] = {"event": name, "id": uuid.uuid4().hex, "occurred_at": now_iso(), "data": data}
+    if text is not None:
+        payload["text"] = text
     tx.execute(
         "INSERT INTO webhook_outbox (event, payload, next_attempt_at, created_at) VALUES (?,?,?,?)",
         (name, json.dumps(payload, ensure_ascii=False), now_iso(), now_iso()),
     )
+
+
+def incident_payload(incident: Row, questions: list[str], console_url: str | None) -> dict[str, Any]:
+    """What the on-call webhook says about a suspected incident: counts, languages, channels, times, a few
+    of its questions with personal data redacted, where to look, and a ``pager`` block in the shape of
+    PagerDuty's Events API v2 ``payload`` (summary, source, severity, timestamp, custom_details)."""
+    samples = [redact(q) for q in questions[:5]]
+    title = redact(incident["title"])
+    data = {
+        "id": int(incident["id"]),
+        "status": incident["status"],
+        "title": title,
+        "summary": incident["summary"],
+        "questions": int(incident["questions"]),
+        "conversations": int(incident["conversations"]),
+        "languages": incident["languages"],
+        "channels": incident["channels"],
+        "first_seen": incident["first_seen"],
+        "last_seen": incident["last_seen"],
+        "sample_questions": samples,
+        "console_url": console_url,
+        "detection": incident["detection"],
+    }
+    data["pager"] = {
+        "summary": f"Suspected incident: {title}"[:1024],
+        "source": "invoice-helpdesk",
+        "severity": "error",
+        "timestamp": incident["first_seen"],
+        "component": "customer questions",
+        "custom_details": {k: data[k] for k in ("summary", "questions", "conversations", "languages", "channels",
+                                                 "first_seen", "last_seen", "sample_questions")},
+    }
+    return data
+
+
+def incident_text(data: dict[str, Any]) -> str:
+    link = f" <{data['console_url']}|Open in the console>" if data.get("console_url") else ""
+    return f":rotating_light: Suspected incident: {data['title']} — {data['summary']}{link}"
 
 
 def channel_of(tx: Tx, conversation_id: str) -> str:

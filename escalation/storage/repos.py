@@ -16,18 +16,28 @@ from typing import Any, NoReturn
 from escalation.errors import HandoffAlreadyClaimed, InvalidTransition, NotFound
 from escalation.events import Event, EventKind
 from escalation.models import (
+    INCIDENT_TRANSITIONS,
     Attachment,
     Conversation,
     ConversationStatus,
     FaqDraft,
     Handoff,
     HandoffStatus,
+    IncidentQuestion,
+    IncidentStatus,
     Message,
     Role,
     now_iso,
 )
 from escalation.storage.database import Database, Row, Tx, placeholders
-from escalation.storage.delivery import channel_of, handoff_payload, queue_mail, queue_webhook
+from escalation.storage.delivery import (
+    channel_of,
+    handoff_payload,
+    incident_payload,
+    incident_text,
+    queue_mail,
+    queue_webhook,
+)
 from escalation.storage.sqlite_migrations import FEEDBACK_COUNTS, metrics_rows
 from knowledge.tickets import Ticket
 
@@ -349,6 +359,13 @@ class ConversationRepo:
             ):
                 q, a = transform(row["question"] or ""), transform(row["resolution_answer"] or "")
                 tx.execute("UPDATE handoffs SET question = ?, resolution_answer = ? WHERE id = ?", (q, a, row["id"]))
+            for row in tx.all(
+                "SELECT incident_id, question FROM incident_links WHERE conversation_id = ?", (conversation_id,)
+            ):
+                tx.execute(
+                    "UPDATE incident_links SET question = ? WHERE incident_id = ? AND conversation_id = ?",
+                    (transform(row["question"]), row["incident_id"], conversation_id),
+                )
             tx.execute(
                 "UPDATE conversations SET customer_profile = '{}', contact_email = NULL, mail_thread = '{}', "
                 "masked_at = ? WHERE id = ?",
@@ -378,6 +395,7 @@ class ConversationRepo:
                 (conversation_id,),
             )
             tx.execute("DELETE FROM notes WHERE conversation_id = ?", (conversation_id,))
+            tx.execute("DELETE FROM incident_links WHERE conversation_id = ?", (conversation_id,))
             tx.execute("DELETE FROM handoffs WHERE conversation_id = ?", (conversation_id,))
             tx.execute("DELETE FROM mail_outbox WHERE conversation_id = ?", (conversation_id,))
             tx.execute(
@@ -1193,6 +1211,192 @@ def _publication(row: Row) -> Row:
     if out.get("draft_id") is not None:
         out["draft_id"] = int(out["draft_id"])
     return out
+
+
+def _incident(row: Row) -> Row:
+    out = dict(row)
+    out["id"] = int(out["id"])
+    out["questions"] = int(out["questions"])
+    out["conversations"] = int(out["conversations"])
+    out["languages"] = json.loads(out["languages"])
+    out["channels"] = json.loads(out["channels"])
+    out["detection"] = json.loads(out["detection"])
+    return out
+
+
+class IncidentRepo:
+    """Suspected incidents (the spike detector's), the conversations linked to each and their timeline.
+
+    Opening is idempotent on the detector's key and writes, in one transaction, the incident, its first
+    questions' links, the ``detected`` event of its timeline and the ``incident.suspected`` webhook.
+    A link is one per conversation; the incident's counts, languages, channels and last seen are kept
+    from its links under the incident's row lock (two replicas linking at once lose nothing)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def open(
+        self,
+        key: str,
+        title: str,
+        summary: str,
+        questions: list[IncidentQuestion],
+        detection: dict[str, Any],
+        console_url: Callable[[int], str | None] = lambda incident_id: None,
+    ) -> tuple[Row, bool]:
+        """The incident ``key`` (opened now, or before: then False and nothing is written)."""
+        if not questions:
+            raise ValueError("an incident opens with its questions")
+        now = now_iso()
+        first = min(q.asked_at for q in questions)
+        with self.db.tx() as tx:
+            row = tx.one(
+                "INSERT INTO incidents (key, status, title, summary, first_seen, last_seen, detection, created_at, "
+                "updated_at) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (key) DO NOTHING RETURNING id",
+                (key, IncidentStatus.SUSPECTED, title[:500], summary, first, first, _j(detection), now, now),
+            )
+            if row is None:
+                existing = tx.one("SELECT * FROM incidents WHERE key = ?", (key,))
+                assert existing is not None
+                return _incident(existing), False
+            incident_id = int(row["id"])
+            for q in questions:
+                self._link(tx, incident_id, q, now)
+            incident = self._refresh(tx, incident_id)
+            self._event(tx, incident_id, "detected", None, {**detection, "questions": incident["questions"]})
+            tx.emit(Event(EventKind.INCIDENT_SUSPECTED, incident_id=incident_id))
+            data = incident_payload(incident, [q.question for q in questions], console_url(incident_id))
+            queue_webhook(tx, EventKind.INCIDENT_SUSPECTED, data, incident_text(data))
+        return incident, True
+
+    def link(self, incident_id: int, q: IncidentQuestion) -> bool:
+        """Link one more question to a suspected or confirmed incident; True when its conversation is newly
+        linked (404 for no such incident, 409 for a dismissed or resolved one)."""
+        now = now_iso()
+        with self.db.tx() as tx:
+            if not tx.execute(  # the row lock the counts are kept under
+                "UPDATE incidents SET updated_at = ? WHERE id = ? AND status IN (?, ?)",
+                (now, incident_id, IncidentStatus.SUSPECTED, IncidentStatus.CONFIRMED),
+            ):
+                if tx.one("SELECT id FROM incidents WHERE id = ?", (incident_id,)) is None:
+                    raise NotFound(f"no incident {incident_id}")
+                raise InvalidTransition(f"incident {incident_id} is closed; nothing more is linked to it")
+            new = self._link(tx, incident_id, q, now)
+            self._refresh(tx, incident_id)
+            tx.emit(Event(EventKind.INCIDENT_CHANGED, q.conversation_id, incident_id=incident_id))
+        return new
+
+    @staticmethod
+    def _link(tx: Tx, incident_id: int, q: IncidentQuestion, now: str) -> bool:
+        tx.execute("UPDATE incidents SET questions = questions + 1 WHERE id = ?", (incident_id,))
+        added = tx.one(
+            "INSERT INTO incident_links (incident_id, conversation_id, handoff_id, lang, channel, question, asked_at, "
+            "linked_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (incident_id, conversation_id) DO NOTHING "
+            "RETURNING incident_id",
+            (incident_id, q.conversation_id, q.handoff_id, q.lang, q.channel, q.question, q.asked_at, now),
+        )
+        if added is None and q.handoff_id is not None:  # a later handoff of a linked conversation
+            tx.execute(
+                "UPDATE incident_links SET handoff_id = ? WHERE incident_id = ? AND conversation_id = ? "
+                "AND handoff_id IS NULL",
+                (q.handoff_id, incident_id, q.conversation_id),
+            )
+        tx.execute(
+            "UPDATE incidents SET last_seen = ? WHERE id = ? AND last_seen < ?", (q.asked_at, incident_id, q.asked_at)
+        )
+        return added is not None
+
+    @staticmethod
+    def _refresh(tx: Tx, incident_id: int) -> Row:
+        """The incident's conversations, languages and channels, from its links."""
+        links = tx.all("SELECT lang, channel FROM incident_links WHERE incident_id = ?", (incident_id,))
+        tx.execute(
+            "UPDATE incidents SET conversations = ?, languages = ?, channels = ? WHERE id = ?",
+            (len(links), _j(sorted({r["lang"] for r in links})), _j(sorted({r["channel"] for r in links})),
+             incident_id),
+        )
+        row = tx.one("SELECT * FROM incidents WHERE id = ?", (incident_id,))
+        assert row is not None
+        return _incident(row)
+
+    @staticmethod
+    def _event(tx: Tx, incident_id: int, kind: str, actor: str | None, detail: dict[str, Any]) -> None:
+        tx.execute(
+            "INSERT INTO incident_events (incident_id, at, kind, actor, detail) VALUES (?,?,?,?,?)",
+            (incident_id, now_iso(), kind, actor, _j(detail)),
+        )
+
+    def get(self, incident_id: int) -> Row:
+        with self.db.tx() as tx:
+            row = tx.one("SELECT * FROM incidents WHERE id = ?", (incident_id,))
+        if row is None:
+            raise NotFound(f"no incident {incident_id}")
+        return _incident(row)
+
+    def all(self, status: str | None = None, limit: int = 100) -> list[Row]:
+        """Newest first (by last seen)."""
+        with self.db.tx() as tx:
+            if status:
+                rows = tx.all(
+                    "SELECT * FROM incidents WHERE status = ? ORDER BY last_seen DESC, id DESC LIMIT ?", (status, limit)
+                )
+            else:
+                rows = tx.all("SELECT * FROM incidents ORDER BY last_seen DESC, id DESC LIMIT ?", (limit,))
+        return [_incident(r) for r in rows]
+
+    def links(self, incident_id: int) -> list[Row]:
+        with self.db.tx() as tx:
+            rows = tx.all(
+                "SELECT * FROM incident_links WHERE incident_id = ? ORDER BY asked_at, conversation_id", (incident_id,)
+            )
+        for r in rows:
+            r["incident_id"] = int(r["incident_id"])
+            if r["handoff_id"] is not None:
+                r["handoff_id"] = int(r["handoff_id"])
+        return rows
+
+    def timeline(self, incident_id: int) -> list[Row]:
+        with self.db.tx() as tx:
+            rows = tx.all(
+                "SELECT at, kind, actor, detail FROM incident_events WHERE incident_id = ? ORDER BY id", (incident_id,)
+            )
+        return [{**r, "detail": json.loads(r["detail"])} for r in rows]
+
+    def set_status(
+        self,
+        incident_id: int,
+        status: IncidentStatus,
+        actor: str,
+        note_en: str | None = None,
+        note_zh: str | None = None,
+        reason: str | None = None,
+    ) -> Row:
+        """Move an incident on (confirm, dismiss, resolve), with its status notes; only one caller makes
+        each move (404 for a missing incident, 409 when it is no longer in a status that may move there)."""
+        allowed = [str(s) for s, targets in INCIDENT_TRANSITIONS.items() if status in targets]
+        now = now_iso()
+        with self.db.tx() as tx:
+            row = tx.one(
+                f"UPDATE incidents SET status = ?, updated_at = ?, updated_by = ?, note_en = COALESCE(?, note_en), "
+                f"note_zh = COALESCE(?, note_zh) WHERE id = ? AND status IN ({placeholders(len(allowed))}) RETURNING *",
+                (status, now, actor, note_en, note_zh, incident_id, *allowed),
+            ) if allowed else None
+            if row is None:
+                current = tx.one("SELECT status FROM incidents WHERE id = ?", (incident_id,))
+                if current is None:
+                    raise NotFound(f"no incident {incident_id}")
+                raise InvalidTransition(f"incident {incident_id} is {current['status']}; it cannot become {status}")
+            detail = {k: v for k, v in (("note_en", note_en), ("note_zh", note_zh), ("reason", reason)) if v}
+            self._event(tx, incident_id, str(status), actor, detail)
+            tx.emit(Event(EventKind.INCIDENT_CHANGED, incident_id=incident_id))
+        return _incident(row)
+
+    def open_keys(self) -> dict[str, int]:
+        """Keys and ids of the incidents still suspected or confirmed."""
+        with self.db.tx() as tx:
+            rows = tx.all("SELECT id, key FROM incidents WHERE status IN (?, ?)",
+                          (IncidentStatus.SUSPECTED, IncidentStatus.CONFIRMED))
+        return {r["key"]: int(r["id"]) for r in rows}
 
 
 class RateLimitRepo:

@@ -110,6 +110,31 @@ M011 = [
     "ALTER TABLE messages ADD COLUMN answering_since TEXT",
 ]
 
+# shared with PostgreSQL's migration 10: suspected incidents (many customers asking the same unanswered
+# thing at once), the conversations linked to each, and each incident's timeline. {id} is each engine's
+# auto-increment key. ``key``: the detector's name for the incident (opening it twice is one incident).
+M013 = [
+    "CREATE TABLE incidents ({id}, key TEXT NOT NULL UNIQUE, status TEXT NOT NULL, title TEXT NOT NULL, "
+    "summary TEXT NOT NULL DEFAULT '', first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, "
+    "questions INTEGER NOT NULL DEFAULT 0, conversations INTEGER NOT NULL DEFAULT 0, "
+    "languages TEXT NOT NULL DEFAULT '[]', channels TEXT NOT NULL DEFAULT '[]', note_en TEXT, note_zh TEXT, "
+    "detection TEXT NOT NULL DEFAULT '{{}}', created_at TEXT NOT NULL, updated_at TEXT NOT NULL, updated_by TEXT)",
+    "CREATE INDEX incidents_status ON incidents (status, last_seen)",
+    "CREATE TABLE incident_links (incident_id BIGINT NOT NULL REFERENCES incidents (id), "
+    "conversation_id TEXT NOT NULL REFERENCES conversations (id), handoff_id BIGINT, lang TEXT NOT NULL, "
+    "channel TEXT NOT NULL, question TEXT NOT NULL, asked_at TEXT NOT NULL, linked_at TEXT NOT NULL, "
+    "notified_at TEXT, PRIMARY KEY (incident_id, conversation_id))",
+    "CREATE INDEX incident_links_conversation ON incident_links (conversation_id)",
+    "CREATE TABLE incident_events ({id}, incident_id BIGINT NOT NULL REFERENCES incidents (id), "
+    "at TEXT NOT NULL, kind TEXT NOT NULL, actor TEXT, detail TEXT NOT NULL DEFAULT '{{}}')",
+    "CREATE INDEX incident_events_incident ON incident_events (incident_id, id)",
+]
+
+
+def m013_statements(id_column: str) -> list[str]:
+    return [s.format(id=id_column) for s in M013]
+
+
 # per engine: a message's meta.kind and the id of the first of meta.sources, on a table alias ({t} "m.")
 META_JSON = {
     "sqlite": {"kind": "json_extract({t}meta, '$.kind')", "entry": "json_extract({t}meta, '$.sources[0].id')"},
@@ -402,6 +427,13 @@ def m012_metrics_answers(db: Database) -> None:
     """Narrow rows the outcome metrics read (bot answers, per-conversation firsts and feedback), backfilled
     from the stored messages and handoffs (measured on 1,000,000 conversations by bench/metrics.py)."""
     for statement in m012_statements("sqlite", "INTEGER PRIMARY KEY"):
+        db.conn.execute(statement)
+
+
+@migrations()
+def m013_incidents(db: Database) -> None:
+    """Suspected incidents, their linked conversations and their timelines."""
+    for statement in m013_statements("id INTEGER PRIMARY KEY"):
         db.conn.execute(statement)
 
 

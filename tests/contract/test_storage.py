@@ -7,6 +7,7 @@ events delivered on commit only.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ import pytest
 from escalation.accounts import Accounts
 from escalation.errors import HandoffAlreadyClaimed, InvalidTransition, NotFound
 from escalation.events import Event, EventKind
-from escalation.models import ConversationStatus, HandoffStatus
+from escalation.models import ConversationStatus, HandoffStatus, IncidentQuestion, IncidentStatus
 from escalation.queue import EscalationQueue
 from escalation.storage import SchemaTooNew, Storage, open_storage
 from knowledge.tickets import Ticket
@@ -424,3 +425,72 @@ def test_metrics_rows_on_both_engines(storage: Storage, queue: EscalationQueue) 
     assert storage.metrics.conversations("2000-01-01", "2100-01-01", "en") == []
     (hrow,) = storage.metrics.handoffs("2000-01-01", "2100-01-01", channel="widget")
     assert hrow["id"] == h.id and bool(hrow["breached"]) and hrow["channel"] == "widget"
+
+
+def _asked(storage: Storage, text: str, lang: str = "en", at: str = "2026-12-01T02:00:00+00:00") -> IncidentQuestion:
+    conv = storage.conversations.create(lang)
+    storage.conversations.add_message(conv.id, "customer", text)
+    return IncidentQuestion(conv.id, lang, "widget", text, at)
+
+
+def test_an_incident_opens_once_with_its_links_timeline_and_webhook(storage: Storage, queue: EscalationQueue) -> None:
+    got = collect(storage)
+    first = [
+        _asked(storage, "invoices stuck in draft since 23:00, mail me at li@example.com", "en", "2026-12-01T02:00:10+00:00"),
+        _asked(storage, "发票没生成", "zh", "2026-12-01T02:00:40+00:00"),
+        _asked(storage, "E5003 sync failed", "en", "2026-12-01T02:01:05+00:00"),
+    ]
+    detection = {"count": 3, "expected": 0.1, "p_value": 1e-6, "regime": "off"}
+    wins = run_together(
+        4, lambda i: storage.incidents.open("k1", "invoices stuck in draft", "3 customers", first, detection,
+                                            lambda n: f"https://help.example.com/console#incident-{n}")
+    )
+    assert [w[1] for w in wins].count(True) == 1  # type: ignore[index]
+    incident = storage.incidents.get(wins[0][0]["id"])  # type: ignore[index]
+    assert incident["status"] == "suspected" and incident["questions"] == 3 and incident["conversations"] == 3
+    assert incident["languages"] == ["en", "zh"] and incident["channels"] == ["widget"]
+    assert (incident["first_seen"], incident["last_seen"]) == ("2026-12-01T02:00:10+00:00", "2026-12-01T02:01:05+00:00")
+    assert wait_for(lambda: [e.kind for e in got].count(EventKind.INCIDENT_SUSPECTED) == 1)
+    (hook,) = storage.webhooks.log()
+    assert hook["event"] == "incident.suspected"
+    body = json.loads(hook["payload"])
+    assert body["data"]["id"] == incident["id"] and body["data"]["questions"] == 3
+    assert body["data"]["console_url"] == f"https://help.example.com/console#incident-{incident['id']}"
+    assert body["text"].startswith(":rotating_light: Suspected incident") and body["data"]["pager"]["severity"]
+    assert "li@example.com" not in hook["payload"]  # questions leave redacted
+
+    # more questions: one link per conversation, concurrent links lose nothing
+    more = [_asked(storage, f"invoice not generated {i}", "en", f"2026-12-01T02:0{2 + i}:00+00:00") for i in range(5)]
+    assert run_together(5, lambda i: storage.incidents.link(incident["id"], more[i])) == [True] * 5
+    h = queue.hand_off(more[0].conversation_id, "low_confidence", "en", more[0].question, [])
+    again = IncidentQuestion(more[0].conversation_id, "en", "email", "still nothing", "2026-12-01T02:09:00+00:00", h.id)
+    assert storage.incidents.link(incident["id"], again) is False
+    incident = storage.incidents.get(incident["id"])
+    assert incident["questions"] == 9 and incident["conversations"] == 8 and incident["channels"] == ["widget"]
+    assert incident["last_seen"] == "2026-12-01T02:09:00+00:00"
+    links = storage.incidents.links(incident["id"])
+    assert len(links) == 8 and {x["handoff_id"] for x in links} == {None, h.id}
+    with pytest.raises(NotFound):
+        storage.incidents.link(999999, again)
+
+    # confirm once; a dismiss after that is refused; the timeline keeps each step
+    outs = run_together(3, lambda i: storage.incidents.set_status(incident["id"], IncidentStatus.CONFIRMED, f"a{i}",
+                                                                  note_en="Invoice generation is delayed"))
+    assert sum(isinstance(o, dict) for o in outs) == 1 and sum(isinstance(o, InvalidTransition) for o in outs) == 2
+    with pytest.raises(InvalidTransition):
+        storage.incidents.set_status(incident["id"], IncidentStatus.DISMISSED, "b")
+    with pytest.raises(NotFound):
+        storage.incidents.set_status(999999, IncidentStatus.CONFIRMED, "b")
+    assert [e["kind"] for e in storage.incidents.timeline(incident["id"])] == ["detected", "confirmed"]
+    assert storage.incidents.get(incident["id"])["note_en"] == "Invoice generation is delayed"
+    assert [i["id"] for i in storage.incidents.all("confirmed")] == [incident["id"]]
+    assert storage.incidents.all("suspected") == [] and storage.incidents.open_keys() == {"k1": incident["id"]}
+    storage.incidents.set_status(incident["id"], IncidentStatus.RESOLVED, "a0")
+    with pytest.raises(InvalidTransition):  # a resolved incident takes no more links
+        storage.incidents.link(incident["id"], _asked(storage, "invoices missing again"))
+
+    # retention: a purged conversation leaves its incident; a masked one keeps its link, masked
+    storage.conversations.mask(first[0].conversation_id, lambda t: "[masked]")
+    assert {x["question"] for x in storage.incidents.links(incident["id"])} >= {"[masked]"}
+    storage.conversations.purge(first[1].conversation_id)
+    assert len(storage.incidents.links(incident["id"])) == 7

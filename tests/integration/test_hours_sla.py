@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,44 +14,13 @@ from fastapi.testclient import TestClient
 
 from escalation.events import EventKind
 from escalation.webhooks import verify
-from tests.support import AGENT, agent_headers, ask, make_settings
+from tests.support import AGENT, Receiver, agent_headers, ask, make_settings
 
 BERLIN = ZoneInfo("Europe/Berlin")
 FRIDAY_22 = datetime(2026, 12, 4, 22, 0, tzinfo=BERLIN)
 MONDAY_10 = datetime(2026, 12, 7, 10, 0, tzinfo=BERLIN)
 CALENDAR = {"timezone": "Europe/Berlin", "hours": {"mon-fri": "09:00-18:00"}, "holidays": "DE"}
 SECRET = "webhook-secret-for-tests-0123456789"
-
-
-class Receiver:
-    """A real HTTP server taking webhooks: the first ``fail`` deliveries get 500."""
-
-    def __init__(self, fail: int = 1) -> None:
-        self.fail = fail
-        self.got: list[tuple[dict[str, str], bytes]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.got.append(({k: v for k, v in self.headers.items()}, body))
-                code = 500 if outer.fail > 0 else 204
-                outer.fail -= 1
-                self.send_response(code)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture()

@@ -1,0 +1,200 @@
+"""Incidents end to end: the page to the on-call webhook, the detector fed by the chat turn, the agent API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from escalation.models import IncidentQuestion
+from escalation.storage import Storage, open_storage
+from escalation.webhooks import WebhookSender, verify
+from tests.support import Receiver
+
+SECRET = "incident-webhook-secret-0123456789abcdef"
+
+
+@pytest.fixture()
+def receiver() -> Iterator[Receiver]:
+    r = Receiver(fail=1)
+    yield r
+    r.close()
+
+
+@pytest.fixture()
+def storage(tmp_path: Path) -> Iterator[Storage]:
+    s = open_storage(None, tmp_path)
+    yield s
+    s.close()
+
+
+def asked(storage: Storage, text: str, lang: str, channel: str = "widget") -> IncidentQuestion:
+    conv = storage.conversations.create(lang, channel=channel)
+    storage.conversations.add_message(conv.id, "customer", text)
+    return IncidentQuestion(conv.id, lang, channel, text, datetime.now(UTC).isoformat())
+
+
+def test_a_suspected_incident_pages_the_on_call_webhook_signed_and_retried(storage: Storage, receiver: Receiver) -> None:
+    qs = [
+        asked(storage, "发票没生成，电话 13812345678", "zh"),
+        asked(storage, "invoices stuck in draft since 23:00", "en", "email"),
+        asked(storage, "E5003 sync failed", "en"),
+    ]
+    incident, new = storage.incidents.open(
+        "night-sync", "invoices stuck in draft since 23:00", "3 customers asked the same unanswered question",
+        qs, {"count": 3, "expected": 0.12, "p_value": 2e-7, "regime": "off"},
+        lambda n: f"https://help.example.com/console#incident-{n}",
+    )
+    assert new
+    sender = WebhookSender(storage, receiver.url, SECRET)
+    assert sender.send_due() == 0  # the receiver's first answer is a 500: retried later
+    (row,) = storage.webhooks.log()
+    assert row["status"] == "queued" and row["attempts"] == 1 and row["last_status"] == 500
+    with storage.db.tx() as tx:  # the retry is due now
+        tx.execute("UPDATE webhook_outbox SET next_attempt_at = ?", ("2000-01-01T00:00:00+00:00",))
+    assert sender.send_due() == 1
+    assert len(receiver.got) == 2
+    headers, body = receiver.got[-1]
+    assert headers["X-Helpdesk-Event"] == "incident.suspected"
+    assert verify(SECRET, headers["X-Helpdesk-Signature"], body)
+    assert not verify("another-secret-0123456789abcdefghij", headers["X-Helpdesk-Signature"], body)
+    payload = json.loads(body)
+    data = payload["data"]
+    assert payload["event"] == "incident.suspected" and payload["text"].startswith(":rotating_light:")
+    assert data["id"] == incident["id"] and data["status"] == "suspected"
+    assert (data["questions"], data["conversations"]) == (3, 3)
+    assert data["languages"] == ["en", "zh"] and data["channels"] == ["email", "widget"]
+    assert data["first_seen"] <= data["last_seen"] and data["console_url"].endswith(f"#incident-{incident['id']}")
+    assert data["pager"]["summary"].startswith("Suspected incident") and data["pager"]["source"] == "invoice-helpdesk"
+    assert "13812345678" not in body.decode()  # personal data never leaves
+    assert storage.webhooks.log()[0]["status"] == "delivered"
+
+
+# -- the chat turn feeds the detector; the agent API ------------------------------------------------------
+
+BURST = [
+    "My invoices were not generated last night",
+    "Invoices were not generated last night",
+    "Our invoices were not generated last night",
+    "None of my invoices were generated last night",
+    "Last night my invoices were not generated",
+    "Why were my invoices not generated last night?",
+    "The invoices were not generated last night",
+    "My invoices have not been generated since last night",
+    "Invoices not generated last night, please help",
+    "Last night's invoices were not generated",
+]
+
+
+@pytest.fixture()
+def desk(data_dir: Path, embedders: list) -> Iterator[tuple[Any, Any, Receiver]]:
+    from fastapi.testclient import TestClient
+
+    from bot.services import build_services
+    from bot.web.app import create_app
+    from tests.support import make_settings, set_thresholds
+
+    receiver = Receiver(fail=0)
+    services = build_services(
+        make_settings(data_dir, webhook_url=receiver.url, webhook_secret=SECRET, public_url="https://help.example.com"),
+        embedders=embedders,
+    )
+    set_thresholds(services, answer=1.01)  # never answers outright: every question is handed off or clarified
+    encoded: list[int] = []
+    retriever = services.runtime.snapshot.retriever
+    encode = retriever.encode
+
+    def counting(queries: Any) -> Any:
+        encoded.append(len(queries))
+        return encode(queries)
+
+    retriever.encode = counting  # type: ignore[method-assign]
+    services.encoded = encoded  # type: ignore[attr-defined]
+    with TestClient(create_app(services.settings, services)) as client:
+        yield client, services, receiver
+    services.close()
+    receiver.close()
+
+
+def wait_until(pred: Any, timeout: float = 10.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return bool(pred())
+
+
+def test_a_burst_of_unanswered_questions_opens_one_incident_pages_it_and_agents_confirm_it(desk: Any) -> None:
+    from tests.support import AGENT, ask
+
+    client, services, receiver = desk
+    assert client.get("/api/agent/incidents", headers=AGENT).json() == []
+    for text in BURST[:8]:  # eight customers, each in their own conversation
+        assert ask(client, text)["reply"]["kind"] in ("handoff", "clarify")
+    assert services.encoded == [1] * 8  # each question encoded once: the detector reused its vector
+    (incident,) = client.get("/api/agent/incidents", headers=AGENT).json()
+    assert incident["status"] == "suspected" and incident["languages"] == ["en"] and incident["channels"] == ["widget"]
+    assert 7 <= incident["conversations"] <= 8 and incident["detection"]["p_value"] < 1e-4
+    assert "invoices" in incident["title"].lower() and incident["summary"]
+
+    # paged at once to the on-call webhook, signed
+    assert wait_until(lambda: any(h["X-Helpdesk-Event"] == "incident.suspected" for h, _ in receiver.got))
+    headers, body = next((h, b) for h, b in receiver.got if h["X-Helpdesk-Event"] == "incident.suspected")
+    assert verify(SECRET, headers["X-Helpdesk-Signature"], body)
+    page = json.loads(body)["data"]
+    assert page["id"] == incident["id"] and page["console_url"] == f"https://help.example.com/console?incident={incident['id']}"
+
+    # later questions like it are linked; an unrelated one is not
+    for text in BURST[8:]:
+        ask(client, text)
+    ask(client, "Can I put my company logo on the invoice PDF?")
+    now = client.get(f"/api/agent/incidents/{incident['id']}", headers=AGENT).json()
+    assert now["conversations"] == incident["conversations"] + 2
+    assert len(now["links"]) == now["conversations"] and all(x["handoff_id"] or x["question"] for x in now["links"])
+    assert [e["kind"] for e in now["timeline"]] == ["detected"]
+
+    # confirm once, with the status notes; a second confirm or a dismiss is a 409 in the one error shape
+    r = client.post(f"/api/agent/incidents/{incident['id']}/confirm", headers=AGENT,
+                    json={"note_en": "Invoice generation is delayed since 23:05.", "note_zh": "发票生成延迟，自23:05起。"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "confirmed" and r.json()["note_zh"] == "发票生成延迟，自23:05起。"
+    assert r.json()["updated_by"] == "api"
+    for action in ("confirm", "dismiss"):
+        r = client.post(f"/api/agent/incidents/{incident['id']}/{action}", headers=AGENT)
+        assert r.status_code == 409 and r.json()["error"]["code"] == "invalid_transition"
+    assert [i["id"] for i in client.get("/api/agent/incidents?status=confirmed", headers=AGENT).json()] == [incident["id"]]
+    timeline = client.get(f"/api/agent/incidents/{incident['id']}", headers=AGENT).json()["timeline"]
+    assert [(e["kind"], e["actor"]) for e in timeline] == [("detected", None), ("confirmed", "api")]
+
+    # the errors are the documented ones
+    assert client.get("/api/agent/incidents/99999", headers=AGENT).json()["error"]["code"] == "not_found"
+    assert client.post("/api/agent/incidents/99999/dismiss", headers=AGENT).status_code == 404
+    assert client.get("/api/agent/incidents").status_code == 401
+    assert client.get("/api/agent/incidents?status=nope", headers=AGENT).status_code == 422
+    assert client.post(f"/api/agent/incidents/{incident['id']}/confirm", headers=AGENT, json={"x": 1}).status_code == 422
+    spec = client.get("/openapi.json").json()["paths"]
+    assert set(spec["/api/agent/incidents/{incident_id}/confirm"]["post"]["responses"]) >= {"200", "401", "404", "409", "422", "429"}
+
+
+def test_a_dismissed_incident_silences_its_cluster(desk: Any) -> None:
+    from tests.support import AGENT, ask
+
+    client, services, _ = desk
+    for text in BURST[:8]:
+        ask(client, text)
+    (incident,) = client.get("/api/agent/incidents", headers=AGENT).json()
+    r = client.post(f"/api/agent/incidents/{incident['id']}/dismiss", headers=AGENT, json={"reason": "a test run"})
+    assert r.status_code == 200 and r.json()["status"] == "dismissed"
+    for text in BURST[8:] + BURST[:6]:
+        ask(client, text)
+    assert client.get("/api/agent/incidents", headers=AGENT).json() == []  # no new one, nothing open
+    after = client.get(f"/api/agent/incidents/{incident['id']}", headers=AGENT).json()
+    assert after["conversations"] == incident["conversations"]  # nothing linked to a dismissed incident
+    assert after["timeline"][-1]["detail"] == {"reason": "a test run"}
