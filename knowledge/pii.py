@@ -349,8 +349,24 @@ def _vat_cz(b: str) -> bool:
     return b[0] != "9" and str((check or 1) % 10) == b[7]
 
 
+_ES_DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+
+
 def _vat_es(b: str) -> bool:
-    return not b.isdigit()  # every Spanish NIF carries a letter; its checks differ by kind: format only
+    """Spanish NIF: DNI (8 digits + letter), NIE (X/Y/Z + 7 digits + letter), CIF (organisation
+    letter + 7 digits + control digit or letter), K/L/M (letter + 7 digits + letter)."""
+    if b[:8].isdigit():
+        return _ES_DNI_LETTERS[int(b[:8]) % 23] == b[8]
+    if b[0] in "XYZ" and b[1:8].isdigit():
+        return _ES_DNI_LETTERS[int(str("XYZ".index(b[0])) + b[1:8]) % 23] == b[8]
+    if b[0] in "KLM" and b[1:8].isdigit():
+        return _ES_DNI_LETTERS[int(b[1:8]) % 23] == b[8]
+    if b[0] in "ABCDEFGHJNPQRSUVW" and b[1:8].isdigit():
+        digits = [int(c) for c in b[1:8]]
+        total = sum(digits[1::2]) + sum(sum(divmod(2 * d, 10)) for d in digits[0::2])
+        control = (10 - total % 10) % 10
+        return b[8] in (str(control), "JABCDEFGHI"[control])
+    return False
 
 
 _Check = Callable[[str], bool]
@@ -404,13 +420,13 @@ _EMAIL = re.compile(
     r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9](?:[A-Za-z0-9._%+\-]{0,63}[A-Za-z0-9_%+\-])?"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
 )
-_EXT = r"(?:[ ]?(?:转|分机|ext\.?|x|#)[ ]?\d{1,5}|-\d{1,5})?"
+_EXT = r"(?P<ext>[ ]?(?:转|分机|ext\.?|x|#)[ ]?\d{1,5}|-\d{1,5})?"  # matched, kept out of the span
 _MOBILE = re.compile(
-    _PRE_PHONE + r"(?:(?:\(\+?86\)|\+86|0086|86)[ -]?)?1(?:3\d|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8\d|9[0-35-9])(?P<s>[ -]?)\d{4}(?P=s)\d{4}" + _POST
+    _PRE_PHONE + r"(?:(?:\(\+?86\)|\+86|0086|86)[ -]?)?1(?:3\d|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8\d|9[0-35-9])(?:[ -]?\d){8}" + _POST
 )
 _LANDLINE = re.compile(
     _PRE_PHONE
-    + r"(?:(?P<cc>(?:\+86|0086)[ -]?(?:\(0\)[ ]?)?)(?:10|2\d|[3-9]\d{2})"
+    + r"(?:(?P<cc>(?:(?:\+86|0086)[ -]?|86[ -])(?:\(0\)[ ]?)?)(?:10|2\d|[3-9]\d{2})"
     + r"|\(0(?:10|2\d|[3-9]\d{2})\)|0(?:10|2\d|[3-9]\d{2}))"
     + r"(?P<s1>[ -]?)[1-9]\d{2,3}(?P<s2>[ -]?)\d{4}"
     + _EXT
@@ -429,10 +445,17 @@ _NANP = re.compile(
     + _POST,
     re.IGNORECASE,
 )
-_CARD = re.compile(_PRE + r"(?:\d{13,19}|\d{4,6}(?P<s>[ -])\d{1,13}(?:(?P=s)\d{1,13}){0,4})" + _POST)
+_CARD = re.compile(_PRE + r"(?:\d{13,19}|\d{3,6}(?P<s>[ .-])\d{1,13}(?:(?P=s)\d{1,13}){0,5})" + _POST)
 _RESIDENT = re.compile(_PRE + r"\d{6}(?P<s>[ -]?)\d{8}(?P=s)\d{3}[0-9Xx]" + _POST)
-_CREDIT = re.compile(r"(?<![0-9A-Za-z_])[0-9A-HJ-NPQRTUWXY]{18}(?![0-9A-Za-z_])", re.IGNORECASE)
-_IBAN = re.compile(r"(?<![0-9A-Za-z_])[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]){11,30}")
+_C = "[0-9A-HJ-NPQRTUWXY]"
+# compact, or grouped as registered (2-6-9-1: department and kind, region, organisation, check) or
+# in fours or sixes
+_CREDIT = re.compile(
+    rf"(?<![0-9A-Za-z_])(?:{_C}{{18}}|{_C}{{2}} \d{{6}} {_C}{{9}} {_C}|(?:{_C}{{4}} ){{4}}{_C}{{2}}|{_C}{{6}} {_C}{{6}} {_C}{{6}})"
+    r"(?![0-9A-Za-z_])",
+    re.IGNORECASE,
+)
+_IBAN = re.compile(r"(?<![0-9A-Za-z_])[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]){11,30}", re.IGNORECASE)
 _VAT_PREFIXES = "CHE|AT|BE|BG|CY|CZ|DE|DK|EE|EL|GR|ES|FI|FR|HR|HU|IE|IT|LT|LU|LV|MT|NL|NO|PL|PT|RO|SE|SI|SK|GB|XI"
 _VAT_CANDIDATE = re.compile(
     rf"(?<![0-9A-Za-z_])(?:(?P<cc>{_VAT_PREFIXES})[ -]?|(?P<lc>{_VAT_PREFIXES.lower()})(?=[0-9A-Z]))"
@@ -445,7 +468,7 @@ _VAT_SUFFIX: dict[str, tuple[re.Pattern[str], bool]] = {
     "NO": (re.compile(r"[ ]?MVA(?![0-9A-Za-z_])", re.IGNORECASE), True),
 }
 _SIGNAL = re.compile(r"[0-9@]")
-_COUNTRY_CODE = re.compile(r"[A-Z]{2}")  # IBANs and VAT ids start with one
+_COUNTRY_CODE = re.compile(r"[A-Za-z]{2}")  # IBANs and VAT ids start with one
 
 # A number right after one of these words is an invoice / order / reference number, not a phone or a
 # card ("发票号 13812345678", "order no. 4111111111111111").
@@ -483,14 +506,21 @@ def _digits(s: str) -> str:
 
 def _part_of_longer_run(text: str, start: int, end: int) -> bool:
     """A number grouped with spaces whose groups go on beyond the match (``2531 2000 0000 1234 5678``
-    holds no 16-digit card)."""
+    holds no 16-digit card). A neighbour longer than any group (another number of a pasted list) is
+    no continuation."""
     if " " not in text[start:end]:
         return False
-    after = text[end : end + 2]
-    before = text[max(0, start - 2) : start]
-    return (len(after) == 2 and after[0] == " " and after[1].isdigit()) or (
-        len(before) == 2 and before[1] == " " and before[0].isdigit()
-    )
+    longest = max(len(g) for g in text[start:end].split(" "))
+
+    def group_at(i: int, step: int) -> int:
+        n = 0
+        while 0 <= i < len(text) and text[i].isdigit():
+            n, i = n + 1, i + step
+        return n
+
+    after = group_at(end + 1, 1) if text[end : end + 1] == " " else 0
+    before = group_at(start - 2, -1) if text[start - 1 : start] == " " and start >= 2 else 0
+    return 0 < after <= longest or 0 < before <= longest
 
 
 def _resident_shaped(compact: str) -> bool:
@@ -510,8 +540,8 @@ def _resident_valid(compact: str) -> bool:
 def _card_prefix_ok(d: str) -> bool:
     if not 13 <= len(d) <= 19:
         return False
-    if len(d) == 13:  # Visa's old numbers
-        return d[0] == "4"
+    if len(d) == 13:  # Visa's old numbers, Maestro
+        return d[0] in "46" or d[:2] in ("50", "56", "57", "58")
     if len(d) == 15:  # American Express
         return d[:2] in ("34", "37")
     if len(d) == 14:  # Diners Club
@@ -529,22 +559,33 @@ def _emails(text: str) -> list[_Cand]:
 
 def _ibans(text: str) -> list[_Cand]:
     out: list[_Cand] = []
-    for m in _IBAN.finditer(text):
-        want = IBAN_LENGTHS.get(m.group()[:2])
-        if want is None:
-            continue
-        n, end = 0, m.start()
-        for i in range(m.start(), m.end()):
-            if text[i].isalnum():
-                n += 1
-                if n == want:
-                    end = i + 1
-                    break
-        if n != want or (end < len(text) and text[end].isascii() and text[end].isalnum()):
-            continue
-        if iban_ok("".join(c for c in text[m.start() : end] if c.isalnum())):
-            out.append((1, m.start(), end, PiiKind.IBAN))
+    pos = 0
+    while (m := _IBAN.search(text, pos)) is not None:
+        found = _iban_in(text, m)
+        if found is not None:
+            out.append(found)
+        # a candidate that holds no IBAN may still overlap one ("… and GBP to GB90 …")
+        pos = found[2] if found is not None else m.start() + 1
     return out
+
+
+def _iban_in(text: str, m: re.Match[str]) -> _Cand | None:
+    want = IBAN_LENGTHS.get(m.group()[:2].upper())
+    if want is None:
+        return None
+    n, end = 0, m.start()
+    for i in range(m.start(), m.end()):
+        if text[i].isalnum():
+            n += 1
+            if n == want:
+                end = i + 1
+                break
+    if n != want or (end < len(text) and text[end].isascii() and text[end].isalnum()):
+        return None
+    compact = "".join(c for c in text[m.start() : end] if c.isalnum())
+    if (compact.isupper() or compact.islower()) and iban_ok(compact.upper()):
+        return (1, m.start(), end, PiiKind.IBAN)
+    return None
 
 
 def _vats(text: str) -> list[_Cand]:
@@ -591,7 +632,7 @@ def _ids(folded: str) -> list[_Cand]:
         if _birth_date_ok(compact[6:14]) and resident_id_check(compact[:17]) == compact[17]:
             out.append((3, m.start(), m.end(), PiiKind.RESIDENT_ID))
     for m in _CREDIT.finditer(folded):
-        code = m.group()
+        code = m.group().replace(" ", "")
         letters = [c for c in code if c.isalpha()]
         if letters and not (code.isupper() or code.islower()):
             continue
@@ -635,22 +676,29 @@ def _phones(folded: str) -> list[_Cand]:
         if not _not_pii_here(folded, m.start()) and not _part_of_longer_run(folded, m.start(), m.end()):
             out.append((5, m.start(), m.end(), PiiKind.PHONE))
     for m in _LANDLINE.finditer(folded):
-        if _not_pii_here(folded, m.start()) or _part_of_longer_run(folded, m.start(), m.end()):
+        end = _number_end(m)
+        if _not_pii_here(folded, m.start()) or _part_of_longer_run(folded, m.start(), end):
             continue
         plain = m.group("cc") is None and not m.group("s1") and not m.group("s2") and "(" not in m.group()
-        if plain and _PHONE_WORD.search(_before(folded, m.start())) is None and not _alone_on_line(folded, m.start(), m.end()):
+        if plain and _PHONE_WORD.search(_before(folded, m.start())) is None and not _alone_on_line(folded, m.start(), end):
             continue  # 01065521234 alone may be a 发票代码 or any other number
-        out.append((5, m.start(), m.end(), PiiKind.PHONE))
+        out.append((5, m.start(), end, PiiKind.PHONE))
     for m in _INTERNATIONAL.finditer(folded):
-        end = _trim_international(folded, m.start(), m.end())
+        end = _trim_international(folded, m.start(), _number_end(m))
         if end and not _not_pii_here(folded, m.start()):
             out.append((6, m.start(), end, PiiKind.PHONE))
     for m in _NANP.finditer(folded):
         if m.group("s") == " " and _PHONE_WORD.search(_before(folded, m.start())) is None:
             continue  # 415 555 0132 alone may be any three numbers
-        if not _not_pii_here(folded, m.start()) and not _part_of_longer_run(folded, m.start(), m.end()):
-            out.append((6, m.start(), m.end(), PiiKind.PHONE))
+        end = _number_end(m)
+        if not _not_pii_here(folded, m.start()) and not _part_of_longer_run(folded, m.start(), end):
+            out.append((6, m.start(), end, PiiKind.PHONE))
     return out
+
+
+def _number_end(m: re.Match[str]) -> int:
+    """Where the number ends: an extension (转8012, ext. 12, -123) is matched but is not personal data."""
+    return m.start("ext") if m.group("ext") else m.end()
 
 
 def _alone_on_line(text: str, start: int, end: int) -> bool:
