@@ -557,16 +557,22 @@ def _emails(text: str) -> list[_Cand]:
     return [(0, m.start(), m.end(), PiiKind.EMAIL) for m in _EMAIL.finditer(text)]
 
 
-def _ibans(text: str) -> list[_Cand]:
+def _scan(pattern: re.Pattern[str], text: str, found_in: Callable[[str, re.Match[str]], _Cand | None]) -> list[_Cand]:
+    """Every value ``found_in`` finds in a candidate match; a candidate that holds none may still
+    overlap one, so the search goes on from its next character ("… and GBP to GB90 …",
+    "NL VAT NL448578530B01"), not from its end."""
     out: list[_Cand] = []
     pos = 0
-    while (m := _IBAN.search(text, pos)) is not None:
-        found = _iban_in(text, m)
+    while (m := pattern.search(text, pos)) is not None:
+        found = found_in(text, m)
         if found is not None:
             out.append(found)
-        # a candidate that holds no IBAN may still overlap one ("… and GBP to GB90 …")
         pos = found[2] if found is not None else m.start() + 1
     return out
+
+
+def _ibans(text: str) -> list[_Cand]:
+    return _scan(_IBAN, text, _iban_in)
 
 
 def _iban_in(text: str, m: re.Match[str]) -> _Cand | None:
@@ -589,15 +595,7 @@ def _iban_in(text: str, m: re.Match[str]) -> _Cand | None:
 
 
 def _vats(text: str) -> list[_Cand]:
-    out: list[_Cand] = []
-    pos = 0
-    while (m := _VAT_CANDIDATE.search(text, pos)) is not None:
-        found = _vat_in(text, m)
-        if found is not None:
-            out.append(found)
-        # a candidate that holds no VAT id may still overlap one ("NL VAT NL448578530B01")
-        pos = found[2] if found is not None else m.start() + 1
-    return out
+    return _scan(_VAT_CANDIDATE, text, _vat_in)
 
 
 def _vat_in(text: str, m: re.Match[str]) -> _Cand | None:

@@ -153,11 +153,11 @@ class MixtureGuarantee:
         oos = (
             f" and {self.oos_answered} of {self.oos_wordings} out-of-scope ones" if self.oos_wordings else ""
         )
-        est = f"estimated {self.estimated_precision:.3f}, " if self.estimated_precision is not None else ""
+        est = f"estimated {self.estimated_precision:.3f}; " if self.estimated_precision is not None else ""
         return (
             f"answers when confidence >= {self.threshold:.3f}: on {mix} it answered {self.in_answered} of "
-            f"{self.in_wordings} in-scope wordings ({self.in_wrong} wrongly){oos}; precision {est}"
-            f">= {self.precision_lower_bound:.3f} with {1 - self.delta:.0%} confidence (target {1 - self.alpha:.0%})"
+            f"{self.in_wordings} in-scope wordings ({self.in_wrong} wrongly){oos}; precision "
+            f">= {self.precision_lower_bound:.3f} with {1 - self.delta:.0%} confidence ({est}target {1 - self.alpha:.0%})"
         )
 
 
