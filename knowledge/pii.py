@@ -17,11 +17,11 @@ phone         ``[phone]``       Chinese mobile (a voice range such as ``13x``, `
                                 ``415-555-0132`` (``415 555 0132`` only next to a phone word)
 bank_card     ``[bank card]``   13-19 digits, compact or grouped as printed (a first group of 4-6
                                 digits), Luhn-checked, with a card network's first digits (16-19
-                                digits: any first digits next to a card word); 13 digits only Visa,
-                                14 Diners Club, 15 American Express
+                                digits: any first digits next to a card word); 12-15 digits only
+                                the networks that issue them (Maestro, Visa, Diners Club, Amex)
 iban          ``[IBAN]``        country code, the country's length, mod-97 check
 resident_id   ``[resident id]`` 居民身份证号码: 18 characters, a real birth date, ISO 7064 MOD 11-2
-                                check character (``X`` allowed)
+                                check character (``X`` allowed); compact, 6-8-4 or 6-4-4-4
 credit_code   ``[credit code]`` 统一社会信用代码: 18 characters of GB 32100-2015's alphabet, its check
                                 character
 vat_id        ``[VAT id]``      EU VAT numbers with their country prefix (and GB, XI, CHE with its
@@ -445,8 +445,10 @@ _NANP = re.compile(
     + _POST,
     re.IGNORECASE,
 )
-_CARD = re.compile(_PRE + r"(?:\d{13,19}|\d{3,6}(?P<s>[ .-])\d{1,13}(?:(?P=s)\d{1,13}){0,5})" + _POST)
-_RESIDENT = re.compile(_PRE + r"\d{6}(?P<s>[ -]?)\d{8}(?P=s)\d{3}[0-9Xx]" + _POST)
+_CARD = re.compile(_PRE_PHONE + r"(?:\d{12,19}|\d{3,6}(?P<s>[ .-]| {2})\d{1,13}(?:(?P=s)\d{1,13}){0,5})" + _POST)
+_RESIDENT = re.compile(
+    _PRE + r"\d{6}(?:(?P<s>[ -]?)\d{8}(?P=s)|(?P<t>[ -])\d{4}(?P=t)\d{4}(?P=t))\d{3}[0-9Xx]" + _POST  # 6-8-4 or 6-4-4-4
+)
 _C = "[0-9A-HJ-NPQRTUWXY]"
 # compact, or grouped as registered (2-6-9-1: department and kind, region, organisation, check) or
 # in fours or sixes
@@ -463,6 +465,7 @@ _VAT_CANDIDATE = re.compile(
 )
 # the words that belong to a number: optional for Switzerland, required for Norway ("NO 123456789"
 # alone is as likely an invoice "No.")
+_MVA_ALONE = re.compile(r"(?<![0-9A-Za-z_])(?P<n>\d{3} ?\d{3} ?\d{3})[ ]?MVA(?![0-9A-Za-z_])")  # "982 398 282 MVA"
 _VAT_SUFFIX: dict[str, tuple[re.Pattern[str], bool]] = {
     "CHE": (re.compile(r"[ ]?(?:MWST|TVA|IVA)(?![0-9A-Za-z_])", re.IGNORECASE), False),
     "NO": (re.compile(r"[ ]?MVA(?![0-9A-Za-z_])", re.IGNORECASE), True),
@@ -538,7 +541,13 @@ def _resident_valid(compact: str) -> bool:
 
 
 def _card_prefix_ok(d: str) -> bool:
-    if not 13 <= len(d) <= 19:
+    if not 12 <= len(d) <= 19:
+        return False
+    if d[:4] == "9792":  # Troy
+        return len(d) == 16
+    if len(d) <= 15 and (d[:2] in ("50", "56", "57", "58") or d[:4] in ("6304", "6759", "6761", "6762", "6763")):
+        return True  # Maestro (and Laser), 12 to 19 digits
+    if len(d) == 12:
         return False
     if len(d) == 13:  # Visa's old numbers, Maestro
         return d[0] in "46" or d[:2] in ("50", "56", "57", "58")
@@ -595,7 +604,10 @@ def _iban_in(text: str, m: re.Match[str]) -> _Cand | None:
 
 
 def _vats(text: str) -> list[_Cand]:
-    return _scan(_VAT_CANDIDATE, text, _vat_in)
+    alone = [
+        (2, m.start(), m.end(), PiiKind.VAT_ID) for m in _MVA_ALONE.finditer(text) if _vat_no(m.group("n").replace(" ", ""))
+    ]
+    return _scan(_VAT_CANDIDATE, text, _vat_in) + alone
 
 
 def _vat_in(text: str, m: re.Match[str]) -> _Cand | None:
@@ -649,7 +661,7 @@ def _cards(folded: str) -> list[_Cand]:
     for m in _CARD.finditer(folded):
         d = _digits(m.group())
         if (
-            not 13 <= len(d) <= 19
+            not 12 <= len(d) <= 19
             or not luhn_ok(d)
             or _not_pii_here(folded, m.start())
             or _part_of_longer_run(folded, m.start(), m.end())
@@ -657,7 +669,9 @@ def _cards(folded: str) -> list[_Cand]:
             continue
         context = _CARD_WORD.search(_before(folded, m.start())) is not None
         if len(d) < 16 and not _card_prefix_ok(d):
-            continue  # 13 to 15 digits: only the networks that issue them, whatever the context
+            continue  # 12 to 15 digits: only the networks that issue them, whatever the context
+        if len(d) == 12 and m.group() == d and _CARD_WORD.search(_before(folded, m.start())) is None:
+            continue  # 12 digits written together are a card only after a card word
         if _resident_valid(d) and _BANK_CARD_WORD.search(_before(folded, m.start())) is None:
             continue  # a valid resident id ("ID card 330102...") is a card only after a bank-card word
         if not context and (not _card_prefix_ok(d) or _resident_shaped(d)):

@@ -62,6 +62,12 @@ def found(text: str) -> list[tuple[str, str]]:
         ("Beijing office 86-10-65529988", "phone", "86-10-65529988"),
         ("NIF ESB40846479 y NIE", "vat_id", "ESB40846479"),
         ("Spanish VAT ESX3760502W", "vat_id", "ESX3760502W"),
+        ("身份证 110105 1949 1231 002X 请核对", "resident_id", "110105 1949 1231 002X"),  # 6-4-4-4
+        ("card 5433  1111  1111  1119 declined", "bank_card", "5433  1111  1111  1119"),  # double spaces
+        ("Troy kart 9792 1111 1111 1116", "bank_card", "9792 1111 1111 1116"),
+        ("Maestro 6759-1111-1119 refunded?", "bank_card", "6759-1111-1119"),
+        ("supplier 923 456 783 MVA", "vat_id", "923 456 783 MVA"),
+        ("Dublin office +353 85 478 5899", "phone", "+353 85 478 5899"),  # no card follows a "+"
         ("tried 622848 1111111111112 as well", "bank_card", "622848 1111111111112"),  # 6+13, as UnionPay prints it
         ("Mir card 2201 1111 1111 1116 declined", "bank_card", "2201 1111 1111 1116"),
         ("Paid by Visa 4111-1111-1111-9 yesterday", "bank_card", "4111-1111-1111-9"),
