@@ -327,3 +327,79 @@ def test_confirmed_incident_answers_new_questions_with_its_note_agents_reply_to_
         assert set(spec[f"/api/agent/incidents/{{incident_id}}/{route}"]["post"]["responses"]) >= {
             "200", "401", "404", "409", "422", "429"
         }
+
+
+@pytest.fixture()
+def mail_desk(data_dir: Path, embedders: list) -> Iterator[tuple[Any, Any, Any]]:
+    from fastapi.testclient import TestClient
+
+    from bot.services import build_services
+    from bot.web.app import create_app
+    from tests.support import MailSink, free_port, make_settings, set_thresholds
+
+    sink = MailSink().up()
+    settings = make_settings(
+        data_dir, smtp_listen=f"127.0.0.1:{free_port()}", smtp_relay=f"smtp://127.0.0.1:{sink.port}",
+        mail_from="support@ledgerly.test", public_url="https://help.ledgerly.test", sla_policies=[],
+    )
+    services = build_services(settings, embedders=embedders)
+    set_thresholds(services, answer=1.01)
+    services.start_channels()
+    with TestClient(create_app(services.settings, services)) as client:
+        yield client, services, sink
+    services.close()
+    sink.down()
+
+
+def test_email_customers_get_the_note_and_exactly_one_resolution_mail_in_their_language(mail_desk: Any) -> None:
+    import smtplib
+    from email.message import EmailMessage
+    from email.utils import make_msgid
+
+    from tests.support import AGENT
+
+    client, services, sink = mail_desk
+
+    def send(sender: str, text: str) -> None:
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = sender, "support@ledgerly.test", text[:40]
+        msg["Message-ID"] = make_msgid(domain="example.test")
+        msg.set_content(text)
+        host, port = services.settings.smtp_listen.rsplit(":", 1)
+        with smtplib.SMTP(host, int(port), timeout=30) as smtp:
+            smtp.send_message(msg)
+
+    en = open_incident(client, BURST[:8], "en")
+    zh = open_incident(client, BURST_ZH[:12], "zh")
+    for incident in (en, zh):
+        assert client.post(f"/api/agent/incidents/{incident['id']}/confirm", headers=AGENT,
+                           json={"note_en": NOTE_EN, "note_zh": NOTE_ZH}).status_code == 200
+    customers = {"ann@example.com": ("en", BURST[8]), "bob@example.com": ("en", BURST[9]),
+                 "wang@example.cn": ("zh", BURST_ZH[12]), "li@example.cn": ("zh", BURST_ZH[13])}
+    for sender, (_, text) in customers.items():
+        send(sender, text)
+    notes = sink.wait(4)
+    def body(m: Any) -> str:  # the message before the mail's footer
+        return str(m.get_content()).replace("\r\n", "\n").split("\n\n--\n")[0].strip()
+
+    assert {str(m["To"]): body(m) for m in notes} == {
+        s: (NOTE_ZH if lang == "zh" else NOTE_EN) for s, (lang, _) in customers.items()
+    }
+    for incident in (en, zh):
+        r = client.post(f"/api/agent/incidents/{incident['id']}/resolve", headers=AGENT,
+                        json={"note_en": "The sync is fixed.", "note_zh": "同步已修复。"})
+        assert r.status_code == 200, r.text
+        assert client.post(f"/api/agent/incidents/{incident['id']}/resolve", headers=AGENT).status_code == 409
+        channels = client.get(f"/api/agent/incidents/{incident['id']}", headers=AGENT).json()["timeline"][-1]["detail"]
+        assert channels["channels"]["email"] == 2
+    sink.wait(8)
+    for _ in range(3):  # nothing more is due, however often the dispatcher runs
+        services.dispatcher.tick()
+    notices = list(sink.mails[4:])
+    assert len(sink.mails) == 8
+    got = sorted((str(m["To"]), body(m)) for m in notices)
+    assert got == sorted(
+        (s, "关于您反馈的问题：现已修复。 同步已修复。" if lang == "zh" else "Update on the problem you wrote to us about: "
+         "it has been fixed. The sync is fixed.")
+        for s, (lang, _) in customers.items()
+    )
