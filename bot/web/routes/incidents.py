@@ -102,6 +102,14 @@ def _move(
     return IncidentOut(**row)
 
 
+def open_incidents(services: Services, limit: int = 100) -> list[IncidentOut]:
+    """Suspected and confirmed incidents, the most recently active first (the console's banner)."""
+    repo = services.storage.incidents
+    rows = repo.all(IncidentStatus.SUSPECTED, limit) + repo.all(IncidentStatus.CONFIRMED, limit)
+    rows.sort(key=lambda r: (r["last_seen"], r["id"]), reverse=True)
+    return [IncidentOut(**r) for r in rows[:limit]]
+
+
 @router.get("", response_model=list[IncidentOut], responses=responses(422))
 def list_incidents(
     services: ServicesDep,
@@ -111,13 +119,9 @@ def list_incidents(
     limit: int = Query(100, ge=1, le=500),
 ) -> list[IncidentOut]:
     """Incidents, the most recently active first."""
-    repo = services.storage.incidents
     if status == "open":
-        rows = repo.all(IncidentStatus.SUSPECTED, limit) + repo.all(IncidentStatus.CONFIRMED, limit)
-        rows.sort(key=lambda r: (r["last_seen"], r["id"]), reverse=True)
-        rows = rows[:limit]
-    else:
-        rows = repo.all(None if status == "all" else status, limit)
+        return open_incidents(services, limit)
+    rows = services.storage.incidents.all(None if status == "all" else status, limit)
     return [IncidentOut(**r) for r in rows]
 
 
