@@ -247,11 +247,11 @@ class SpikeDetector:
                     c.muted_until = at + self.mute_for
 
     def forget_incident(self, incident: str) -> None:
-        """The incident is over (resolved elsewhere): its cluster is an ordinary cluster again."""
+        """The incident is over (resolved): its cluster is dropped, so a question like it founds a new one
+        and only a new spike after the fix pages again (the burst still in the window does not)."""
         with self._lock:
-            for c in self._clusters.values():
-                if c.incident == incident:
-                    c.incident = None
+            for key in [k for k, c in self._clusters.items() if c.incident == incident]:
+                del self._clusters[key]
 
     # -- the stream --------------------------------------------------------------------------------
 

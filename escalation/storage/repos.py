@@ -1527,6 +1527,23 @@ class IncidentRepo:
             tx.emit(Event(EventKind.INCIDENT_CHANGED, incident_id=incident_id))
         return _incident(row), count
 
+    def with_timelines(self, since: str, until: str, limit: int = 500) -> list[tuple[Row, list[Row]]]:
+        """The incidents first seen in [since, until), oldest first, each with its timeline."""
+        with self.db.tx() as tx:
+            rows = tx.all(
+                "SELECT * FROM incidents WHERE first_seen >= ? AND first_seen < ? ORDER BY first_seen, id LIMIT ?",
+                (since, until, limit),
+            )
+            ids = [int(r["id"]) for r in rows]
+            events = tx.all(
+                f"SELECT incident_id, at, kind, actor, detail FROM incident_events WHERE incident_id IN "
+                f"({placeholders(len(ids))}) ORDER BY id", tuple(ids),
+            ) if ids else []
+        by: dict[int, list[Row]] = {}
+        for e in events:
+            by.setdefault(int(e["incident_id"]), []).append({**e, "detail": json.loads(e["detail"])})
+        return [(_incident(r), by.get(int(r["id"]), [])) for r in rows]
+
     def open_keys(self) -> dict[str, int]:
         """Keys and ids of the incidents still suspected or confirmed."""
         with self.db.tx() as tx:

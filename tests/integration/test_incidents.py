@@ -322,6 +322,15 @@ def test_confirmed_incident_answers_new_questions_with_its_note_agents_reply_to_
         (notice,) = notices(services, x["conversation_id"])
         assert notice.text == "关于您反馈的问题：现已修复。 同步已修复。"
 
+    # the outcome metrics report both incidents and their clocks
+    m = client.get("/api/agent/metrics", headers=AGENT).json()["incidents"]
+    assert m["count"] == 2 and m["resolved"] == 2 and m["confirmed"] == 2
+    rows = {r["id"]: r for r in m["incidents"]}
+    assert rows[en["id"]]["customers_notified"] == len(linked)
+    assert all(r["seconds_to_page"] is not None and r["seconds_to_page"] >= 0 for r in rows.values())
+    assert all(r["seconds_to_confirm"] is not None and r["seconds_to_resolve"] is not None for r in rows.values())
+    assert m["customers_notified"] == sum(r["customers_notified"] for r in rows.values())
+
     spec = client.get("/openapi.json").json()["paths"]
     for route in ("reply", "resolve"):
         assert set(spec[f"/api/agent/incidents/{{incident_id}}/{route}"]["post"]["responses"]) >= {
