@@ -162,7 +162,7 @@ async def queue_events(request: Request, services: ServicesDep) -> EventSourceRe
 
     sent: dict[int, str] = {}
     started = {"done": False}
-    incidents_sent = {"data": ""}
+    incidents_sent = {"data": "[]"}  # none open: nothing to say (the console reads the list at start)
 
     def incidents_step() -> list[ServerSentEvent]:
         data = _data([i.model_dump() for i in open_incidents(services)])
