@@ -1411,6 +1411,12 @@ class IncidentRepo:
         messages (each conversation's message is stored under ``<client_id>.<conversation>``); a
         conversation linked between the two calls gets the reply on the retry. The linked handoffs' first
         reply is set. 404 for no incident, 409 for a dismissed one."""
+        try:
+            return self._reply(incident_id, agent, text, client_id)
+        except DuplicateClientId:  # a concurrent retry stored them first: its messages are the answer
+            return self._reply(incident_id, agent, text, client_id)
+
+    def _reply(self, incident_id: int, agent: str, text: str, client_id: str | None) -> tuple[list[Message], bool]:
         written: list[Message] = []
         out: list[Message] = []
         with self.db.tx() as tx:
