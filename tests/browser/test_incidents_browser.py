@@ -62,6 +62,13 @@ def test_the_console_banner_shows_a_suspected_incident_and_confirms_it_with_its_
         card.locator('textarea[data-field="resolution_en"]').fill("Fixed.")
         card.locator('[data-action="resolve"]').click()
         expect(page.locator("#incidents")).to_be_hidden()
+        # the metrics page reports it with its clocks and the customers told
+        page.goto(f"{base_url}/metrics")
+        row = page.locator(f'#incidents tr[data-incident="{incident["id"]}"]')
+        expect(row.locator('[data-col="status"]')).to_have_text("resolved")
+        expect(row.locator('[data-col="notified"]')).to_have_text(str(before + 1))
+        expect(row.locator('[data-col="to_page"]')).not_to_have_text("–")
+        expect(page.locator("#incidents-summary")).to_contain_text("Incidents: 1;")
     now = httpx.get(f"{base_url}/api/agent/incidents/{incident['id']}", headers=AGENT).json()
     assert now["status"] == "resolved" and now["note_en"] == NOTE_EN and now["note_zh"] == NOTE_ZH
     assert now["updated_by"] == "alice" and now["resolution_en"] == "Fixed."
