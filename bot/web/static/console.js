@@ -19,6 +19,7 @@
   var CONV = VOCAB.conversationStatus;
   var KIND = VOCAB.replyKind;
   var MAIL = VOCAB.mailStatus;
+  var INC = VOCAB.incidentStatus;
 
   // every UI string in both languages, the widget's table too (strings.json), filled in by the server
   var TABLE = /*STRINGS*/ null;
@@ -533,7 +534,7 @@
   }
 
   function incidentCard(inc, typing) {
-    var confirmed = inc.status === "confirmed";
+    var confirmed = inc.status === INC.CONFIRMED;
     var card = h("div", { class: "incident", "data-incident": String(inc.id), "data-status": inc.status });
     var head = h("div", { class: "ihead" });
     head.appendChild(
