@@ -247,11 +247,11 @@ class SpikeDetector:
                     c.muted_until = at + self.mute_for
 
     def forget_incident(self, incident: str) -> None:
-        """The incident is over (resolved elsewhere): its cluster is an ordinary cluster again."""
+        """The incident is over (resolved): its cluster is dropped, so a question like it founds a new one
+        and only a new spike after the fix pages again (the burst still in the window does not)."""
         with self._lock:
-            for c in self._clusters.values():
-                if c.incident == incident:
-                    c.incident = None
+            for key in [k for k, c in self._clusters.items() if c.incident == incident]:
+                del self._clusters[key]
 
     # -- the stream --------------------------------------------------------------------------------
 
@@ -319,6 +319,20 @@ class SpikeDetector:
                 )
                 return Observed(c.key, c.incident, s, p)
             return Observed(c.key, None, None, p)
+
+    def match(self, vector: np.ndarray, at: datetime) -> str | None:
+        """The incident whose cluster ``vector`` would join, without adding it (a question the bot answered:
+        it is no evidence of a spike, but while an incident is confirmed its customers get its note)."""
+        with self._lock:
+            self._advance(at)
+            incidents = [c for c in self._clusters.values() if c.incident is not None]
+            if not incidents:
+                return None
+            v = self._prepare(vector)
+            cents = np.stack([c.centroid() for c in incidents])
+            sims = cents @ v
+            i = int(np.argmax(sims))
+            return incidents[i].incident if float(sims[i]) >= self.threshold else None
 
     def _absorb(self, c: Cluster) -> None:
         """Clusters whose centroid is now as close to ``c``'s as a member would have to be join it: the first
@@ -389,6 +403,10 @@ class IncidentRepoLike(Protocol):
 
     def link(self, incident_id: int, q: IncidentQuestion) -> bool: ...
 
+    def get(self, incident_id: int) -> dict[str, Any]: ...
+
+    def set_link_handoff(self, incident_id: int, conversation_id: str, handoff_id: int) -> None: ...
+
     def set_status(
         self,
         incident_id: int,
@@ -458,6 +476,26 @@ class IncidentWatch:
             self.detector.dismiss(o.incident, q.at)
             return None
         return incident_id
+
+    def match(self, q: Question) -> int | None:
+        """The incident ``q``'s cluster belongs to, without feeding the detector (an answered question);
+        linked when it is confirmed (its customer is then told its note)."""
+        key = self.detector.match(q.vector, q.at)
+        if key is None:
+            return None
+        with self._lock:
+            incident_id = self._ids.get(key)
+        if incident_id is None or self.repo.get(incident_id)["status"] != IncidentStatus.CONFIRMED:
+            return None
+        try:
+            self.repo.link(incident_id, incident_question(q))
+        except InvalidTransition:
+            return None
+        return incident_id
+
+    def attach_handoff(self, incident_id: int, conversation_id: str, handoff_id: int) -> None:
+        """The linked question was handed off after it was linked: its link carries the handoff."""
+        self.repo.set_link_handoff(incident_id, conversation_id, handoff_id)
 
     def _key(self, incident_id: int) -> str | None:
         with self._lock:

@@ -230,6 +230,55 @@ def compute(
         "summary": total.summary(),
         "days" if group == "day" else "weeks": rows,
         **({"entries": entries(storage, window, titles)} if with_entries else {}),
+        **({"incidents": incidents(storage, window)} if with_entries else {}),
+    }
+
+
+def _seconds(later: str | None, earlier: str | None) -> float | None:
+    if not later or not earlier:
+        return None
+    return round((parse_iso(later) - parse_iso(earlier)).total_seconds(), 1)
+
+
+def incidents(storage: Storage, window: Window) -> dict[str, Any]:
+    """The incidents first seen in the window with their timeline's clock: seconds from the first question
+    to the page (``detected``), from the page to ``confirmed``, from the first question to ``resolved``, and
+    the customers told on resolution; and the medians over them. (Not cut by language or channel: an
+    incident spans both.)"""
+    since, until = window.bounds()
+    rows = []
+    for inc, timeline in storage.incidents.with_timelines(since, until):
+        at = {e["kind"]: e["at"] for e in reversed(timeline)}  # the first of each kind
+        notified = next((e["detail"].get("count") for e in timeline if e["kind"] == "customers_notified"), None)
+        rows.append({
+            "id": inc["id"],
+            "title": inc["title"],
+            "status": inc["status"],
+            "first_seen": inc["first_seen"],
+            "conversations": inc["conversations"],
+            "languages": inc["languages"],
+            "channels": inc["channels"],
+            "seconds_to_page": _seconds(at.get("detected"), inc["first_seen"]),
+            "seconds_to_confirm": _seconds(at.get("confirmed"), at.get("detected")),
+            "seconds_to_resolve": _seconds(at.get("resolved"), inc["first_seen"]),
+            "customers_notified": notified,
+            "timeline": [{"at": e["at"], "kind": e["kind"], "actor": e["actor"]} for e in timeline],
+        })
+
+    def med(key: str) -> float | None:
+        values = [r[key] for r in rows if r[key] is not None]
+        return round(float(statistics.median(values)), 1) if values else None
+
+    return {
+        "count": len(rows),
+        "confirmed": sum(any(e["kind"] == "confirmed" for e in r["timeline"]) for r in rows),
+        "dismissed": sum(r["status"] == "dismissed" for r in rows),
+        "resolved": sum(r["status"] == "resolved" for r in rows),
+        "median_seconds_to_page": med("seconds_to_page"),
+        "median_seconds_to_confirm": med("seconds_to_confirm"),
+        "median_seconds_to_resolve": med("seconds_to_resolve"),
+        "customers_notified": sum(r["customers_notified"] or 0 for r in rows),
+        "incidents": rows,
     }
 
 

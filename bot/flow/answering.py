@@ -26,15 +26,19 @@ class Reply:
     candidates: list[dict[str, Any]] = field(default_factory=list)  # for the agent, on handoff
     # the question's query vectors per model, when it was retrieved (the spike detector reuses them)
     vectors: dict[str, np.ndarray] | None = field(default=None, compare=False, repr=False)
+    incident_id: int | None = None  # kind incident_note: the confirmed incident whose status note this is
 
     def public(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "kind": self.kind,
             "text": self.text,
             "confidence": round(self.confidence, 4),
             "sources": self.sources,
             "suggestions": self.suggestions,
         }
+        if self.incident_id is not None:
+            out["incident_id"] = self.incident_id
+        return out
 
 
 def candidate_rows(

@@ -185,6 +185,7 @@ class ChatService:
                     str(m.meta.get("reason", "")),
                     list(m.meta.get("sources", [])),
                     list(m.meta.get("suggestions", [])),
+                    incident_id=m.meta.get("incident_id"),
                 )
                 handoff = self.storage.handoffs.open_for(conv_id)
                 return Turn(conv_id, customer_msg, m, reply, handoff.id if handoff else None, replayed=True)
@@ -230,6 +231,11 @@ class ChatService:
                 text, msg_lang, wants_human=phrases.wants_human(text), after_clarify=bool(pending)
             )
 
+        incident_id = None
+        if not choice:
+            incident_id, note = self._incident(conv, text, msg_lang, reply)
+            if note is not None:
+                reply = note
         handoff_id = None
         if reply.kind == "handoff":
             if before_handoff is not None:
@@ -242,6 +248,8 @@ class ChatService:
                 conv.id, text, reply.reason, customer.id, rejected=choice == NONE_OF_THESE
             )
             handoff_id = self.queue.hand_off(conv.id, reply.reason, msg_lang, question, reply.candidates).id
+            if incident_id is not None and self.incidents is not None:
+                self._quietly(self.incidents.attach_handoff, incident_id, conv.id, handoff_id)
             reply = self._with_wait(reply, conv, msg_lang)
         state = (
             {
@@ -255,22 +263,47 @@ class ChatService:
         self.storage.conversations.update(conv.id, lang=msg_lang, state=state)
         meta = {**reply.public(), "reason": reply.reason, "reply_to": customer.id}
         bot = self.storage.conversations.add_message(conv.id, "bot", reply.text, meta)
-        self._watch(conv, text, msg_lang, reply, handoff_id)
         return Turn(conv.id, customer, bot, reply, handoff_id)
 
-    def _watch(self, conv: Conversation, text: str, lang: str, reply: Reply, handoff_id: int | None) -> None:
-        """A question the bot did not answer (handed off, or "did you mean") goes to the spike detector with
-        the query vector its retrieval computed (never encoded again). Never fails the turn."""
-        if self.incidents is None or reply.kind == "answer" or not reply.vectors:
-            return
+    @staticmethod
+    def _quietly(fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("incidents: %s failed", getattr(fn, "__name__", fn))
+
+    def _incident(self, conv: Conversation, text: str, lang: str, reply: Reply) -> tuple[int | None, Reply | None]:
+        """The incident this question belongs to, and the reply it gets from it.
+
+        A question the bot did not answer (handed off, or "did you mean") goes to the spike detector with
+        the query vector its retrieval computed (never encoded again); one it answered is only matched
+        against the clusters of known incidents (no evidence of a spike). Either is linked to the
+        incident its cluster belongs to; while that incident is confirmed with a status note, the note in
+        the customer's language (else the other) is the reply, instead of a handoff or an unrelated
+        answer. "Talk to a person" is never answered with a note. Never fails the turn."""
+        if self.incidents is None or not reply.vectors:
+            return None, None
         try:
             model = INCIDENT_MODEL if INCIDENT_MODEL in reply.vectors else next(iter(reply.vectors))
             self._centre(model)
             at = self.waits.clock() if self.waits is not None else datetime.now(UTC)
-            vector = reply.vectors[model][0]
-            self.incidents.observe(Question(at, vector, lang, conv.channel, conv.id, handoff_id, text))
+            q = Question(at, reply.vectors[model][0], lang, conv.channel, conv.id, None, text)
+            incident_id = self.incidents.observe(q) if reply.kind != "answer" else self.incidents.match(q)
+            if incident_id is None or reply.reason == "customer_request":
+                return incident_id, None
+            incident = self.incidents.repo.get(incident_id)
+            if incident["status"] != "confirmed":
+                return incident_id, None
+            first, other = ("note_zh", "note_en") if lang == "zh" else ("note_en", "note_zh")
+            note = (incident.get(first) or incident.get(other) or "").strip()
+            if not note:
+                return incident_id, None
+            return incident_id, Reply(
+                ReplyKind.INCIDENT_NOTE, note, reply.confidence, "incident_note", incident_id=incident_id
+            )
         except Exception:
             log.exception("the spike detector failed on a question of conversation %s", conv.id)
+            return None, None
 
     def _centre(self, model: str) -> None:
         """The detector's centre: the mean of the live knowledge's vectors of ``model`` (as the content-gap

@@ -18,6 +18,8 @@ class ReplyKind(StrEnum):
     ANSWER = "answer"
     CLARIFY = "clarify"
     HANDOFF = "handoff"
+    INCIDENT_NOTE = "incident_note"  # the status note of a confirmed incident the question belongs to
+    INCIDENT_RESOLVED = "incident_resolved"  # the notice that an incident the conversation was linked to is over
 
 
 Kind = ReplyKind

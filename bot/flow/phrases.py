@@ -81,6 +81,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "I want to be sure I answer the right question. Did you mean one of these?",
         "zh": "为了准确回答，请确认您想问的是下面哪一个？",
     },
+    "incident_resolved": {
+        "en": "Update on the problem you wrote to us about: it has been fixed.",
+        "zh": "关于您反馈的问题：现已修复。",
+    },
     "untranslated": {
         "en": "(This answer is not yet available in English; here it is in Chinese.)\n\n",
         "zh": "（此条目暂无中文版本，以下为英文原文。）\n\n",
@@ -97,6 +101,16 @@ HANDOFF_TEXT: dict[str, str] = {
     HandoffReason.WRONG_ANSWER: "handoff_wrong_answer",
     HandoffReason.CLARIFY_REJECTED: "handoff_low_confidence",
 }
+
+
+def incident_notices(note_en: str | None, note_zh: str | None) -> dict[str, str]:
+    """What each linked customer is told when an incident is resolved, by language: the fixed line and the
+    resolution note in that language (else the other's)."""
+    out = {}
+    for lang, note, other in (("en", note_en, note_zh), ("zh", note_zh, note_en)):
+        extra = (note or other or "").strip()
+        out[lang] = f"{text('incident_resolved', lang)} {extra}".strip()
+    return out
 
 
 def text(key: str, lang: str, **kwargs: object) -> str:

@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 
 from bot.flow.decision import ReplyKind
-from escalation.models import ConversationStatus, HandoffReason, HandoffStatus, MailStatus
+from escalation.models import ConversationStatus, HandoffReason, HandoffStatus, IncidentStatus, MailStatus
 
 PLACEHOLDER = "/*VOCABULARY*/ null"
 STRINGS_PLACEHOLDER = "/*STRINGS*/ null"
@@ -42,6 +42,7 @@ def vocabulary() -> dict[str, dict[str, str]]:
         "handoffReason": _members(HandoffReason),
         "conversationStatus": _members(ConversationStatus),
         "mailStatus": _members(MailStatus),
+        "incidentStatus": _members(IncidentStatus),
     }
 
 

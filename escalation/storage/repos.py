@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any, NoReturn
 
 from escalation.errors import HandoffAlreadyClaimed, InvalidTransition, NotFound
@@ -1286,8 +1287,21 @@ class IncidentRepo:
             tx.emit(Event(EventKind.INCIDENT_CHANGED, q.conversation_id, incident_id=incident_id))
         return new
 
+    def set_link_handoff(self, incident_id: int, conversation_id: str, handoff_id: int) -> None:
+        """The handoff a linked conversation opened after it was linked."""
+        with self.db.tx() as tx:
+            tx.execute(
+                "UPDATE incident_links SET handoff_id = ? WHERE incident_id = ? AND conversation_id = ? "
+                "AND handoff_id IS NULL",
+                (handoff_id, incident_id, conversation_id),
+            )
+
     @staticmethod
     def _link(tx: Tx, incident_id: int, q: IncidentQuestion, now: str) -> bool:
+        if q.handoff_id is None:  # asked before the handoff was known to the detector: the open one, if any
+            open_row = _open_handoff_row(tx, q.conversation_id)
+            if open_row is not None:
+                q = replace(q, handoff_id=int(open_row["id"]))
         tx.execute("UPDATE incidents SET questions = questions + 1 WHERE id = ?", (incident_id,))
         added = tx.one(
             "INSERT INTO incident_links (incident_id, conversation_id, handoff_id, lang, channel, question, asked_at, "
@@ -1390,6 +1404,151 @@ class IncidentRepo:
             self._event(tx, incident_id, str(status), actor, detail)
             tx.emit(Event(EventKind.INCIDENT_CHANGED, incident_id=incident_id))
         return _incident(row)
+
+    def reply(self, incident_id: int, agent: str, text: str, client_id: str | None = None) -> tuple[list[Message], bool]:
+        """One agent reply into every linked conversation, in one transaction: (the messages, whether they
+        were written now). With a ``client_id`` a retry writes nothing and returns the first call's
+        messages (each conversation's message is stored under ``<client_id>.<conversation>``); a
+        conversation linked between the two calls gets the reply on the retry. The linked handoffs' first
+        reply is set. 404 for no incident, 409 for a dismissed one."""
+        try:
+            return self._reply(incident_id, agent, text, client_id)
+        except DuplicateClientId:  # a concurrent retry stored them first: its messages are the answer
+            return self._reply(incident_id, agent, text, client_id)
+
+    def _reply(self, incident_id: int, agent: str, text: str, client_id: str | None) -> tuple[list[Message], bool]:
+        written: list[Message] = []
+        out: list[Message] = []
+        with self.db.tx() as tx:
+            row = tx.one("SELECT status FROM incidents WHERE id = ?", (incident_id,))
+            if row is None:
+                raise NotFound(f"no incident {incident_id}")
+            if row["status"] == IncidentStatus.DISMISSED:
+                raise InvalidTransition(f"incident {incident_id} was dismissed; it has no customers to answer")
+            links = tx.all(
+                "SELECT conversation_id, handoff_id FROM incident_links WHERE incident_id = ? "
+                "ORDER BY asked_at, conversation_id", (incident_id,),
+            )
+            for link in links:
+                key = None if client_id is None else f"{client_id}.{link['conversation_id']}"
+                stored = None if key is None else _by_client_id(tx, key)
+                if stored is not None:
+                    out.append(stored)
+                    continue
+                message = _insert_message(
+                    tx, link["conversation_id"], "agent", text, {"incident_id": incident_id}, agent, key
+                )
+                written.append(message)
+                out.append(message)
+                handoff = _open_handoff_row(tx, link["conversation_id"])
+                if handoff is not None:
+                    tx.execute(
+                        "UPDATE handoffs SET first_reply_at = ? WHERE id = ? AND first_reply_at IS NULL",
+                        (message.created_at, handoff["id"]),
+                    )
+                    tx.emit(Event(EventKind.HANDOFF_REPLIED, link["conversation_id"], int(handoff["id"]), message.id))
+            if written:
+                self._event(tx, incident_id, "replied", agent, {"text": text, "conversations": len(written)})
+                tx.emit(Event(EventKind.INCIDENT_CHANGED, incident_id=incident_id))
+        return out, bool(written)
+
+    def resolve(
+        self,
+        incident_id: int,
+        actor: str,
+        notices: dict[str, str],
+        note_en: str | None = None,
+        note_zh: str | None = None,
+    ) -> tuple[Row, int]:
+        """Resolve a suspected or confirmed incident and tell every linked customer, in one transaction:
+        (the incident, customers notified now). Each linked conversation gets one bot message (its
+        ``notices[lang]``, kind ``incident_resolved``) stored under a client id of its own, so no
+        conversation is told twice whatever runs again; an email conversation's message queues its mail
+        as any bot reply does. ``notified_at`` is set on the link; a linked handoff still open is resolved
+        unless the customer wrote again after being linked. 404 for no incident, 409 unless it is
+        suspected or confirmed (a second resolve: nobody is told twice)."""
+        now = now_iso()
+        allowed = [str(s) for s, targets in INCIDENT_TRANSITIONS.items() if IncidentStatus.RESOLVED in targets]
+        with self.db.tx() as tx:
+            row = tx.one(
+                "UPDATE incidents SET status = ?, updated_at = ?, updated_by = ?, "
+                f"resolution_en = ?, resolution_zh = ? WHERE id = ? AND status IN ({placeholders(len(allowed))}) "
+                "RETURNING *",
+                (IncidentStatus.RESOLVED, now, actor, note_en, note_zh, incident_id, *allowed),
+            )
+            if row is None:
+                current = tx.one("SELECT status FROM incidents WHERE id = ?", (incident_id,))
+                if current is None:
+                    raise NotFound(f"no incident {incident_id}")
+                raise InvalidTransition(
+                    f"incident {incident_id} is {current['status']}; it cannot become resolved"
+                )
+            detail = {k: v for k, v in (("resolution_en", note_en), ("resolution_zh", note_zh)) if v}
+            self._event(tx, incident_id, "resolved", actor, detail)
+            links = tx.all(
+                "SELECT l.conversation_id, l.lang, l.handoff_id, l.linked_at, c.channel FROM incident_links l "
+                "JOIN conversations c ON c.id = l.conversation_id WHERE l.incident_id = ? AND l.notified_at IS NULL "
+                "ORDER BY l.asked_at, l.conversation_id",
+                (incident_id,),
+            )
+            notified: dict[str, int] = {}
+            handoffs_resolved = 0
+            for link in links:
+                conv_id = link["conversation_id"]
+                lang = link["lang"] if link["lang"] in notices else next(iter(notices))
+                key = f"incident-{incident_id}-resolved-{conv_id}"
+                if _by_client_id(tx, key) is None:
+                    meta = {"kind": "incident_resolved", "reason": "incident_resolved", "incident_id": incident_id}
+                    _insert_message(tx, conv_id, "bot", notices[lang], meta, None, key)
+                    notified[link["channel"]] = notified.get(link["channel"], 0) + 1
+                tx.execute(
+                    "UPDATE incident_links SET notified_at = ? WHERE incident_id = ? AND conversation_id = ?",
+                    (now, incident_id, conv_id),
+                )
+                handoff = _open_handoff_row(tx, conv_id)
+                if handoff is None:
+                    continue
+                wrote_again = tx.one(
+                    "SELECT id FROM messages WHERE conversation_id = ? AND role = 'customer' AND created_at > ? "
+                    "LIMIT 1",
+                    (conv_id, link["linked_at"]),
+                )
+                if wrote_again is not None:  # a new question after the link: a person still answers it
+                    continue
+                if tx.execute(
+                    "UPDATE handoffs SET status = ?, resolved_at = ?, resolution_answer = ? WHERE id = ? "
+                    "AND status <> ?",
+                    (HandoffStatus.RESOLVED, now, notices[lang], handoff["id"], HandoffStatus.RESOLVED),
+                ):
+                    handoffs_resolved += 1
+                    tx.emit(Event(EventKind.HANDOFF_RESOLVED, conv_id, int(handoff["id"])))
+                    resolved = tx.one("SELECT * FROM handoffs WHERE id = ?", (handoff["id"],))
+                    assert resolved is not None
+                    queue_webhook(tx, EventKind.HANDOFF_RESOLVED, handoff_payload(_handoff(resolved), link["channel"]))
+            count = sum(notified.values())
+            self._event(
+                tx, incident_id, "customers_notified", actor,
+                {"count": count, "channels": notified, "handoffs_resolved": handoffs_resolved},
+            )
+            tx.emit(Event(EventKind.INCIDENT_CHANGED, incident_id=incident_id))
+        return _incident(row), count
+
+    def with_timelines(self, since: str, until: str, limit: int = 500) -> list[tuple[Row, list[Row]]]:
+        """The incidents first seen in [since, until), oldest first, each with its timeline."""
+        with self.db.tx() as tx:
+            rows = tx.all(
+                "SELECT * FROM incidents WHERE first_seen >= ? AND first_seen < ? ORDER BY first_seen, id LIMIT ?",
+                (since, until, limit),
+            )
+            ids = [int(r["id"]) for r in rows]
+            events = tx.all(
+                f"SELECT incident_id, at, kind, actor, detail FROM incident_events WHERE incident_id IN "
+                f"({placeholders(len(ids))}) ORDER BY id", tuple(ids),
+            ) if ids else []
+        by: dict[int, list[Row]] = {}
+        for e in events:
+            by.setdefault(int(e["incident_id"]), []).append({**e, "detail": json.loads(e["detail"])})
+        return [(_incident(r), by.get(int(r["id"]), [])) for r in rows]
 
     def open_keys(self) -> dict[str, int]:
         """Keys and ids of the incidents still suspected or confirmed."""

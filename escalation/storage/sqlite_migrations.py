@@ -131,6 +131,13 @@ M013 = [
 ]
 
 
+# shared with PostgreSQL's migration 11: what customers are told when an incident is resolved
+M014 = [
+    "ALTER TABLE incidents ADD COLUMN resolution_en TEXT",
+    "ALTER TABLE incidents ADD COLUMN resolution_zh TEXT",
+]
+
+
 def m013_statements(id_column: str) -> list[str]:
     return [s.format(id=id_column) for s in M013]
 
@@ -434,6 +441,13 @@ def m012_metrics_answers(db: Database) -> None:
 def m013_incidents(db: Database) -> None:
     """Suspected incidents, their linked conversations and their timelines."""
     for statement in m013_statements("id INTEGER PRIMARY KEY"):
+        db.conn.execute(statement)
+
+
+@migrations()
+def m014_incident_resolutions(db: Database) -> None:
+    """The resolution notes of an incident (en, zh)."""
+    for statement in M014:
         db.conn.execute(statement)
 
 

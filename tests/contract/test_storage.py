@@ -494,3 +494,45 @@ def test_an_incident_opens_once_with_its_links_timeline_and_webhook(storage: Sto
     assert {x["question"] for x in storage.incidents.links(incident["id"])} >= {"[masked]"}
     storage.conversations.purge(first[1].conversation_id)
     assert len(storage.incidents.links(incident["id"])) == 7
+
+
+def test_an_incident_answers_all_once_and_resolving_tells_each_customer_once(
+    storage: Storage, queue: EscalationQueue
+) -> None:
+    qs = [_asked(storage, f"invoices not generated {i}", "zh" if i % 2 else "en") for i in range(4)]
+    mail_conv = storage.conversations.create("en", channel="email", contact_email="ann@example.com")
+    storage.conversations.add_message(mail_conv.id, "customer", "invoices stuck")
+    qs.append(IncidentQuestion(mail_conv.id, "en", "email", "invoices stuck", "2026-12-01T02:03:00+00:00"))
+    incident, _ = storage.incidents.open("k2", "invoices not generated", "5 customers", qs, {"count": 5})
+    h = queue.hand_off(qs[0].conversation_id, "low_confidence", "en", qs[0].question, [])
+    storage.incidents.link(incident["id"], IncidentQuestion(qs[0].conversation_id, "en", "widget", "x",
+                                                            "2026-12-01T02:04:00+00:00", h.id))
+    h2 = queue.hand_off(qs[1].conversation_id, "low_confidence", "zh", qs[1].question, [])
+    storage.incidents.set_link_handoff(incident["id"], qs[1].conversation_id, h2.id)
+    storage.conversations.add_message(qs[1].conversation_id, "customer", "还有一个问题")  # wrote again after the link
+
+    # one reply for all, concurrently retried under one client id: one message per conversation
+    outs = run_together(3, lambda i: storage.incidents.reply(incident["id"], "li", "We are on it.", "reply-0000000000000001"))
+    assert sum(o[1] for o in outs) == 1  # type: ignore[index]
+    for q in qs:
+        assert [m.text for m in storage.conversations.messages(q.conversation_id) if m.role == "agent"] == ["We are on it."]
+
+    notices = {"en": "Fixed.", "zh": "已修复。"}
+    outs = run_together(4, lambda i: storage.incidents.resolve(incident["id"], f"a{i}", notices, "Fixed."))
+    won = [o for o in outs if isinstance(o, tuple)]
+    assert len(won) == 1 and won[0][1] == 5 and sum(isinstance(o, InvalidTransition) for o in outs) == 3
+    for q in qs:
+        told = [m.text for m in storage.conversations.messages(q.conversation_id) if m.meta.get("kind") == "incident_resolved"]
+        assert told == [notices[q.lang]]
+    assert storage.handoffs.get(h.id).status == "resolved"
+    assert storage.handoffs.get(h2.id).status != "resolved"  # the customer wrote again after being linked
+    assert all(x["notified_at"] for x in storage.incidents.links(incident["id"]))
+    kinds = [e["kind"] for e in storage.incidents.timeline(incident["id"])]
+    assert kinds == ["detected", "replied", "resolved", "customers_notified"]
+    assert storage.incidents.timeline(incident["id"])[-1]["detail"]["count"] == 5
+    with storage.db.tx() as tx:  # the email customer's reply and notice are each queued once
+        assert len(tx.all("SELECT id FROM mail_outbox WHERE conversation_id = ?", (mail_conv.id,))) == 2
+    with pytest.raises(InvalidTransition):
+        storage.incidents.resolve(incident["id"], "b", notices)
+    with pytest.raises(NotFound):
+        storage.incidents.reply(999999, "li", "x")

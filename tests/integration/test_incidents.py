@@ -198,3 +198,217 @@ def test_a_dismissed_incident_silences_its_cluster(desk: Any) -> None:
     after = client.get(f"/api/agent/incidents/{incident['id']}", headers=AGENT).json()
     assert after["conversations"] == incident["conversations"]  # nothing linked to a dismissed incident
     assert after["timeline"][-1]["detail"] == {"reason": "a test run"}
+
+
+# -- one answer for everyone, one reply for all, closing the loop -------------------------------------------
+
+BURST_ZH = [
+    "我的发票昨晚没有生成",
+    "昨晚发票没有生成",
+    "我们的发票昨晚都没生成",
+    "昨天晚上的发票没有生成",
+    "发票昨晚没生成，怎么回事",
+    "为什么昨晚我的发票没有生成？",
+    "昨晚的发票一张都没生成",
+    "发票从昨晚起就没有生成",
+    "昨晚发票没生成，请帮忙",
+    "昨晚我的发票都没有生成出来",
+    "我的发票昨天晚上没生成",
+    "昨晚到现在发票都没生成",
+    "发票昨晚没有生成出来",
+    "昨天夜里发票没有生成",
+]
+NOTE_EN = "We know: invoice generation is delayed since 23:05; invoices will be generated automatically."
+NOTE_ZH = "我们已知晓：自23:05起发票生成延迟，发票将自动生成，您无需操作。"
+
+
+def open_incident(client: Any, burst: list[str], lang: str) -> dict[str, Any]:
+    from tests.support import AGENT, ask
+
+    before = {i["id"] for i in client.get("/api/agent/incidents", headers=AGENT).json()}
+    for text in burst:
+        ask(client, text)
+    new = [i for i in client.get("/api/agent/incidents", headers=AGENT).json() if i["id"] not in before]
+    assert len(new) == 1 and new[0]["languages"] == [lang], new
+    return dict(new[0])
+
+
+def notices(services: Any, conversation_id: str) -> list[Any]:
+    return [m for m in services.storage.conversations.messages(conversation_id) if m.meta.get("kind") == "incident_resolved"]
+
+
+def test_confirmed_incident_answers_new_questions_with_its_note_agents_reply_to_all_and_resolve_tells_each_once(
+    desk: Any,
+) -> None:
+    from tests.support import AGENT, ask, conv_headers
+
+    client, services, _ = desk
+    en = open_incident(client, BURST[:8], "en")
+    zh = open_incident(client, BURST_ZH[:12], "zh")  # the base rate learnt from the first burst: a few more
+    for incident in (en, zh):
+        r = client.post(f"/api/agent/incidents/{incident['id']}/confirm", headers=AGENT,
+                        json={"note_en": NOTE_EN, "note_zh": NOTE_ZH})
+        assert r.status_code == 200, r.text
+
+    # a new matching question gets the note in its customer's language: no handoff, linked, marked
+    later = []
+    for text, lang, incident in [(BURST[8], "en", en), (BURST[9], "en", en), (BURST_ZH[12], "zh", zh), (BURST_ZH[13], "zh", zh)]:
+        body = ask(client, text)
+        assert body["reply"]["kind"] == "incident_note", body
+        assert body["reply"]["text"] == (NOTE_ZH if lang == "zh" else NOTE_EN)
+        assert body["reply"]["incident_id"] == incident["id"] and body["handoff"] is None
+        cid = body["conversation_id"]
+        assert services.storage.handoffs.open_for(cid) is None
+        transcript = client.get(f"/api/conversations/{cid}/messages", headers=conv_headers(cid)).json()["messages"]
+        roles = [(m["role"], m["meta"].get("kind")) for m in transcript]
+        assert roles == [("customer", None), ("bot", "incident_note")]  # the question stored once, then the note
+        later.append((cid, incident["id"]))
+    # the same message retried: the stored note, nothing new
+    again = ask(client, BURST[8], client_message_id="retry-incident-note-0001")
+    replay = ask(client, BURST[8], client_message_id="retry-incident-note-0001")
+    assert replay["replayed"] and replay["reply"]["kind"] == "incident_note"
+    assert replay["message_id"] == again["message_id"]
+    # an unrelated question is answered (or handed off) as ever
+    assert ask(client, "Can I put my company logo on the invoice PDF?")["reply"]["kind"] != "incident_note"
+
+    detail = client.get(f"/api/agent/incidents/{en['id']}", headers=AGENT).json()
+    linked = [x["conversation_id"] for x in detail["links"]]
+    assert {c for c, i in later if i == en["id"]} <= set(linked)
+    handed_off = [x for x in detail["links"] if x["handoff_id"]]
+    assert len(handed_off) >= 6  # the burst before confirmation was handed off; their links carry the handoff
+
+    # one agent reply into every linked conversation, once per client_message_id
+    body = {"text": "We are on it: the sync is being repaired.", "client_message_id": "incident-reply-000001"}
+    r = client.post(f"/api/agent/incidents/{en['id']}/reply", headers=AGENT, json=body)
+    assert r.status_code == 200, r.text
+    assert sorted(r.json()["conversations"]) == sorted(linked) and not r.json()["replayed"]
+    r2 = client.post(f"/api/agent/incidents/{en['id']}/reply", headers=AGENT, json=body)
+    assert r2.json()["replayed"] and [m["id"] for m in r2.json()["messages"]] == [m["id"] for m in r.json()["messages"]]
+    for cid in linked:
+        agent_msgs = [m for m in services.storage.conversations.messages(cid) if m.role == "agent"]
+        assert len(agent_msgs) == 1 and agent_msgs[0].text == body["text"]
+
+    # one linked customer writes again after being linked: their handoff stays open on resolution
+    again_cid = handed_off[0]["conversation_id"]
+    ask(client, "Also, how do I change my billing address?", conversation_id=again_cid)
+
+    r = client.post(f"/api/agent/incidents/{en['id']}/resolve", headers=AGENT,
+                    json={"note_en": "The sync is fixed; all invoices were generated.", "note_zh": "同步已修复，发票均已生成。"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "resolved" and r.json()["notified"] == len(linked)
+    for cid in linked:
+        (notice,) = notices(services, cid)
+        assert "The sync is fixed" in notice.text and notice.text.startswith("Update on the problem")
+    # handoffs resolve, except that of the customer who wrote again
+    for x in handed_off:
+        still_open = services.storage.handoffs.open_for(x["conversation_id"])
+        assert (still_open is not None) == (x["conversation_id"] == again_cid)
+    # resolving again notifies nobody twice: a 409
+    r = client.post(f"/api/agent/incidents/{en['id']}/resolve", headers=AGENT)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "invalid_transition"
+    assert all(len(notices(services, cid)) == 1 for cid in linked)
+    detail = client.get(f"/api/agent/incidents/{en['id']}", headers=AGENT).json()
+    assert all(x["notified_at"] for x in detail["links"])
+    kinds = [e["kind"] for e in detail["timeline"]]
+    assert kinds == ["detected", "confirmed", "replied", "resolved", "customers_notified"]
+    assert detail["timeline"][-1]["detail"]["count"] == len(linked)
+    # after resolution the cluster is ordinary again: a new question is no longer told the note
+    assert ask(client, BURST[9])["reply"]["kind"] != "incident_note"
+
+    # the Chinese incident: its customers are told in Chinese
+    r = client.post(f"/api/agent/incidents/{zh['id']}/resolve", headers=AGENT, json={"note_zh": "同步已修复。"})
+    assert r.status_code == 200
+    for x in client.get(f"/api/agent/incidents/{zh['id']}", headers=AGENT).json()["links"]:
+        (notice,) = notices(services, x["conversation_id"])
+        assert notice.text == "关于您反馈的问题：现已修复。 同步已修复。"
+
+    # the outcome metrics report both incidents and their clocks
+    m = client.get("/api/agent/metrics", headers=AGENT).json()["incidents"]
+    assert m["count"] == 2 and m["resolved"] == 2 and m["confirmed"] == 2
+    rows = {r["id"]: r for r in m["incidents"]}
+    assert rows[en["id"]]["customers_notified"] == len(linked)
+    assert all(r["seconds_to_page"] is not None and r["seconds_to_page"] >= 0 for r in rows.values())
+    assert all(r["seconds_to_confirm"] is not None and r["seconds_to_resolve"] is not None for r in rows.values())
+    assert m["customers_notified"] == sum(r["customers_notified"] for r in rows.values())
+
+    spec = client.get("/openapi.json").json()["paths"]
+    for route in ("reply", "resolve"):
+        assert set(spec[f"/api/agent/incidents/{{incident_id}}/{route}"]["post"]["responses"]) >= {
+            "200", "401", "404", "409", "422", "429"
+        }
+
+
+@pytest.fixture()
+def mail_desk(data_dir: Path, embedders: list) -> Iterator[tuple[Any, Any, Any]]:
+    from fastapi.testclient import TestClient
+
+    from bot.services import build_services
+    from bot.web.app import create_app
+    from tests.support import MailSink, free_port, make_settings, set_thresholds
+
+    sink = MailSink().up()
+    settings = make_settings(
+        data_dir, smtp_listen=f"127.0.0.1:{free_port()}", smtp_relay=f"smtp://127.0.0.1:{sink.port}",
+        mail_from="support@ledgerly.test", public_url="https://help.ledgerly.test", sla_policies=[],
+    )
+    services = build_services(settings, embedders=embedders)
+    set_thresholds(services, answer=1.01)
+    services.start_channels()
+    with TestClient(create_app(services.settings, services)) as client:
+        yield client, services, sink
+    services.close()
+    sink.down()
+
+
+def test_email_customers_get_the_note_and_exactly_one_resolution_mail_in_their_language(mail_desk: Any) -> None:
+    import smtplib
+    from email.message import EmailMessage
+    from email.utils import make_msgid
+
+    from tests.support import AGENT
+
+    client, services, sink = mail_desk
+
+    def send(sender: str, text: str) -> None:
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = sender, "support@ledgerly.test", text[:40]
+        msg["Message-ID"] = make_msgid(domain="example.test")
+        msg.set_content(text)
+        host, port = services.settings.smtp_listen.rsplit(":", 1)
+        with smtplib.SMTP(host, int(port), timeout=30) as smtp:
+            smtp.send_message(msg)
+
+    en = open_incident(client, BURST[:8], "en")
+    zh = open_incident(client, BURST_ZH[:12], "zh")
+    for incident in (en, zh):
+        assert client.post(f"/api/agent/incidents/{incident['id']}/confirm", headers=AGENT,
+                           json={"note_en": NOTE_EN, "note_zh": NOTE_ZH}).status_code == 200
+    customers = {"ann@example.com": ("en", BURST[8]), "bob@example.com": ("en", BURST[9]),
+                 "wang@example.cn": ("zh", BURST_ZH[12]), "li@example.cn": ("zh", BURST_ZH[13])}
+    for sender, (_, text) in customers.items():
+        send(sender, text)
+    notes = sink.wait(4)
+    def body(m: Any) -> str:  # the message before the mail's footer
+        return str(m.get_content()).replace("\r\n", "\n").split("\n\n--\n")[0].strip()
+
+    assert {str(m["To"]): body(m) for m in notes} == {
+        s: (NOTE_ZH if lang == "zh" else NOTE_EN) for s, (lang, _) in customers.items()
+    }
+    for incident in (en, zh):
+        r = client.post(f"/api/agent/incidents/{incident['id']}/resolve", headers=AGENT,
+                        json={"note_en": "The sync is fixed.", "note_zh": "同步已修复。"})
+        assert r.status_code == 200, r.text
+        assert client.post(f"/api/agent/incidents/{incident['id']}/resolve", headers=AGENT).status_code == 409
+        channels = client.get(f"/api/agent/incidents/{incident['id']}", headers=AGENT).json()["timeline"][-1]["detail"]
+        assert channels["channels"]["email"] == 2
+    sink.wait(8)
+    for _ in range(3):  # nothing more is due, however often the dispatcher runs
+        services.dispatcher.tick()
+    notices = list(sink.mails[4:])
+    assert len(sink.mails) == 8
+    got = sorted((str(m["To"]), body(m)) for m in notices)
+    assert got == sorted(
+        (s, "关于您反馈的问题：现已修复。 同步已修复。" if lang == "zh" else "Update on the problem you wrote to us about: "
+         "it has been fixed. The sync is fixed.")
+        for s, (lang, _) in customers.items()
+    )

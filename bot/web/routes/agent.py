@@ -429,7 +429,9 @@ def metrics(
     and 7 d (answered, not handed off within that time, no negative feedback; conversations younger than
     that not counted yet), handoff rate by reason, median business minutes to the first human reply and to
     resolution, SLA attainment, CSAT; and `entries`, per FAQ entry: answers given, thumbs up, thumbs down,
-    "not what I asked". Rates are null where nothing was counted."""
+    "not what I asked"; and `incidents`: those first seen in the window with seconds to the page, to the
+    confirmation and to the resolution, and the customers told on resolution (with medians). Rates are null
+    where nothing was counted."""
     return compute_metrics(
         services.storage, services.calendars, window, group=group,
         titles=_titles(services),

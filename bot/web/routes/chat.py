@@ -84,6 +84,9 @@ class ReplyOut(BaseModel):
     confidence: float
     sources: list[Source]
     suggestions: list[Suggestion]
+    incident_id: int | None = Field(
+        None, description="kind `incident_note`: the confirmed incident whose status note this reply is."
+    )
 
 
 class ChatResponse(BaseModel):

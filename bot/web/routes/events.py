@@ -34,7 +34,7 @@ from bot.web.deps import (
 from bot.web.errors import responses
 from bot.web.routes.agent import handoffs_out
 from bot.web.routes.chat import message_out
-from escalation.events import Event, LocalBus
+from escalation.events import Event, EventKind, LocalBus
 from escalation.models import HandoffStatus
 
 router = APIRouter(tags=["live"])
@@ -155,11 +155,28 @@ async def conversation_events(
 async def queue_events(request: Request, services: ServicesDep) -> EventSourceResponse:
     """Deltas of the queue: a `handoff` event with each handoff that changed (opened, claimed, replied,
     resolved), never the whole queue. Open the stream, then page `GET /api/agent/handoffs`: the first
-    event, `ready`, says the stream is listening."""
+    event, `ready`, says the stream is listening. An `incidents` event carries the open (suspected or
+    confirmed) incidents whenever they changed (one opened, confirmed, dismissed, resolved, linked), as
+    `GET /api/agent/incidents` lists them."""
+    from bot.web.routes.incidents import open_incidents
+
     sent: dict[int, str] = {}
     started = {"done": False}
+    incidents_sent = {"data": "[]"}  # none open: nothing to say (the console reads the list at start)
+
+    def incidents_step() -> list[ServerSentEvent]:
+        data = _data([i.model_dump() for i in open_incidents(services)])
+        if data == incidents_sent["data"]:
+            return []
+        incidents_sent["data"] = data
+        return [ServerSentEvent(data, event="incidents")]
 
     def step(changed: set[int] | None) -> list[ServerSentEvent]:
+        if changed is not None and not changed:  # woken by an incident only
+            return incidents_step()
+        return handoff_step(changed) + incidents_step()
+
+    def handoff_step(changed: set[int] | None) -> list[ServerSentEvent]:
         if changed is None:  # start, or the periodic re-read: what differs from what this stream knows
             found = services.storage.handoffs.find(active=True, limit=MAX_QUEUE)
             if not started["done"]:
@@ -178,4 +195,7 @@ async def queue_events(request: Request, services: ServicesDep) -> EventSourceRe
                 sent.pop(h.id, None)
         return out
 
-    return _response(_stream(request, services.storage.bus, lambda e: e.handoff_id is not None, step))
+    incident_kinds = {EventKind.INCIDENT_SUSPECTED, EventKind.INCIDENT_CHANGED}
+    return _response(
+        _stream(request, services.storage.bus, lambda e: e.handoff_id is not None or e.kind in incident_kinds, step)
+    )

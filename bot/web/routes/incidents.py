@@ -2,9 +2,12 @@
 
 ``GET /api/agent/incidents`` lists them (the open ones, suspected or confirmed, by default), newest
 first; ``GET /api/agent/incidents/{id}`` adds the linked conversations and the timeline; ``confirm``
-takes it as real (with the status note customers will be told, in English and Chinese), ``dismiss``
-as a false alarm (its cluster stays quiet for a while). Each move is made once: a second confirm,
-or a dismiss after a confirm, is a 409.
+takes it as real (with the status note customers will be told, in English and Chinese: new matching
+questions get it as the bot's reply), ``dismiss`` as a false alarm (its cluster stays quiet for a
+while). ``reply`` writes one agent reply into every linked conversation (once per
+``client_message_id``); ``resolve`` closes it and tells every linked customer once, on their channel,
+in their language. Each move is made once: a second confirm, a dismiss after a confirm, or a second
+resolve is a 409 (and nobody is told twice).
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.flow.phrases import incident_notices
 from bot.services import Services
 from bot.web.deps import AgentAuth, AgentPerson, RowId, ServicesDep
 from bot.web.errors import responses
+from bot.web.routes.chat import MessageOut, message_out
+from bot.web.schemas import VISIBLE
 from escalation.models import IncidentStatus
 
 router = APIRouter(
@@ -37,6 +43,8 @@ class IncidentOut(BaseModel):
     channels: list[str]
     note_en: str | None = Field(None, description="The status note for customers, in English.")
     note_zh: str | None = Field(None, description="The status note for customers, in Chinese.")
+    resolution_en: str | None = Field(None, description="What customers were told on resolution, in English.")
+    resolution_zh: str | None = Field(None, description="What customers were told on resolution, in Chinese.")
     detection: dict[str, Any] = Field(
         default_factory=dict,
         description="The test that opened it: count (distinct conversations in the short window), expected "
@@ -60,7 +68,9 @@ class LinkOut(BaseModel):
 
 class EventOut(BaseModel):
     at: str
-    kind: str = Field(..., description="detected, confirmed, dismissed, resolved")
+    kind: str = Field(
+        ..., description="detected, confirmed, dismissed, replied, resolved, customers_notified (detail.count)"
+    )
     actor: str | None
     detail: dict[str, Any]
 
@@ -92,6 +102,14 @@ def _move(
     return IncidentOut(**row)
 
 
+def open_incidents(services: Services, limit: int = 100) -> list[IncidentOut]:
+    """Suspected and confirmed incidents, the most recently active first (the console's banner)."""
+    repo = services.storage.incidents
+    rows = repo.all(IncidentStatus.SUSPECTED, limit) + repo.all(IncidentStatus.CONFIRMED, limit)
+    rows.sort(key=lambda r: (r["last_seen"], r["id"]), reverse=True)
+    return [IncidentOut(**r) for r in rows[:limit]]
+
+
 @router.get("", response_model=list[IncidentOut], responses=responses(422))
 def list_incidents(
     services: ServicesDep,
@@ -101,13 +119,9 @@ def list_incidents(
     limit: int = Query(100, ge=1, le=500),
 ) -> list[IncidentOut]:
     """Incidents, the most recently active first."""
-    repo = services.storage.incidents
     if status == "open":
-        rows = repo.all(IncidentStatus.SUSPECTED, limit) + repo.all(IncidentStatus.CONFIRMED, limit)
-        rows.sort(key=lambda r: (r["last_seen"], r["id"]), reverse=True)
-        rows = rows[:limit]
-    else:
-        rows = repo.all(None if status == "all" else status, limit)
+        return open_incidents(services, limit)
+    rows = services.storage.incidents.all(None if status == "all" else status, limit)
     return [IncidentOut(**r) for r in rows]
 
 
@@ -140,3 +154,63 @@ def dismiss_incident(
     alarm for six hours."""
     b = body or DismissIn()
     return _move(services, incident_id, IncidentStatus.DISMISSED, person.username, reason=b.reason)
+
+
+class IncidentReplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(..., min_length=1, max_length=4000, pattern=VISIBLE)
+    client_message_id: str | None = Field(
+        None, min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
+        description="A random id for this reply, sent again on retry: each customer gets it once.",
+    )
+
+
+class IncidentReplyOut(BaseModel):
+    incident_id: int
+    replayed: bool = Field(..., description="A retry: nothing new was written.")
+    messages: list[MessageOut] = Field(..., description="The reply in each linked conversation.")
+    conversations: list[str]
+
+
+@router.post("/{incident_id}/reply", response_model=IncidentReplyOut, responses=responses(404, 409, 422))
+def reply_to_incident(
+    incident_id: RowId, body: IncidentReplyIn, services: ServicesDep, person: AgentPerson
+) -> IncidentReplyOut:
+    """One agent reply into every linked conversation (widget: on its live stream; email: mailed), with a
+    `replied` event in the timeline. Once per `client_message_id`: a retry writes nothing (409 for a
+    dismissed incident)."""
+    messages, new = services.storage.incidents.reply(incident_id, person.username, body.text, body.client_message_id)
+    return IncidentReplyOut(
+        incident_id=incident_id,
+        replayed=not new and body.client_message_id is not None,
+        messages=[message_out(m) for m in messages],
+        conversations=[m.conversation_id for m in messages],
+    )
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note_en: str | None = Field(None, max_length=2000, description="The resolution, for customers, in English.")
+    note_zh: str | None = Field(None, max_length=2000, description="The resolution, for customers, in Chinese.")
+
+
+class ResolveOut(IncidentOut):
+    notified: int = Field(..., description="Linked customers told now (each once, on their channel).")
+
+
+@router.post("/{incident_id}/resolve", response_model=ResolveOut, responses=responses(404, 409, 422))
+def resolve_incident(
+    incident_id: RowId, services: ServicesDep, person: AgentPerson, body: Annotated[ResolveIn | None, Body()] = None
+) -> ResolveOut:
+    """Fixed: a suspected or confirmed incident is resolved and every linked customer is told once, in their
+    language, on their channel (widget: a bot message on its live stream; email: a mail), with the
+    resolution note; linked handoffs still open are resolved unless the customer wrote again after being
+    linked. Timeline: `resolved`, then `customers_notified` with the count. Resolving again is a 409 and
+    tells nobody."""
+    b = body or ResolveIn()
+    row, notified = services.storage.incidents.resolve(
+        incident_id, person.username, incident_notices(b.note_en, b.note_zh), b.note_en, b.note_zh
+    )
+    if services.incidents is not None:
+        services.incidents.detector.forget_incident(str(row.get("key", "")))
+    return ResolveOut(**row, notified=notified)

@@ -19,6 +19,7 @@
   var CONV = VOCAB.conversationStatus;
   var KIND = VOCAB.replyKind;
   var MAIL = VOCAB.mailStatus;
+  var INC = VOCAB.incidentStatus;
 
   // every UI string in both languages, the widget's table too (strings.json), filled in by the server
   var TABLE = /*STRINGS*/ null;
@@ -336,6 +337,7 @@
     $("me-avatar").textContent = initial(username);
     S.known = null;
     connectQueue(); // its "ready" event loads the queue
+    loadIncidents();
     clearInterval(S.tick);
     S.tick = setInterval(function () {
       renderQueue();
@@ -484,6 +486,13 @@
       setLive(true);
       onHandoff(hd);
     });
+    es.addEventListener("incidents", function (e) {
+      try {
+        renderIncidents(JSON.parse(e.data));
+      } catch (err) {
+        return;
+      }
+    });
     es.addEventListener("error", function () {
       setLive(false);
       if (es.readyState === 2) {
@@ -500,6 +509,115 @@
         );
       }
     });
+  }
+
+  // -- incidents: the open ones at the top, with their verdicts and notes -------------------------
+
+  function loadIncidents() {
+    api("GET", "/api/agent/incidents").then(renderIncidents, function () {});
+  }
+
+  function renderIncidents(list) {
+    S.incidents = Array.isArray(list) ? list : [];
+    var box = $("incidents");
+    if (!box) return;
+    // an agent typing a note keeps it: cards are rebuilt only for incidents whose state changed
+    var typing = {};
+    Array.prototype.forEach.call(box.querySelectorAll("textarea"), function (ta) {
+      if (ta.value) typing[ta.getAttribute("data-key")] = ta.value;
+    });
+    box.textContent = "";
+    S.incidents.forEach(function (inc) {
+      box.appendChild(incidentCard(inc, typing));
+    });
+    box.hidden = !S.incidents.length;
+  }
+
+  function incidentCard(inc, typing) {
+    var confirmed = inc.status === INC.CONFIRMED;
+    var card = h("div", { class: "incident", "data-incident": String(inc.id), "data-status": inc.status });
+    var head = h("div", { class: "ihead" });
+    head.appendChild(
+      h("span", {
+        class: "istatus " + inc.status,
+        text: t(confirmed ? "incidentConfirmed" : "incidentSuspected"),
+      })
+    );
+    head.appendChild(h("span", { class: "ititle", text: inc.title }));
+    head.appendChild(
+      h("span", {
+        class: "muted",
+        text: t("incidentCounts", {
+          conversations: inc.conversations,
+          questions: inc.questions,
+          languages: (inc.languages || []).join("/"),
+          channels: (inc.channels || []).join("/"),
+        }),
+      })
+    );
+    card.appendChild(head);
+    card.appendChild(h("div", { class: "isum", text: inc.summary }));
+    var prefix = confirmed ? "resolution" : "note";
+    var fields = {};
+    var notes = h("div", { class: "inotes" });
+    ["en", "zh"].forEach(function (lang) {
+      var key = inc.id + ":" + prefix + ":" + lang;
+      var label = confirmed
+        ? t(lang === "en" ? "incidentResolutionEn" : "incidentResolutionZh")
+        : t(lang === "en" ? "incidentNoteEn" : "incidentNoteZh");
+      var ta = h("textarea", {
+        class: "input",
+        "data-key": key,
+        "data-field": prefix + "_" + lang,
+        "aria-label": label,
+        placeholder: label,
+        maxlength: "2000",
+      });
+      ta.value = typing[key] || "";
+      fields[lang] = ta;
+      notes.appendChild(ta);
+    });
+    if (confirmed && (inc.note_en || inc.note_zh)) {
+      card.appendChild(h("div", { class: "isum", text: [inc.note_en, inc.note_zh].filter(Boolean).join(" · ") }));
+    }
+    card.appendChild(notes);
+    var acts = h("div", { class: "iacts" });
+    function act(action, cls, label, done) {
+      var b = h("button", { class: "btn small " + cls, type: "button", "data-action": action, text: label });
+      b.addEventListener("click", function () {
+        b.disabled = true;
+        var body = {};
+        if (action !== "dismiss") {
+          body.note_en = fields.en.value.trim() || null;
+          body.note_zh = fields.zh.value.trim() || null;
+        }
+        api("POST", "/api/agent/incidents/" + inc.id + "/" + action, body).then(
+          function (r) {
+            fields.en.value = fields.zh.value = "";
+            toast(done(r));
+            loadIncidents();
+          },
+          function (err) {
+            b.disabled = false;
+            toast(err.message, true);
+          }
+        );
+      });
+      acts.appendChild(b);
+    }
+    if (!confirmed) {
+      act("confirm", "primary", t("incidentConfirm"), function () {
+        return t("incidentConfirmedToast");
+      });
+      act("dismiss", "", t("incidentDismiss"), function () {
+        return t("incidentDismissedToast");
+      });
+    }
+    act("resolve", "success", t("incidentResolve"), function (r) {
+      return t("incidentResolvedToast", { count: r.notified });
+    });
+    card.appendChild(acts);
+    return card;
   }
 
   function onHandoff(hd) {

@@ -103,6 +103,35 @@
     return td;
   }
 
+  function minutes(seconds) {
+    return seconds == null ? "–" : String(Math.round(seconds / 6) / 10);
+  }
+
+  function drawIncidents(inc) {
+    var body = document.querySelector("#incidents tbody");
+    body.textContent = "";
+    if (!inc) return;
+    $("incidents-summary").textContent = t("incidentsSummary", {
+      count: inc.count,
+      page: minutes(inc.median_seconds_to_page),
+      confirm: minutes(inc.median_seconds_to_confirm),
+      resolve: minutes(inc.median_seconds_to_resolve),
+      notified: inc.customers_notified,
+    });
+    (inc.incidents || []).forEach(function (r) {
+      var tr = document.createElement("tr");
+      tr.setAttribute("data-incident", String(r.id));
+      cell(tr, r.title);
+      cell(tr, r.status).setAttribute("data-col", "status");
+      cell(tr, String(r.conversations), "num");
+      cell(tr, minutes(r.seconds_to_page), "num").setAttribute("data-col", "to_page");
+      cell(tr, minutes(r.seconds_to_confirm), "num").setAttribute("data-col", "to_confirm");
+      cell(tr, minutes(r.seconds_to_resolve), "num").setAttribute("data-col", "to_resolve");
+      cell(tr, r.customers_notified == null ? "–" : String(r.customers_notified), "num").setAttribute("data-col", "notified");
+      body.appendChild(tr);
+    });
+  }
+
   function drawEntries() {
     var body = document.querySelector("#entries tbody");
     body.textContent = "";
@@ -190,6 +219,7 @@
         });
         entryRows = m.entries || [];
         drawEntries();
+        drawIncidents(m.incidents);
       })
       .catch(function (e) {
         $("error").hidden = false;

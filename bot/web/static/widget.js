@@ -859,6 +859,12 @@
         bubble.appendChild(src);
       }
       if (m.id != null) row.appendChild(renderFeedback(m));
+    } else if (kind === KIND.INCIDENT_NOTE || kind === KIND.INCIDENT_RESOLVED) {
+      // a known incident's status note, or the notice that it is fixed: the same answer for everyone
+      var tag = el("div", "source", t(kind === KIND.INCIDENT_NOTE ? "incidentNote" : "incidentResolved"));
+      tag.setAttribute("data-part", kind === KIND.INCIDENT_NOTE ? "incident-note" : "incident-resolved");
+      bubble.insertBefore(tag, bubble.firstChild);
+      row.setAttribute("data-kind", kind);
     } else if (kind === KIND.CLARIFY) {
       var chips = el("div", "chips");
       chips.setAttribute("data-part", "suggestions");
@@ -1034,6 +1040,13 @@
       created_at: raw.created_at || null,
     };
     state.byId[id] = m;
+    // a known incident's note: its resolution notice will come on the live stream (the newest decides)
+    if (m.role === "bot" && (m.meta.kind === KIND.INCIDENT_NOTE || m.meta.kind === KIND.INCIDENT_RESOLVED)) {
+      if (!state.incidentAt || id > state.incidentAt) {
+        state.incidentAt = id;
+        state.incident = m.meta.kind === KIND.INCIDENT_NOTE;
+      }
+    }
     var pend = state.pending;
     if (m.role === "customer" && pend && pend.el && pend.text === m.text.trim()) {
       // the live stream delivered the message we are sending: reuse its bubble
@@ -1081,7 +1094,7 @@
     updateBanner();
     updateComposer();
     refreshChoices();
-    if (state.status === CONV.HANDOFF) connect();
+    if (state.status === CONV.HANDOFF || state.incident) connect();
   }
 
   // ------------------------------------------------------------------------------ live stream
@@ -1122,7 +1135,7 @@
         es = null;
         esRetry = Math.min(esRetry + 1, 6);
         esTimer = setTimeout(function () {
-          if (state.status === CONV.HANDOFF) resync();
+          if (state.status === CONV.HANDOFF || state.incident) resync();
         }, 1000 * Math.pow(2, esRetry));
       }
     });
@@ -1224,7 +1237,7 @@
     }
     updateComposer();
     refreshChoices();
-    if (state.status === CONV.HANDOFF) connect();
+    if (state.status === CONV.HANDOFF || state.incident) connect();
   }
 
   function send_(text, choice, opts) {

@@ -171,3 +171,20 @@ def test_a_busy_last_business_minute_is_not_tested_against_the_nights_rate() -> 
     qs.append(Question(DAY + timedelta(hours=18, minutes=1), paraphrase(topic, rng), "en", "widget", "night"))
     assert run(d, qs) == []
     assert d.rate("business") > 10 * d.rate("off")
+
+
+def test_a_resolved_incident_does_not_page_again_for_the_burst_still_in_the_window() -> None:
+    d = SpikeDetector(alpha=1e-3, min_count=3)
+    start = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+    rng = np.random.default_rng(7)
+    topic = rng.normal(size=16)
+    opened = None
+    for i in range(12):
+        vector = topic + rng.normal(scale=0.05, size=16)
+        o = d.observe(Question(start + timedelta(seconds=20 * i), vector, "en", "widget", f"c{i}"))
+        opened = opened or (o.opened.key if o.opened else None)
+    assert opened is not None
+    d.forget_incident(opened)
+    later = d.observe(Question(start + timedelta(minutes=5), topic, "en", "widget", "late"))
+    assert later.incident is None and later.opened is None  # a new cluster, no second page
+    assert d.match(topic, start + timedelta(minutes=5)) is None
