@@ -25,9 +25,13 @@ from tests.support import (
     bearer,
     chromium,
     console_sign_in,
+    conv_headers,
     personal_tokens,
     seed_state,
     server_env,
+)
+from tests.support import (
+    ask as api_ask,
 )
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -450,16 +454,15 @@ def test_console_live_queue_and_taken_by_another_agent(
     assert zh["reply"]["kind"] == "handoff"
     zh_id = handoff_of(api, zh["conversation_id"])["id"]
     expect(agent.locator(f'.qitem[data-handoff="{zh_id}"]')).to_contain_text("中文")
-    first = api.post(
-        "/api/chat",
-        json={"message": "Our auditor wants all invoices from 2019 as one zip with the XML files"},
-    ).json()
-    assert first["reply"]["kind"] == "handoff"
+    first = api_ask(api, "Our auditor wants all invoices from 2019 as one zip with the XML files")
+    if first["reply"]["kind"] != "handoff":  # the calibration may answer it: then it was not what they asked
+        r = api.post(f"/api/messages/{first['message_id']}/not-what-i-asked", headers=conv_headers(first["conversation_id"]))
+        assert r.status_code == 200, r.text
     hid = handoff_of(api, first["conversation_id"])["id"]
     item = agent.locator(f'.qitem[data-handoff="{hid}"]')
     expect(item).to_contain_text("auditor wants all invoices from 2019")
     item.click()
-    expect(agent.locator("#transcript .msg.customer .mtext")).to_have_text(
+    expect(agent.locator("#transcript .msg.customer .mtext").first).to_have_text(
         "Our auditor wants all invoices from 2019 as one zip with the XML files"
     )
     expect(agent.locator("#candidates tbody tr").first).to_contain_text("invoice PDFs")
