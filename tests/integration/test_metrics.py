@@ -359,7 +359,13 @@ def test_migration_m012_backfills_what_the_metrics_read(
 
         older = tmp_path / "m010.sqlite"
         migrations.apply(sqlite_utils.Database(older), stop_before="m012_metrics_answers")
-        assert _shape(tmp_path / "helpdesk.sqlite") == _shape(older)
+        # what migrations after m012 made stays in the rolled-back database; leave it out of both
+        upto, full = tmp_path / "m012.sqlite", tmp_path / "all.sqlite"
+        migrations.apply(sqlite_utils.Database(upto), stop_before="m013_incidents")
+        migrations.apply(sqlite_utils.Database(full))
+        later = set(_shape(full)[1]) - set(_shape(upto)[1])
+        columns, objects = _shape(tmp_path / "helpdesk.sqlite")
+        assert (columns, [o for o in objects if o not in later]) == _shape(older)
     again = open_storage(url, tmp_path, listen=False)  # applies m012 to the rows stored before it
     try:
         assert again.db.pending() == []
