@@ -639,7 +639,7 @@ def _ids(folded: str) -> list[_Cand]:
         compact = "".join(c for c in m.group() if c.isalnum()).upper()
         if _part_of_longer_run(folded, m.start(), m.end()):
             continue
-        if _birth_date_ok(compact[6:14]) and resident_id_check(compact[:17]) == compact[17]:
+        if _resident_valid(compact):
             out.append((3, m.start(), m.end(), PiiKind.RESIDENT_ID))
     for m in _CREDIT.finditer(folded):
         code = m.group().replace(" ", "")
