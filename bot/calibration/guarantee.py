@@ -311,12 +311,12 @@ def choose_threshold_mixture(
     def answered_units(u: Units) -> float:
         return float(u.in_answered.sum() + u.oos_answered.sum())
 
-    start = next((k for k, t in enumerate(sequence) if answered_units(at(t)) >= START_MIN_ANSWERED), len(sequence))
+    per_threshold = [at(t) for t in sequence]  # each threshold's units, computed once
+    start = next((k for k, u in enumerate(per_threshold) if answered_units(u) >= START_MIN_ANSWERED), len(sequence))
     best: MixtureGuarantee | None = None
     tested: list[float] = []
-    for t in sequence[start:]:
+    for t, u in zip(sequence[start:], per_threshold[start:], strict=True):
         tested.append(float(t))
-        u = at(t)
         z, high, low = u.z(alpha, oos_share)
         if betting_p_value(z, high, low) > delta:
             break
