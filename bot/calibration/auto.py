@@ -30,7 +30,7 @@ from indexer.search import Retriever
 
 log = logging.getLogger("helpdesk.calibration")
 
-VERSION = 6  # bump when examples or fitting change: cached calibrations are then fitted again
+VERSION = 7  # bump when examples or fitting change: cached calibrations are then fitted again
 Outcome = tuple[str, str, str | None, str | None]  # question, lang, right entry, rejected entry
 
 

@@ -19,13 +19,18 @@ of questions (one of each population, each averaged over its wordings) and each 
 by betting (Waudby-Smith and Ramdas 2023), which stays exact for any sample size and uses every
 wording and every out-of-scope question, where a binomial test would have to keep one wording per
 question and subsample the larger population (and its verdict then depended on which were kept).
+A bet's outcome depends on the order of the units and on which questions were paired, so the test
+averages the final wealth of ``ORDERINGS`` random pairings and orders: each is an e-value (its
+expectation is at most 1 under H0), so is their mean, and Markov's inequality turns it into a valid
+p-value that no longer hangs on one random draw.
 
 Everything here is pure: arrays in, numbers out.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import beta, binom
@@ -135,15 +140,18 @@ class MixtureGuarantee:
     tested: tuple[float, ...] = ()  # the thresholds tested, in order (the last one failed, or the grid ended)
     in_wordings: int = 0  # wordings of the in-scope questions (each asked in several customer-like ways)
     oos_wordings: int = 0
+    units: int = 0  # pairs per ordering (one in-scope and one out-of-scope question each)
+    orderings: int = 1  # random pairings and orders whose e-values are averaged
 
     @property
     def answering(self) -> bool:
         return self.threshold <= 1.0
 
     def describe(self) -> str:
+        pairs = f"; {self.units} pairs, {self.orderings} random pairings" if self.orderings > 1 else ""
         mix = (
             f"{self.in_scope} in-scope and {self.out_of_scope} out-of-scope questions of the knowledge "
-            f"({self.in_wordings + self.oos_wordings} wordings; {self.oos_share:.0%} out of scope, as assumed)"
+            f"({self.in_wordings + self.oos_wordings} wordings; {self.oos_share:.0%} out of scope, as assumed{pairs})"
         )
         if not self.answering:
             return (
@@ -183,6 +191,20 @@ START_MIN_ANSWERED = 100  # the first threshold tested is the strictest one that
 BET_CAP = 0.9  # the largest share of wealth staked on one unit (any value below 1 is valid)
 
 
+ORDERINGS = 64  # random pairings and orders of the units whose e-values are averaged
+
+
+def _log_wealth(z: np.ndarray, high: float, low: float, c: float) -> np.ndarray:
+    """The gambler's log wealth after each value (the aGRAPA bet; see ``betting_p_value``)."""
+    steps = np.arange(1, len(z) + 1)
+    mean = np.concatenate([[0.0], np.cumsum(z)[:-1]]) / steps  # of the values before each one; prior 0
+    spread = (z - mean) ** 2
+    # prior: the widest spread the range allows, counted as one observation
+    var = ((high - low) ** 2 / 4 + np.concatenate([[0.0], np.cumsum(spread)[:-1]])) / steps
+    lam = np.clip(-mean / (var + mean * mean), 0.0, c / high)  # c < 1 keeps 1 - lam * z > 0
+    return np.cumsum(np.log1p(-lam * z))
+
+
 def betting_p_value(z: np.ndarray, high: float, low: float, c: float = BET_CAP) -> float:
     """A p-value for H0 "the mean of ``z`` is at least 0", from i.i.d. values in ``[low, high]``.
 
@@ -197,14 +219,24 @@ def betting_p_value(z: np.ndarray, high: float, low: float, c: float = BET_CAP) 
     z = np.asarray(z, dtype=float)
     if len(z) == 0 or high <= 0:
         return 1.0
-    steps = np.arange(1, len(z) + 1)
-    mean = np.concatenate([[0.0], np.cumsum(z)[:-1]]) / steps  # of the values before each one; prior 0
-    spread = (z - mean) ** 2
-    # prior: the widest spread the range allows, counted as one observation
-    var = ((high - low) ** 2 / 4 + np.concatenate([[0.0], np.cumsum(spread)[:-1]])) / steps
-    lam = np.clip(-mean / (var + mean * mean), 0.0, c / high)  # c < 1 keeps 1 - lam * z > 0
-    log_wealth = np.cumsum(np.log1p(-lam * z))
-    return float(min(1.0, np.exp(-max(0.0, float(log_wealth.max())))))
+    return float(min(1.0, np.exp(-max(0.0, float(_log_wealth(z, high, low, c).max())))))
+
+
+def betting_e_value(z: np.ndarray, high: float, low: float, c: float = BET_CAP) -> float:
+    """The gambler's final wealth: an e-value for the same H0 (its expectation is at most 1 under H0).
+
+    Unlike the running maximum, final wealths of several orderings of one sample can be averaged
+    and stay an e-value; ``min(1, 1 / mean)`` is then a p-value by Markov's inequality."""
+    z = np.asarray(z, dtype=float)
+    if len(z) == 0 or high <= 0:
+        return 1.0
+    return float(np.exp(_log_wealth(z, high, low, c)[-1]))
+
+
+def averaged_p_value(samples: Sequence[Units], alpha: float, oos_share: float) -> float:
+    """The p-value of "precision below ``1 - alpha``" from the mean e-value of several orderings."""
+    e = [betting_e_value(*u.z(alpha, oos_share)) for u in samples]
+    return float(min(1.0, 1.0 / max(float(np.mean(e)), 1e-300))) if e else 1.0
 
 
 @dataclass(frozen=True)
@@ -269,6 +301,7 @@ def choose_threshold_mixture(
     seed: int = 0,
     origin_in: np.ndarray | None = None,
     origin_oos: np.ndarray | None = None,
+    orderings: int = ORDERINGS,
 ) -> MixtureGuarantee:
     """Lowest threshold whose answers keep the error rate at most ``alpha`` for the assumed mix, with
     confidence ``1 - delta``: Learn then Test with fixed-sequence testing.
@@ -276,13 +309,14 @@ def choose_threshold_mixture(
     ``origin_*``: the question each example was made from. The customer-like wordings of one
     question are not independent draws, so the unit of the test is the question: its examples are
     averaged (the share of its wordings answered, and answered wrongly), and each unit pairs one
-    in-scope question with one out-of-scope question (seeded random pairing; the larger pool keeps
-    only as many as the smaller). The mix enters through the weights of the unit's value
+    in-scope question with one out-of-scope question (random pairing; the larger pool keeps only as
+    many as the smaller in each pairing). The mix enters through the weights of the unit's value
     (``Units.z``), whose mean is at most 0 exactly when precision is at least ``1 - alpha`` for
     questions drawn like the calibration ones (a question at random, one of its wordings at random)
     at the assumed out-of-scope share. Thresholds are tested from the strictest down, each at level
-    ``delta`` by betting (``betting_p_value``), and testing stops at the first threshold not
-    proven. Fixed-sequence testing controls the chance of certifying any threshold whose error
+    ``delta`` by betting on ``orderings`` seeded random pairings and orders of the units and
+    averaging their final wealth (``averaged_p_value``), and testing stops at the first threshold
+    not proven. Fixed-sequence testing controls the chance of certifying any threshold whose error
     rate exceeds alpha at ``delta`` with no correction for the number of thresholds. Testing
     starts at the strictest threshold answering at least ``START_MIN_ANSWERED`` units' worth of
     questions, a choice
@@ -292,77 +326,65 @@ def choose_threshold_mixture(
     right_in = np.asarray(right_in, dtype=bool)
     o_in = np.asarray(origin_in) if origin_in is not None else np.arange(len(p_in))
     o_oos = np.asarray(origin_oos) if origin_oos is not None else np.arange(len(p_oos))
+    q_in, q_oos = len(np.unique(o_in)), len(np.unique(o_oos)) if len(p_oos) else 0
     rng = np.random.default_rng(seed)
-    order_in = rng.permutation(len(np.unique(o_in)))
-    order_oos = rng.permutation(len(np.unique(o_oos))) if len(p_oos) else np.arange(0)
-    n_units = min(len(order_in), len(order_oos)) if len(order_oos) else len(order_in)
+    draws = [
+        (rng.permutation(q_in), rng.permutation(q_oos) if len(p_oos) else np.arange(0)) for _ in range(orderings)
+    ]
+    n_units = min(q_in, q_oos) if q_oos else q_in
 
-    def at(t: float) -> Units:
-        return units(p_in, right_in, p_oos, t, o_in, o_oos, order_in, order_oos)
-
-    # the examples behind the units: the wordings of the paired questions
-    mask_in = np.isin(o_in, np.unique(o_in)[order_in[:n_units]])
-    mask_oos = np.isin(o_oos, np.unique(o_oos)[order_oos[:n_units]]) if len(p_oos) else np.zeros(0, dtype=bool)
+    def at(t: float) -> list[Units]:
+        return [units(p_in, right_in, p_oos, t, o_in, o_oos, oi, oo) for oi, oo in draws]
 
     def counts(t: float) -> tuple[int, int, int]:
-        a_in, a_oos = (p_in >= t) & mask_in, (p_oos >= t) & mask_oos
-        return int(a_in.sum()), int((a_in & ~right_in).sum()), int(a_oos.sum())
+        a_in = p_in >= t
+        return int(a_in.sum()), int((a_in & ~right_in).sum()), int((p_oos >= t).sum())
 
     def answered_units(u: Units) -> float:
         return float(u.in_answered.sum() + u.oos_answered.sum())
 
     per_threshold = [at(t) for t in sequence]  # each threshold's units, computed once
-    start = next((k for k, u in enumerate(per_threshold) if answered_units(u) >= START_MIN_ANSWERED), len(sequence))
-    best: MixtureGuarantee | None = None
+    start = next(
+        (k for k, us in enumerate(per_threshold) if answered_units(us[0]) >= START_MIN_ANSWERED), len(sequence)
+    )
+    shape = dict(in_wordings=len(p_in), oos_wordings=len(p_oos), units=n_units, orderings=orderings)
+    chosen: tuple[float, list[Units]] | None = None
     tested: list[float] = []
-    for t, u in zip(sequence[start:], per_threshold[start:], strict=True):
+    for t, us in zip(sequence[start:], per_threshold[start:], strict=True):
         tested.append(float(t))
-        z, high, low = u.z(alpha, oos_share)
-        if betting_p_value(z, high, low) > delta:
+        if averaged_p_value(us, alpha, oos_share) > delta:
             break
-        ans_in, wrong_in, ans_oos = counts(t)
-        best = MixtureGuarantee(
-            float(t),
-            alpha,
-            delta,
-            oos_share,
-            n_units,
-            ans_in,
-            wrong_in,
-            len(u.oos_answered),
-            ans_oos,
-            precision_bound(u, oos_share, delta),
-            u.precision(oos_share),
-            in_wordings=int(mask_in.sum()),
-            oos_wordings=int(mask_oos.sum()),
-        )
-    if best is None:
-        n_oos = n_units if len(order_oos) else 0
+        chosen = (float(t), us)
+    if chosen is None:
         return MixtureGuarantee(
-            1.0 + 1e-9,
-            alpha,
-            delta,
-            oos_share,
-            n_units,
-            0,
-            0,
-            n_oos,
-            0,
-            0.0,
-            None,
-            tuple(tested),
-            int(mask_in.sum()),
-            int(mask_oos.sum()),
+            1.0 + 1e-9, alpha, delta, oos_share, q_in, 0, 0, q_oos, 0, 0.0, None, tuple(tested), **shape
         )
-    return replace(best, tested=tuple(tested))
+    t, us = chosen
+    ans_in, wrong_in, ans_oos = counts(t)
+    estimate = [e for e in (u.precision(oos_share) for u in us) if e is not None]
+    return MixtureGuarantee(
+        t,
+        alpha,
+        delta,
+        oos_share,
+        q_in,
+        ans_in,
+        wrong_in,
+        q_oos,
+        ans_oos,
+        precision_bound(us, oos_share, delta),
+        float(np.mean(estimate)) if estimate else None,
+        tuple(tested),
+        **shape,
+    )
 
 
-def precision_bound(u: Units, oos_share: float, delta: float, steps: int = 30) -> float:
-    """The highest precision ``1 - a`` the betting test proves for these units at level ``delta``
-    (0 when it proves nothing)."""
+def precision_bound(samples: Sequence[Units], oos_share: float, delta: float, steps: int = 30) -> float:
+    """The highest precision ``1 - a`` the averaged betting test proves for these orderings of the
+    units at level ``delta`` (0 when it proves nothing)."""
 
     def proven(a: float) -> bool:
-        return betting_p_value(*u.z(a, oos_share)) <= delta
+        return averaged_p_value(samples, a, oos_share) <= delta
 
     lo, hi = 0.0, 1.0 - 1e-9  # error rates: lo not proven, hi proven
     if not proven(hi):

@@ -6,6 +6,9 @@ import pytest
 from bot.calibration.guarantee import (
     GRID,
     START_MIN_ANSWERED,
+    Units,
+    averaged_p_value,
+    betting_e_value,
     betting_p_value,
     binomial_p_value,
     choose_threshold,
@@ -84,7 +87,42 @@ def test_in_and_out_of_scope_questions_are_paired() -> None:
     rng = np.random.default_rng(5)
     p_in, p_oos = rng.beta(8, 1, 800), rng.beta(2, 2, 500)
     g = choose_threshold_mixture(p_in, np.ones(800, dtype=bool), p_oos, 0.2)
-    assert g.in_scope == g.out_of_scope == 500 and g.answering
+    assert (g.in_scope, g.out_of_scope, g.units) == (800, 500, 500) and g.answering
+    assert "500 pairs, 64 random pairings" in g.describe()
+
+
+def test_averaged_e_values_are_valid_at_the_null() -> None:
+    """The mean final wealth of several orderings of one sample is an e-value: under H0 its p-value
+    is <= 0.05 at most 5% of the time."""
+    rng = np.random.default_rng(11)
+    null = 0.05 * 0.5
+    rejections = []
+    for n in (50, 300, 1000):
+        for _ in range(150):
+            u = rng.uniform(0, 1, n)
+            z = np.where(u < null, 0.95, np.where(u < 0.5, -0.05, 0.0))
+            e = np.mean([betting_e_value(z[rng.permutation(n)], 0.95, -0.05) for _ in range(16)])
+            rejections.append(1 / e <= 0.05)
+    assert np.mean(rejections) <= 0.05
+    z = np.where(rng.uniform(0, 1, 1000) < 0.01, 0.95, -0.05)
+    assert betting_e_value(z, 0.95, -0.05) > 1000  # precision 98% is proven from the final wealth too
+
+
+def test_the_verdict_does_not_hang_on_one_random_pairing() -> None:
+    """Near the edge one ordering's bet passes or fails by luck; the mean e-value of 64 barely moves."""
+    rng = np.random.default_rng(8)
+    n = 700
+    answered = rng.uniform(0, 1, n) < 0.45
+    wrong = answered & (rng.uniform(0, 1, n) < 0.03)
+    oos = (rng.uniform(0, 1, n) < 0.06).astype(float)
+
+    def ordering(seed: int) -> Units:
+        o = np.random.default_rng(seed).permutation(n)
+        return Units(answered[o].astype(float), wrong[o].astype(float), oos[o])
+
+    single = [np.log(betting_p_value(*ordering(s).z(0.05, 0.2))) for s in range(10)]
+    averaged = [np.log(averaged_p_value([ordering(100 * s + k) for k in range(64)], 0.05, 0.2)) for s in range(10)]
+    assert np.std(averaged) < np.std(single) / 3
 
 
 def test_fixed_sequence_stops_at_the_first_threshold_not_proven() -> None:
@@ -111,7 +149,7 @@ def test_out_of_scope_answers_count_as_errors_at_the_assumed_share() -> None:
     low, high = choose_threshold_mixture(p_in, right, p_oos, 0.05), choose_threshold_mixture(p_in, right, p_oos, 0.5)
     assert low.answering and high.threshold >= low.threshold
     assert high.oos_answered <= high.in_answered * 0.06
-    assert "5% out of scope, as assumed)" in low.describe()
+    assert "5% out of scope, as assumed;" in low.describe()
 
 
 def test_point_threshold_is_looser_than_the_guarantee() -> None:

@@ -91,7 +91,8 @@ def test_fit_on_a_tiny_knowledge_base_states_its_guarantee(tiny: Retriever) -> N
     # the guarantee rests on questions, not examples (the wordings of one question are not
     # independent): one in-scope and one out-of-scope question per unit
     n_questions = len({e.origin for e in exs})
-    assert g["in_scope"] <= n_questions and g["out_of_scope"] in (0, g["in_scope"])
+    assert g["in_scope"] <= n_questions and g["out_of_scope"] <= n_questions
+    assert g["units"] == min(g["in_scope"], g["out_of_scope"] or g["in_scope"])
     assert g["in_wordings"] >= g["in_scope"] and g["oos_share"] == pytest.approx(0.2)
     if g["threshold"] <= 1:
         assert g["precision_lower_bound"] >= 0.95
