@@ -334,7 +334,14 @@ def choose_threshold_mixture(
     n_units = min(q_in, q_oos) if q_oos else q_in
 
     def at(t: float) -> list[Units]:
-        return [units(p_in, right_in, p_oos, t, o_in, o_oos, oi, oo) for oi, oo in draws]
+        # the per-question shares do not depend on the ordering: computed once, then drawn from
+        answered_in = p_in >= t
+        a_in, w_in = _per_origin(o_in, answered_in, answered_in & ~right_in)
+        a_oos = _per_origin(o_oos, p_oos >= t)[0] if len(p_oos) else np.zeros(0)
+        return [
+            Units(a_in[oi[:n_units]], w_in[oi[:n_units]], a_oos[oo[:n_units]] if len(oo) else np.zeros(0))
+            for oi, oo in draws
+        ]
 
     def counts(t: float) -> tuple[int, int, int]:
         a_in = p_in >= t
