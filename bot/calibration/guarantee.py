@@ -272,24 +272,6 @@ def _per_origin(origins: np.ndarray, *values: np.ndarray) -> list[np.ndarray]:
     return [np.bincount(inverse, weights=v.astype(float)) / counts for v in values]
 
 
-def units(
-    p_in: np.ndarray,
-    right_in: np.ndarray,
-    p_oos: np.ndarray,
-    threshold: float,
-    origin_in: np.ndarray,
-    origin_oos: np.ndarray,
-    order_in: np.ndarray,
-    order_oos: np.ndarray,
-) -> Units:
-    answered_in, answered_oos = p_in >= threshold, p_oos >= threshold
-    a_in, w_in = _per_origin(origin_in, answered_in, answered_in & ~right_in)
-    n = min(len(a_in), len(order_oos)) if len(order_oos) else len(a_in)
-    keep = order_in[:n]
-    a_oos = _per_origin(origin_oos, answered_oos)[0][order_oos[:n]] if len(order_oos) else np.zeros(0)
-    return Units(a_in[keep], w_in[keep], a_oos)
-
-
 def choose_threshold_mixture(
     p_in: np.ndarray,
     right_in: np.ndarray,
