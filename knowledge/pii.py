@@ -6,27 +6,31 @@ a Chinese or an English sentence alike:
 ============  ================  ==============================================================
 kind          placeholder       what counts
 ============  ================  ==============================================================
-email         ``[email]``       ``local@domain.tld``
+email         ``[email]``       ``local@domain.tld`` (also URL-encoded, ``local%40domain.tld``)
 phone         ``[phone]``       Chinese mobile (a voice range such as ``13x``, ``15x``, ``18x`` + 8
                                 digits, optional +86 / 86 / 0086,
-                                3-4-4 with spaces or dashes); Chinese landline (0 + area code, 7-8
+                                3-4-4 with spaces, dashes or dots); Chinese landline (0 + area code, 7-8
                                 digits, separators or parentheses, optional extension; written
-                                without any separator only next to a phone word); international
-                                ``+<country code>`` (or grouped ``00<country code>``) numbers
-                                of 8-15 digits; North American ``(415) 555-0132`` /
+                                without any separator only next to a phone word); 400 / 800
+                                service numbers (written together only next to a phone word);
+                                international ``+<country code>``, ``(+<country code>)`` or
+                                ``00<country code>`` numbers of 8-15 digits; North American ``(415) 555-0132`` /
                                 ``415-555-0132`` (``415 555 0132`` only next to a phone word)
 bank_card     ``[bank card]``   13-19 digits, compact or grouped as printed (a first group of 4-6
                                 digits), Luhn-checked, with a card network's first digits (16-19
                                 digits: any first digits next to a card word); 12-15 digits only
-                                the networks that issue them (Maestro, Visa, Diners Club, Amex)
-iban          ``[IBAN]``        country code, the country's length, mod-97 check
+                                the networks that issue them (Maestro, Visa, Diners Club, Amex,
+                                UATP: grouped, or next to a card word)
+iban          ``[IBAN]``        country code of the SWIFT registry, the country's length, mod-97
+                                check
 resident_id   ``[resident id]`` 居民身份证号码: 18 characters, a real birth date, ISO 7064 MOD 11-2
                                 check character (``X`` allowed); compact, 6-8-4 or 6-4-4-4
 credit_code   ``[credit code]`` 统一社会信用代码: 18 characters of GB 32100-2015's alphabet, its check
                                 character
 vat_id        ``[VAT id]``      EU VAT numbers with their country prefix (and GB, XI, CHE with its
                                 MWST / TVA / IVA, NO with its MVA; a lowercase prefix written onto
-                                its number); the
+                                its number, or apart from it when the prefix is no word or a VAT
+                                word precedes it or the message holds another VAT id); the
                                 country's check digits, the format alone for Spain and for the
                                 personal numbers of Bulgaria, Czechia and Latvia
 ============  ================  ==============================================================
@@ -89,7 +93,9 @@ class PiiSpan:
 
 # --- normalisation: one character for one character, so offsets stay those of the original ---
 
-_FOLD: dict[int, int] = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}  # full-width ASCII forms
+# full-width ASCII forms; not the full-width solidus, which separates fields in Chinese text
+# ("徐婷／65232320040509136X／5018 8606 5533 875") rather than joining a code as "ABC/123" does
+_FOLD: dict[int, int] = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F) if c != 0xFF0F}
 _FOLD.update({0x3000: 0x20, 0x00A0: 0x20, 0x2009: 0x20, 0x202F: 0x20, 0x2007: 0x20})  # spaces
 _FOLD.update({c: 0x2D for c in (0x2010, 0x2011, 0x2012, 0x2013, 0x2014, 0x2212, 0xFE63)})  # dashes
 
@@ -159,6 +165,9 @@ IBAN_LENGTHS: dict[str, int] = {
     "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29,
     "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28,
     "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+    # joined the registry since 2020
+    "BI": 27, "DJ": 27, "FK": 18, "HN": 28, "LY": 25, "MN": 20, "NI": 28, "OM": 23, "RU": 33, "SD": 18,
+    "SO": 23, "YE": 30,
 }  # fmt: skip
 
 
@@ -418,11 +427,13 @@ _POST = r"(?![0-9A-Za-z_])(?![-.]\d)"
 
 _EMAIL = re.compile(
     r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9](?:[A-Za-z0-9._%+\-]{0,63}[A-Za-z0-9_%+\-])?"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
+    r"(?:@|%40)(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
 )
 _EXT = r"(?P<ext>[ ]?(?:转|分机|ext\.?|x|#)[ ]?\d{1,5}|-\d{1,5})?"  # matched, kept out of the span
 _MOBILE = re.compile(
-    _PRE_PHONE + r"(?:(?:\(\+?86\)|\+86|0086|86)[ -]?)?1(?:3\d|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8\d|9[0-35-9])(?:[ -]?\d){8}" + _POST
+    _PRE_PHONE
+    + r"(?:(?:\(\+?86\)|\+86|0086|86)[ -]?)?1(?:3\d|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8\d|9[0-35-9])(?:(?:[ -]?\d){8}|\.\d{4}\.\d{4})"
+    + _POST
 )
 _LANDLINE = re.compile(
     _PRE_PHONE
@@ -433,9 +444,12 @@ _LANDLINE = re.compile(
     + _POST,
     re.IGNORECASE,
 )
+# service numbers: 400 / 800 and 7 digits, grouped as a company prints them (400-820-8820,
+# 400 8208820, 400-8208-820); written together only next to a phone word
+_SERVICE = re.compile(_PRE_PHONE + r"[48]00(?:[ -]?\d){7}" + _EXT + _POST, re.IGNORECASE)
 _INTERNATIONAL = re.compile(
-    r"(?<![0-9A-Za-z_+])(?:\+[1-9]\d{0,2}(?:[ .-]?(?:\(\d{1,4}\)|\d{1,5})){1,6}"
-    r"|(?<!\d[ .-])00[1-9]\d{0,2}(?:[ .-](?:\(\d{1,4}\)|\d{1,5})){2,6})" + _EXT + _POST,
+    r"(?<![0-9A-Za-z_+])(?:(?:\+[1-9]\d{0,2}|\(\+[1-9]\d{0,2}\))(?:[ .-]?(?:\(\d{1,4}\)|\d{1,5})){1,6}"
+    r"|(?<!\d[ .-])00[1-9]\d{0,2}(?:[ .-]\d{7,8}|(?:[ .-](?:\(\d{1,4}\)|\d{1,8})){2,6}))" + _EXT + _POST,
     re.IGNORECASE,
 )
 _NANP = re.compile(
@@ -445,9 +459,13 @@ _NANP = re.compile(
     + _POST,
     re.IGNORECASE,
 )
-_CARD = re.compile(_PRE_PHONE + r"(?:\d{12,19}|\d{3,6}(?P<s>[ .-]| {2})\d{1,13}(?:(?P=s)\d{1,13}){0,5})" + _POST)
+_CARD = re.compile(
+    _PRE_PHONE + r"(?:\d{12,19}|\d{3,6}(?P<s>[ .-]| {2})\d{1,13}(?:(?P=s)\d{1,13}){0,5})" + _POST
+)
 _RESIDENT = re.compile(
-    _PRE + r"\d{6}(?:(?P<s>[ -]?)\d{8}(?P=s)|(?P<t>[ -])\d{4}(?P=t)\d{4}(?P=t))\d{3}[0-9Xx]" + _POST  # 6-8-4 or 6-4-4-4
+    _PRE
+    + r"\d{6}(?:(?P<s>[ -]?)\d{8}(?P=s)|(?P<t>[ -])\d{4}(?P=t)\d{4}(?P=t))\d{3}[0-9Xx]"
+    + _POST  # 6-8-4 or 6-4-4-4
 )
 _C = "[0-9A-HJ-NPQRTUWXY]"
 # compact, or grouped as registered (2-6-9-1: department and kind, region, organisation, check) or
@@ -458,14 +476,29 @@ _CREDIT = re.compile(
     re.IGNORECASE,
 )
 _IBAN = re.compile(r"(?<![0-9A-Za-z_])[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]){11,30}", re.IGNORECASE)
-_VAT_PREFIXES = "CHE|AT|BE|BG|CY|CZ|DE|DK|EE|EL|GR|ES|FI|FR|HR|HU|IE|IT|LT|LU|LV|MT|NL|NO|PL|PT|RO|SE|SI|SK|GB|XI"
-_VAT_CANDIDATE = re.compile(
-    rf"(?<![0-9A-Za-z_])(?:(?P<cc>{_VAT_PREFIXES})[ -]?|(?P<lc>{_VAT_PREFIXES.lower()})(?=[0-9A-Z]))"
-    r"(?P<body>[0-9A-Z](?:[ .-]?[0-9A-Z+*]){1,13})"
+_VAT_PREFIXES = (
+    "CHE|AT|BE|BG|CY|CZ|DE|DK|EE|EL|GR|ES|FI|FR|HR|HU|IE|IT|LT|LU|LV|MT|NL|NO|PL|PT|RO|SE|SI|SK|GB|XI"
 )
+_VAT_CANDIDATE = re.compile(
+    rf"(?<![0-9A-Za-z_])(?P<cc>{_VAT_PREFIXES})(?P<sep>[ -]?)(?P<body>[0-9A-Z](?:[ .-]?[0-9A-Z+*]){{1,13}})",
+    re.IGNORECASE,
+)
+# Lower-case prefixes that are words too ("de", "it", "no", "se", "hr", "gb"): written apart from
+# their number ("USt-IdNr.: de 322 896 906") they count only after a VAT word or in a message that
+# holds another VAT id; "de 553695513 personnes" is French.
+_WORD_PREFIXES = frozenset(
+    {"AT", "BE", "DE", "EL", "ES", "IT", "NO", "SE", "SI", "PT", "MT", "HR", "GB", "IE", "CHE"}
+)
+_VAT_WORD = re.compile(
+    r"(?<![a-z])(?:vat|tva|iva|btw|ust|mwst|moms|mva|uid|nif|cif|cui|oib|dic|dič|ddv|pvm|alv|áfa|afa|kmkr|fpa|afm|tax)"
+    r"|税号|增值税|纳税人识别号|税务登记"
+)
+_VAT_CONTEXT = 40
 # the words that belong to a number: optional for Switzerland, required for Norway ("NO 123456789"
 # alone is as likely an invoice "No.")
-_MVA_ALONE = re.compile(r"(?<![0-9A-Za-z_])(?P<n>\d{3} ?\d{3} ?\d{3})[ ]?MVA(?![0-9A-Za-z_])")  # "982 398 282 MVA"
+_MVA_ALONE = re.compile(
+    r"(?<![0-9A-Za-z_])(?P<n>\d{3} ?\d{3} ?\d{3})[ ]?MVA(?![0-9A-Za-z_])"
+)  # "982 398 282 MVA"
 _VAT_SUFFIX: dict[str, tuple[re.Pattern[str], bool]] = {
     "CHE": (re.compile(r"[ ]?(?:MWST|TVA|IVA)(?![0-9A-Za-z_])", re.IGNORECASE), False),
     "NO": (re.compile(r"[ ]?MVA(?![0-9A-Za-z_])", re.IGNORECASE), True),
@@ -545,17 +578,24 @@ def _card_prefix_ok(d: str) -> bool:
         return False
     if d[:4] == "9792":  # Troy
         return len(d) == 16
-    if len(d) <= 15 and (d[:2] in ("50", "56", "57", "58") or d[:4] in ("6304", "6759", "6761", "6762", "6763")):
+    if len(d) <= 15 and (
+        d[:2] in ("50", "56", "57", "58") or d[:4] in ("6304", "6759", "6761", "6762", "6763")
+    ):
         return True  # Maestro (and Laser), 12 to 19 digits
     if len(d) == 12:
         return False
     if len(d) == 13:  # Visa's old numbers, Maestro
         return d[0] in "46" or d[:2] in ("50", "56", "57", "58")
-    if len(d) == 15:  # American Express
-        return d[:2] in ("34", "37")
+    if len(d) == 15:  # American Express, UATP (airline travel cards)
+        return d[:2] in ("34", "37") or d[0] == "1"
     if len(d) == 14:  # Diners Club
         return d[:2] in ("36", "38") or "300" <= d[:3] <= "305"
-    return d[0] in "3456" or 2200 <= int(d[:4]) <= 2204 or 2221 <= int(d[:4]) <= 2720 or d[:4] in ("9558", "9559")
+    return (
+        d[0] in "3456"
+        or 2200 <= int(d[:4]) <= 2204
+        or 2221 <= int(d[:4]) <= 2720
+        or d[:4] in ("9558", "9559")
+    )
 
 
 # Candidates carry a rank: on overlap the lower rank wins, then the longer span.
@@ -566,7 +606,9 @@ def _emails(text: str) -> list[_Cand]:
     return [(0, m.start(), m.end(), PiiKind.EMAIL) for m in _EMAIL.finditer(text)]
 
 
-def _scan(pattern: re.Pattern[str], text: str, found_in: Callable[[str, re.Match[str]], _Cand | None]) -> list[_Cand]:
+def _scan(
+    pattern: re.Pattern[str], text: str, found_in: Callable[[str, re.Match[str]], _Cand | None]
+) -> list[_Cand]:
     """Every value ``found_in`` finds in a candidate match; a candidate that holds none may still
     overlap one, so the search goes on from its next character ("… and GBP to GB90 …",
     "NL VAT NL448578530B01"), not from its end."""
@@ -605,15 +647,27 @@ def _iban_in(text: str, m: re.Match[str]) -> _Cand | None:
 
 def _vats(text: str) -> list[_Cand]:
     alone = [
-        (2, m.start(), m.end(), PiiKind.VAT_ID) for m in _MVA_ALONE.finditer(text) if _vat_no(m.group("n").replace(" ", ""))
+        (2, m.start(), m.end(), PiiKind.VAT_ID)
+        for m in _MVA_ALONE.finditer(text)
+        if _vat_no(m.group("n").replace(" ", ""))
     ]
-    return _scan(_VAT_CANDIDATE, text, _vat_in) + alone
+    found = _scan(_VAT_CANDIDATE, text, lambda t, m: _vat_in(t, m, among_vat_ids=False)) + alone
+    if found:  # a list of VAT ids: "LT142166613, LU85336230, mt 1238 5990"
+        found = _scan(_VAT_CANDIDATE, text, lambda t, m: _vat_in(t, m, among_vat_ids=True)) + alone
+    return found
 
 
-def _vat_in(text: str, m: re.Match[str]) -> _Cand | None:
-    cc = (m.group("cc") or m.group("lc")).upper()
+def _vat_in(text: str, m: re.Match[str], among_vat_ids: bool) -> _Cand | None:
+    prefix = m.group("cc")
+    if not (prefix.isupper() or prefix.islower()):
+        return None  # "De", "It": a word at the start of a sentence
+    cc = prefix.upper()
     pattern, check = _VAT[cc]
     start = m.start("body")
+    apart = prefix.islower() and m.group("sep") != ""
+    after_vat_word = _VAT_WORD.search(text[max(0, m.start() - _VAT_CONTEXT) : m.start()].lower()) is not None
+    if apart and cc in _WORD_PREFIXES and not among_vat_ids and not after_vat_word:
+        return None
     suffix_re, required = _VAT_SUFFIX.get(cc, (None, False))
     # cut where a group ends (the next character is no letter or digit), longest first
     cuts = [
@@ -624,7 +678,13 @@ def _vat_in(text: str, m: re.Match[str]) -> _Cand | None:
         or (suffix_re is not None and suffix_re.match(text, i + 1) is not None)  # "NO123456785MVA"
     ]
     for end in reversed(cuts):
-        body = "".join(c for c in text[start:end] if c.isalnum() or c in "+*")
+        raw = "".join(c for c in text[start:end] if c.isalnum() or c in "+*")
+        letters = "".join(c for c in raw if c.isalpha())
+        if letters and not (letters.isupper() or (prefix.islower() and letters.islower())):
+            continue  # the case of a number's letters is the case of its prefix (or upper)
+        if apart and len(raw) < 8:
+            continue
+        body = raw.upper()
         if pattern.fullmatch(body) and check(body):
             suffix = suffix_re.match(text, end) if suffix_re is not None else None
             if suffix is None and required:
@@ -670,6 +730,8 @@ def _cards(folded: str) -> list[_Cand]:
         context = _CARD_WORD.search(_before(folded, m.start())) is not None
         if len(d) < 16 and not _card_prefix_ok(d):
             continue  # 12 to 15 digits: only the networks that issue them, whatever the context
+        if d[0] == "1" and m.group() == d and not context:
+            continue  # 15 digits from a 1 written together may be an old 纳税人识别号; a UATP card is grouped
         if len(d) == 12 and m.group() == d and _CARD_WORD.search(_before(folded, m.start())) is None:
             continue  # 12 digits written together are a card only after a card word
         if _resident_valid(d) and _BANK_CARD_WORD.search(_before(folded, m.start())) is None:
@@ -692,8 +754,19 @@ def _phones(folded: str) -> list[_Cand]:
         if _not_pii_here(folded, m.start()) or _part_of_longer_run(folded, m.start(), end):
             continue
         plain = m.group("cc") is None and not m.group("s1") and not m.group("s2") and "(" not in m.group()
-        if plain and _PHONE_WORD.search(_before(folded, m.start())) is None and not _alone_on_line(folded, m.start(), end):
+        if (
+            plain
+            and _PHONE_WORD.search(_before(folded, m.start())) is None
+            and not _alone_on_line(folded, m.start(), end)
+        ):
             continue  # 01065521234 alone may be a 发票代码 or any other number
+        out.append((5, m.start(), end, PiiKind.PHONE))
+    for m in _SERVICE.finditer(folded):
+        end = _number_end(m)
+        if _not_pii_here(folded, m.start()) or _part_of_longer_run(folded, m.start(), end):
+            continue
+        if folded[m.start() : end].isdigit() and _PHONE_WORD.search(_before(folded, m.start())) is None:
+            continue  # 4001138852 alone may be any number
         out.append((5, m.start(), end, PiiKind.PHONE))
     for m in _INTERNATIONAL.finditer(folded):
         end = _trim_international(folded, m.start(), _number_end(m))
@@ -735,7 +808,7 @@ def find_pii(text: str) -> list[PiiSpan]:
     folded = _fold(text)
     if not _SIGNAL.search(folded):
         return []
-    cands = _emails(folded) if "@" in folded else []
+    cands = _emails(folded) if "@" in folded or "%40" in folded else []
     if _COUNTRY_CODE.search(folded):
         cands += _ibans(folded) + _vats(folded)
     cands += _ids(folded) + _cards(folded) + _phones(folded)

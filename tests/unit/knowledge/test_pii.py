@@ -34,7 +34,11 @@ def found(text: str) -> list[tuple[str, str]]:
         ("Please resend it to j.smith+ap@mail.acme-trading.de.", "email", "j.smith+ap@mail.acme-trading.de"),
         ("我的手机号是 138 1234 5678，谢谢", "phone", "138 1234 5678"),
         ("Call me on +86-138-1234-5678 after 6pm", "phone", "+86-138-1234-5678"),
-        ("公司电话（010）6552 1234 转 8001，找财务", "phone", "（010）6552 1234"),  # the extension is no personal data
+        (
+            "公司电话（010）6552 1234 转 8001，找财务",
+            "phone",
+            "（010）6552 1234",
+        ),  # the extension is no personal data
         ("Our London office: +44 20 7946 0958.", "phone", "+44 20 7946 0958"),
         ("Call (415) 555-0132 ext. 12 please", "phone", "(415) 555-0132"),
         ("退款打到银行卡6222 0212 3456 7890 128，招商银行", "bank_card", "6222 0212 3456 7890 128"),
@@ -48,9 +52,17 @@ def found(text: str) -> list[tuple[str, str]]:
         ("Our Chinese tax ID is 91110000600037341L.", "credit_code", "91110000600037341L"),
         ("德国客户的增值税号DE136695976，发票怎么开", "vat_id", "DE136695976"),
         ("VAT: FR 40 303265045, NL004495445B01", "vat_id", "FR 40 303265045"),
-        ("Swiss UID CHE-116.281.710 MWST", "vat_id", "CHE-116.281.710 MWST"),  # the suffix is part of the VAT number
+        (
+            "Swiss UID CHE-116.281.710 MWST",
+            "vat_id",
+            "CHE-116.281.710 MWST",
+        ),  # the suffix is part of the VAT number
         ("Swiss UID CHE-116.281.710 please", "vat_id", "CHE-116.281.710"),
-        ("The VAT number field rejects GB980780684, why?", "vat_id", "GB980780684"),  # "fi" of "field" is no prefix
+        (
+            "The VAT number field rejects GB980780684, why?",
+            "vat_id",
+            "GB980780684",
+        ),  # "fi" of "field" is no prefix
         ("Amex 3782 822463 10005 declined", "bank_card", "3782 822463 10005"),
         ("Diners 30569309025904 declined", "bank_card", "30569309025904"),
         ("USt-IdNr. de136695976, thanks", "vat_id", "de136695976"),
@@ -68,7 +80,11 @@ def found(text: str) -> list[tuple[str, str]]:
         ("Maestro 6759-1111-1119 refunded?", "bank_card", "6759-1111-1119"),
         ("supplier 923 456 783 MVA", "vat_id", "923 456 783 MVA"),
         ("Dublin office +353 85 478 5899", "phone", "+353 85 478 5899"),  # no card follows a "+"
-        ("tried 622848 1111111111112 as well", "bank_card", "622848 1111111111112"),  # 6+13, as UnionPay prints it
+        (
+            "tried 622848 1111111111112 as well",
+            "bank_card",
+            "622848 1111111111112",
+        ),  # 6+13, as UnionPay prints it
         ("Mir card 2201 1111 1111 1116 declined", "bank_card", "2201 1111 1111 1116"),
         ("Paid by Visa 4111-1111-1111-9 yesterday", "bank_card", "4111-1111-1111-9"),
         ("Norwegian customer NO 923 456 783 MVA", "vat_id", "NO 923 456 783 MVA"),
@@ -77,6 +93,25 @@ def found(text: str) -> list[tuple[str, str]]:
         ("Our China entity, contact 02162345678.", "phone", "02162345678"),
         ("谢谢\n许明 | 财务经理\n01065529988", "phone", "01065529988"),  # a signature's phone line
         ("P.IVA IT00743110157 / ATU13585627", "vat_id", "IT00743110157"),
+        ("电话00852 61234567找我", "phone", "00852 61234567"),  # 00 + country code, then one group
+        ("Fax: 0049 211 5194830", "phone", "0049 211 5194830"),
+        ("Hong Kong (+852) 2123 4567 office", "phone", "(+852) 2123 4567"),
+        ("手机 139.1234.5678", "phone", "139.1234.5678"),  # dotted 3.4.4
+        ("客服热线400-820-8820", "phone", "400-820-8820"),  # service numbers
+        ("call 400 8208820", "phone", "400 8208820"),
+        ("请致电4008208820", "phone", "4008208820"),
+        ("u=a.b%40example.com&x=1", "email", "a.b%40example.com"),  # URL-encoded, as pasted from a link
+        (
+            "UATP 1234-5678-9012-347 refund",
+            "bank_card",
+            "1234-5678-9012-347",
+        ),  # airline travel card, 15 digits
+        ("IBAN SO21 1000 0010 0100 0100 141", "iban", "SO21 1000 0010 0100 0100 141"),  # a newer member
+        ("USt-IdNr.: de 136 695 976", "vat_id", "de 136 695 976"),  # lower case apart, after a VAT word
+        ("VAT ie8z49289f please", "vat_id", "ie8z49289f"),
+        ("btw nl004495445b01", "vat_id", "nl004495445b01"),
+        ("VAT ids: ATU13585627, mt 1167 9112", "vat_id", "ATU13585627"),
+        ("徐婷／11010519491231002X／6222021234567890128", "resident_id", "11010519491231002X"),
     ],
 )
 def test_each_kind_is_found_with_exact_offsets(text: str, kind: str, value: str) -> None:
@@ -84,6 +119,17 @@ def test_each_kind_is_found_with_exact_offsets(text: str, kind: str, value: str)
     first = spans[0]
     assert (first.kind.value, text[first.start : first.end]) == (kind, value)
     assert first.value(text) == value
+
+
+def test_a_lower_case_prefix_apart_counts_among_other_vat_ids() -> None:
+    assert found("VAT ids: ATU13585627, mt 1167 9112") == [
+        ("vat_id", "ATU13585627"),
+        ("vat_id", "mt 1167 9112"),
+    ]
+    assert found("徐婷／11010519491231002X／6222021234567890128") == [
+        ("resident_id", "11010519491231002X"),
+        ("bank_card", "6222021234567890128"),
+    ]  # a full-width solidus separates fields
 
 
 def test_digits_next_to_chinese_characters_need_no_boundary() -> None:
@@ -134,6 +180,9 @@ def test_full_width_digits_keep_offsets_into_the_original() -> None:
         "NIE ESX3760502B, one letter off",
         "Invoice NO 923456783 is overdue",  # a Norwegian number carries its MVA; "NO" alone is "No."
         "发票代码\n044031900111\n请核对",  # a number alone on its line is a phone only when it is one
+        "订单4008208820 / 编号 4008208820 / 4008208820",  # a service number written together needs a phone word
+        "15-digit 123456789012347 written together",  # a UATP card is printed grouped
+        "de 136695976 personnes, it 00743110157",  # word-like lower-case prefixes apart need a VAT word
     ],
 )
 def test_look_alikes_are_left_alone(text: str) -> None:
