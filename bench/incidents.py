@@ -49,15 +49,18 @@ from escalation.errors import InvalidTransition
 from escalation.incidents import (
     DEFAULT_ALPHA,
     DEFAULT_THRESHOLD,
+    INCIDENT_MODELS,
     IncidentWatch,
     Question,
     SpikeDetector,
+    incident_models,
+    incident_vector,
     regime_of_calendar,
 )
 from escalation.models import IncidentStatus
 from escalation.storage import open_storage
 from indexer.build import embed_docs
-from indexer.embedders import E5_NAME, Embedder, load_embedders
+from indexer.embedders import Embedder, load_embedders
 from knowledge.corpus import load_knowledge
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -74,17 +77,25 @@ class Item:
     vector: np.ndarray
 
 
-def load_items(e5: Embedder) -> list[Item]:
+MODELS = incident_models([m for m, _ in INCIDENT_MODELS])  # the product's choice (ChatService reads the same)
+PARTS: list[tuple[int, float]] = []  # (dimension, weight) per model, once embedded
+
+
+def load_items(embedders: list[Embedder]) -> list[Item]:
     rows = [json.loads(line) for line in (ROOT / "data" / "eval" / "incident-burst.jsonl").open(encoding="utf-8")]
-    vectors = e5.encode([r["text"] for r in rows])
-    return [Item(r["text"], r["lang"], r["kind"], v) for r, v in zip(rows, vectors, strict=True)]
+    per_model = {e.name: e.encode([r["text"] for r in rows]) for e in embedders}
+    PARTS[:] = [(per_model[m].shape[1], w) for m, w in MODELS]
+    return [Item(r["text"], r["lang"], r["kind"], incident_vector({m: v[i] for m, v in per_model.items()}, MODELS))
+            for i, r in enumerate(rows)]
 
 
-def knowledge_centre(e5: Embedder) -> np.ndarray:
-    """The mean of the shipped knowledge's e5 vectors (what ChatService centres the live detector on)."""
+def knowledge_centre(embedders: list[Embedder]) -> np.ndarray:
+    """Per model, the mean of the shipped knowledge's vectors, end to end (what ChatService centres the live
+    detector on)."""
     kb = load_knowledge(ROOT / "data" / "faq", [ROOT / "data" / "tickets"])
     docs = [d for d in kb.docs if d.entry_id]
-    return embed_docs(docs, [e5])[E5_NAME].mean(axis=0)
+    vectors = embed_docs(docs, embedders)
+    return np.concatenate([vectors[m].mean(axis=0) for m, _ in MODELS])
 
 
 def normal_day(start: datetime, items: list[Item], seed: int) -> list[Question]:
@@ -150,7 +161,8 @@ def replay(detector: SpikeDetector, stream: list[Question], burst_start: datetim
 
 def new_detector(args: argparse.Namespace, centre: np.ndarray) -> SpikeDetector:
     return SpikeDetector(
-        threshold=args.threshold, alpha=args.alpha, centre=centre, regime=regime_of_calendar(CALENDAR.is_open)
+        threshold=args.threshold, alpha=args.alpha, centre=centre, regime=regime_of_calendar(CALENDAR.is_open),
+        parts=PARTS,
     )
 
 
@@ -248,11 +260,12 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
     t0 = time.monotonic()
-    [e5] = load_embedders([E5_NAME])
-    items = load_items(e5)
-    centre = knowledge_centre(e5)
+    embedders = load_embedders([m for m, _ in MODELS])
+    items = load_items(embedders)
+    centre = knowledge_centre(embedders)
+    models = " + ".join(f"{m} (weight {w:g})" for m, w in MODELS)
     print(f"{sum(i.kind == 'normal' for i in items)} normal, {sum(i.kind == 'burst' for i in items)} burst questions "
-          f"embedded with {E5_NAME} ({time.monotonic() - t0:.0f} s); threshold {args.threshold}, alpha {args.alpha}, "
+          f"embedded with {models} ({time.monotonic() - t0:.0f} s); threshold {args.threshold}, alpha {args.alpha}, "
           f"{args.warm_days} normal days before the day measured")
     start = DAY + timedelta(hours=2)
     header = (f"{'run':44} {'questions':>9} {'page after':>10} {'false alarms':>12} {'burst linked':>12} "
