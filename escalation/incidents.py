@@ -195,13 +195,11 @@ class SpikeDetector:
 
     Thread-safe. ``centre``: subtracted from every normalised vector before the cosine (e5's cosines are
     anisotropic: any two questions score about 0.8; the mean of the knowledge's vectors is a good centre,
-    as for the content gaps). Centred so, a Chinese question and its English paraphrase score about 0
-    (0.01 on the bench's burst; 0.25 with one centre per language, but then paraphrases in one language
-    drop from 0.43 to 0.37 and the bench linked fewer), so one incident tends to open once per language
-    (also tried: merging clusters of two languages whose per-language-centred centroids meet; at 0.4 one
-    incident instead of two, but 40-48 of the 60 burst questions linked instead of 57-59).
-    Fixed since: the vectors are those of INCIDENT_MODELS (USE and e5 end to end, ``parts``: the dimension
-    and weight of each, each part normalised and centred on its own slice of ``centre``).
+    as for the content gaps). ``parts``: the vector is several models' vectors end to end (INCIDENT_MODELS),
+    given as (dimension, weight) each; each part is normalised and centred on its own slice of ``centre``,
+    then weighted. With centred e5 alone a Chinese question and its English paraphrase scored about 0 (0.01
+    on the bench's burst), so one incident opened once per language (tried then: one centre per language;
+    merging clusters by per-language-centred centroids; both linked only 40-48 of the 60 burst questions).
     ``merge``: clusters whose centroids come within ``threshold`` of each other merge.
     ``prior_joins_per_hour`` and ``prior_hours``: the Gamma prior of the join rate of each regime (a weak
     one: after a day the data dominate)."""
