@@ -25,7 +25,7 @@ Then the loop closed, through the desk's own ``IncidentWatch`` and ``IncidentRep
 opens is confirmed ``--confirm-after`` minutes (2) after its page, with status notes; a question linked to
 a confirmed incident gets its note (what ``ChatService`` replies). Reported: the share of burst questions
 asked after the first confirmation that got the note, the same for those asked after an incident in their
-language was confirmed (the burst opens one incident per language), and, after resolving every incident at 03:00 (and
+language was confirmed (with e5 alone the burst opened one incident per language), and, after resolving every incident at 03:00 (and
 resolving each again, which must tell nobody), the linked customers notified, how many were told more than
 once, and the notices queued as mail for the email customers.
 """
