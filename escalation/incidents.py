@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -44,8 +44,29 @@ from escalation.errors import InvalidTransition
 from escalation.models import IncidentQuestion, IncidentStatus, iso
 from knowledge.pii import redact
 
-DEFAULT_THRESHOLD = 0.4  # cosine of a centred e5 query vector to a cluster centroid (bench/incidents.py)
+DEFAULT_THRESHOLD = 0.15  # cosine of an INCIDENT_MODELS vector to a cluster centroid (bench/incidents.py)
 DEFAULT_ALPHA = 1e-4  # family-wise false-alarm probability per arriving question
+# The detector's vectors: each model's query vector (the retriever computed them all), normalised, centred on
+# the knowledge's mean, normalised again, weighted (squared weight in the cosine: USE counts twice as much as
+# e5) and concatenated. USE puts a Chinese question and its English paraphrase in one space (0.58 centred),
+# e5 alone does not (0.23, and 0.01 across the burst's languages): e5 alone opened one incident per language.
+# Chosen on the bench's tuning seeds with the threshold (docs/benchmarks.md, "Spike detection").
+INCIDENT_MODELS: tuple[tuple[str, float], ...] = (("use-multilingual-v3", 2.0), ("multilingual-e5-small", 1.0))
+
+
+def incident_models(available: Sequence[str]) -> list[tuple[str, float]]:
+    """The INCIDENT_MODELS among ``available`` (with their weights), in their order; if none is, the first
+    available model alone (the threshold was chosen for INCIDENT_MODELS: another model's cosines differ)."""
+    chosen = [(m, w) for m, w in INCIDENT_MODELS if m in available]
+    if chosen or not available:
+        return chosen
+    return [(available[0], 1.0)]
+
+
+def incident_vector(vectors: Mapping[str, np.ndarray], models: Sequence[tuple[str, float]]) -> np.ndarray:
+    """The raw vectors of ``models`` (one query row or a 1-d vector each) end to end: what :class:`Question`
+    carries when the detector has ``parts`` (its centring, weighting and normalising is the detector's)."""
+    return np.concatenate([np.asarray(vectors[m], dtype=np.float32).reshape(-1) for m, _ in models])
 
 
 def poisson_sf(k: int, mu: float) -> float:
@@ -174,11 +195,11 @@ class SpikeDetector:
 
     Thread-safe. ``centre``: subtracted from every normalised vector before the cosine (e5's cosines are
     anisotropic: any two questions score about 0.8; the mean of the knowledge's vectors is a good centre,
-    as for the content gaps). Centred so, a Chinese question and its English paraphrase score about 0
-    (0.01 on the bench's burst; 0.25 with one centre per language, but then paraphrases in one language
-    drop from 0.43 to 0.37 and the bench linked fewer), so one incident tends to open once per language
-    (also tried: merging clusters of two languages whose per-language-centred centroids meet; at 0.4 one
-    incident instead of two, but 40-48 of the 60 burst questions linked instead of 57-59).
+    as for the content gaps). ``parts``: the vector is several models' vectors end to end (INCIDENT_MODELS),
+    given as (dimension, weight) each; each part is normalised and centred on its own slice of ``centre``,
+    then weighted. With centred e5 alone a Chinese question and its English paraphrase scored about 0 (0.01
+    on the bench's burst), so one incident opened once per language (tried then: one centre per language;
+    merging clusters by per-language-centred centroids; both linked only 40-48 of the 60 burst questions).
     ``merge``: clusters whose centroids come within ``threshold`` of each other merge.
     ``prior_joins_per_hour`` and ``prior_hours``: the Gamma prior of the join rate of each regime (a weak
     one: after a day the data dominate)."""
@@ -198,6 +219,7 @@ class SpikeDetector:
         centre: np.ndarray | None = None,
         mute_for: timedelta = timedelta(hours=6),
         merge: bool = True,
+        parts: Sequence[tuple[int, float]] | None = None,
     ) -> None:
         self.threshold = threshold
         self.window = window
@@ -211,6 +233,7 @@ class SpikeDetector:
         self.mute_for = mute_for
         self.merge = merge
         self._centre = None if centre is None else np.asarray(centre, dtype=np.float32)
+        self._parts = None if parts is None else tuple(parts)
         self._clusters: dict[str, Cluster] = {}
         self._rates: dict[str, _Rate] = {}
         self._clock: datetime | None = None
@@ -218,11 +241,12 @@ class SpikeDetector:
 
     # -- state -------------------------------------------------------------------------------------
 
-    def set_centre(self, centre: np.ndarray | None) -> None:
+    def set_centre(self, centre: np.ndarray | None, parts: Sequence[tuple[int, float]] | None = None) -> None:
         """A new centre (the knowledge changed): the clusters' vectors were centred on the old one, so
-        they are re-centred (the raw vectors are kept)."""
+        they are re-centred (the raw vectors are kept). ``parts``: as in the constructor."""
         with self._lock:
             self._centre = None if centre is None else np.asarray(centre, dtype=np.float32)
+            self._parts = None if parts is None else tuple(parts)
             for c in self._clusters.values():
                 for m in c.members:
                     m.vector = self._prepare(m.question.vector)
@@ -257,9 +281,21 @@ class SpikeDetector:
 
     def _prepare(self, vector: np.ndarray) -> np.ndarray:
         v = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if self._parts is not None and len(self._parts) > 1:
+            out, at = [], 0
+            for dim, weight in self._parts:
+                part = self._prepare_part(v[at : at + dim], None if self._centre is None else self._centre[at : at + dim])
+                out.append(part * math.sqrt(weight))
+                at += dim
+            w = np.concatenate(out)
+            return w / max(float(np.linalg.norm(w)), 1e-12)
+        return self._prepare_part(v, self._centre)
+
+    @staticmethod
+    def _prepare_part(v: np.ndarray, centre: np.ndarray | None) -> np.ndarray:
         v = v / max(float(np.linalg.norm(v)), 1e-12)
-        if self._centre is not None:
-            v = v - self._centre
+        if centre is not None:
+            v = v - centre
             v = v / max(float(np.linalg.norm(v)), 1e-12)
         return v
 

@@ -11,11 +11,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from bot.flow import phrases
 from bot.flow.answering import Answerer, Reply
 from bot.flow.decision import Decision, ReplyKind
 from escalation.identity import CustomerIdentity
-from escalation.incidents import IncidentWatch, Question
+from escalation.incidents import IncidentWatch, Question, incident_models, incident_vector
 from escalation.models import Attachment, Conversation, HandoffReason, Message, iso
 from escalation.queue import EscalationQueue
 from escalation.ratelimit import RateLimited
@@ -25,7 +27,6 @@ from knowledge.lang import detect_language
 
 log = logging.getLogger("helpdesk.chat")
 NONE_OF_THESE = "none"
-INCIDENT_MODEL = "multilingual-e5-small"  # the detector's vectors (its threshold is e5's); else the first model
 ANSWER_CLAIM = timedelta(seconds=30)  # a replica still answering a message after this has died doing it
 
 
@@ -59,7 +60,7 @@ class ChatService:
         self.answerer = answerer
         self.waits = waits
         self.incidents = incidents
-        self._centred_on: tuple[int, str] | None = None  # (index, model) the detector's centre comes from
+        self._centred_on: tuple[int, tuple[str, ...]] | None = None  # (index, models) the detector's centre comes from
         # one turn at a time per conversation (a retry racing its original waits for it)
         self._locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
         self._locks_guard = threading.Lock()
@@ -284,10 +285,10 @@ class ChatService:
         if self.incidents is None or not reply.vectors:
             return None, None
         try:
-            model = INCIDENT_MODEL if INCIDENT_MODEL in reply.vectors else next(iter(reply.vectors))
-            self._centre(model)
+            models = incident_models(list(reply.vectors))  # escalation.incidents.INCIDENT_MODELS, as configured
+            self._centre(models, reply.vectors)
             at = self.waits.clock() if self.waits is not None else datetime.now(UTC)
-            q = Question(at, reply.vectors[model][0], lang, conv.channel, conv.id, None, text)
+            q = Question(at, incident_vector(reply.vectors, models), lang, conv.channel, conv.id, None, text)
             incident_id = self.incidents.observe(q) if reply.kind != "answer" else self.incidents.match(q)
             if incident_id is None or reply.reason == "customer_request":
                 return incident_id, None
@@ -305,16 +306,20 @@ class ChatService:
             log.exception("the spike detector failed on a question of conversation %s", conv.id)
             return None, None
 
-    def _centre(self, model: str) -> None:
-        """The detector's centre: the mean of the live knowledge's vectors of ``model`` (as the content-gap
-        clustering centres e5's anisotropic cosines), set again when the index changes."""
+    def _centre(self, models: list[tuple[str, float]], query: dict[str, np.ndarray]) -> None:
+        """The detector's centre: per model, the mean of the live knowledge's vectors (as the content-gap
+        clustering centres e5's anisotropic cosines), end to end as the question's vectors are, set again
+        when the index changes."""
         assert self.incidents is not None
         store = self.answerer.runtime.snapshot.retriever.store
-        if self._centred_on == (id(store), model):
+        names = tuple(m for m, _ in models)
+        if self._centred_on == (id(store), names):
             return
-        vectors = store.faq.vectors(model)
-        self.incidents.detector.set_centre(vectors.mean(axis=0) if len(vectors) else None)
-        self._centred_on = (id(store), model)
+        parts = [(int(np.asarray(query[m]).size), weight) for m, weight in models]
+        means = [store.faq.vectors(m) for m in names]
+        centre = np.concatenate([v.mean(axis=0) for v in means]) if all(len(v) for v in means) else None
+        self.incidents.detector.set_centre(centre, parts)
+        self._centred_on = (id(store), names)
 
     def not_what_i_asked(self, message_id: int) -> Turn:
         """The customer says an answer missed their question: hand off at once, remember the miss.

@@ -61,8 +61,13 @@ def burst(at: datetime, n: int, minutes: float, seed: int) -> list[Question]:
     ]
 
 
+# these synthetic topics are random 64-d directions (cosine about 0 +- 0.13 to each other, a question about 0.7 to
+# its topic): not the shipped USE + e5 vectors DEFAULT_THRESHOLD was chosen for (bench/incidents.py)
+THRESHOLD = 0.4
+
+
 def detector() -> SpikeDetector:
-    return SpikeDetector(regime=regime_of_calendar(CALENDAR.is_open))
+    return SpikeDetector(threshold=THRESHOLD, regime=regime_of_calendar(CALENDAR.is_open))
 
 
 def run(d: SpikeDetector, stream: list[Question]) -> list:
@@ -188,3 +193,33 @@ def test_a_resolved_incident_does_not_page_again_for_the_burst_still_in_the_wind
     later = d.observe(Question(start + timedelta(minutes=5), topic, "en", "widget", "late"))
     assert later.incident is None and later.opened is None  # a new cluster, no second page
     assert d.match(topic, start + timedelta(minutes=5)) is None
+
+
+def test_the_incident_models_are_chosen_from_those_configured_in_their_order() -> None:
+    from escalation.incidents import INCIDENT_MODELS, incident_models
+
+    names = [m for m, _ in INCIDENT_MODELS]
+    assert incident_models(list(reversed(names))) == list(INCIDENT_MODELS)
+    assert incident_models([names[1]]) == [INCIDENT_MODELS[1]]
+    assert incident_models(["another-model"]) == [("another-model", 1.0)]  # none configured: the first, alone
+    assert incident_models([]) == []
+
+
+def test_each_part_is_centred_and_weighted_on_its_own() -> None:
+    """Two models end to end: each part is normalised and centred on its own slice of the centre, then
+    weighted (the cosine is the weighted mean of the parts' cosines)."""
+    from escalation.incidents import incident_vector
+
+    rng = np.random.default_rng(3)
+    a1, a2, b1, b2 = (rng.normal(size=8) for _ in range(4))
+    ca, cb = rng.normal(size=8) * 0.1, rng.normal(size=8) * 0.1
+    d = SpikeDetector(centre=np.concatenate([ca, cb]), parts=[(8, 2.0), (8, 1.0)])
+
+    def centred(v: np.ndarray, c: np.ndarray) -> np.ndarray:
+        v = v / np.linalg.norm(v) - c
+        return v / np.linalg.norm(v)
+
+    x = d._prepare(incident_vector({"a": a1, "b": b1}, [("a", 2.0), ("b", 1.0)]))
+    y = d._prepare(incident_vector({"a": a2 * 5, "b": b2}, [("a", 2.0), ("b", 1.0)]))  # any scale
+    want = (2 * centred(a1, ca) @ centred(a2, ca) + centred(b1, cb) @ centred(b2, cb)) / 3
+    assert math.isclose(float(x @ y), float(want), rel_tol=1e-5)
