@@ -6,7 +6,10 @@ a Chinese or an English sentence alike:
 ============  ================  ==============================================================
 kind          placeholder       what counts
 ============  ================  ==============================================================
-email         ``[email]``       ``local@domain.tld`` (also URL-encoded, ``local%40domain.tld``)
+email         ``[email]``       ``local@domain.tld`` (also URL-encoded, ``local%40domain.tld``, and
+                                written against harvesters: ``name[at]domain.com``, ``name（at）
+                                domain.cn``, ``name at domain dot com`` when the local part holds a
+                                digit or ``._+-``)
 phone         ``[phone]``       Chinese mobile (a voice range such as ``13x``, ``15x``, ``18x`` + 8
                                 digits, optional +86 / 86 / 0086,
                                 3-4-4 with spaces, dashes or dots); Chinese landline (0 + area code, 7-8
@@ -15,7 +18,10 @@ phone         ``[phone]``       Chinese mobile (a voice range such as ``13x``, `
                                 service numbers (written together only next to a phone word);
                                 international ``+<country code>``, ``(+<country code>)`` or
                                 ``00<country code>`` numbers of 8-15 digits; North American ``(415) 555-0132`` /
-                                ``415-555-0132`` (``415 555 0132`` only next to a phone word)
+                                ``1-415-555-0132`` (``415 555 0132`` only next to a phone word);
+                                national forms (a trunk 0 and 9-12 digits, an area code in
+                                parentheses, Hong Kong / Macau / Singapore 4-4) only right after
+                                a phone word, a signature's label (``T:``, ``M``) or a place
 bank_card     ``[bank card]``   13-19 digits, compact or grouped as printed (a first group of 4-6
                                 digits), Luhn-checked, with a card network's first digits (16-19
                                 digits: any first digits next to a card word); 12-15 digits only
@@ -26,11 +32,13 @@ iban          ``[IBAN]``        country code of the SWIFT registry, the country'
 resident_id   ``[resident id]`` 居民身份证号码: 18 characters, a real birth date, ISO 7064 MOD 11-2
                                 check character (``X`` allowed); compact, 6-8-4 or 6-4-4-4
 credit_code   ``[credit code]`` 统一社会信用代码: 18 characters of GB 32100-2015's alphabet, its check
-                                character
+                                character; compact or grouped 2-6-9-1, 8-10, 8-9-1, in fours or sixes
 vat_id        ``[VAT id]``      EU VAT numbers with their country prefix (and GB, XI, CHE with its
                                 MWST / TVA / IVA, NO with its MVA; a lowercase prefix written onto
                                 its number, or apart from it when the prefix is no word or a VAT
-                                word precedes it or the message holds another VAT id); the
+                                word precedes it or the message holds another VAT id; without any
+                                prefix right after its national word: P.IVA, NIP, CVR, VAT Reg No,
+                                CIF / NIF, ΑΦΜ, btw-nummer, UID); the
                                 country's check digits, the format alone for Spain and for the
                                 personal numbers of Bulgaria, Czechia and Latvia
 ============  ================  ==============================================================
@@ -291,7 +299,12 @@ def _vat_it(b: str) -> bool:
 
 
 def _vat_sk(b: str) -> bool:
-    return b[0] != "0" and b[2] in "234789" and int(b) % 11 == 0
+    if int(b) % 11:
+        return False
+    if b[0] != "0" and b[2] in "234789":
+        return True
+    month, day = int(b[2:4]) % 50, int(b[4:6])  # a person's birth number: YYMMDD (+50 / +20 in the month)
+    return (1 <= month <= 12 or 21 <= month <= 32) and 1 <= day <= 31
 
 
 def _vat_ee(b: str) -> bool:
@@ -429,6 +442,18 @@ _EMAIL = re.compile(
     r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9](?:[A-Za-z0-9._%+\-]{0,63}[A-Za-z0-9_%+\-])?"
     r"(?:@|%40)(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
 )
+# written so that bots do not harvest it: "name[at]domain.com", "name（at）domain.cn", "name at domain dot com"
+_LOCAL = r"[A-Za-z0-9](?:[A-Za-z0-9._%+\-]{0,63}[A-Za-z0-9_%+\-])?"
+_DOT = r"(?:\.|[ ]?\[dot\][ ]?|[ ]?\(dot\)[ ]?| dot )"
+_OBFUSCATED_EMAIL = re.compile(
+    rf"(?<![A-Za-z0-9._%+\-])(?P<local>{_LOCAL})(?P<at>[ ]?(?:\[at\]|\(at\)|【at】|\[@\]|\(@\)|【@】)[ ]?| at )"
+    rf"(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{{0,61}}[A-Za-z0-9])?{_DOT})+(?P<tld>[A-Za-z]{{2,24}}))(?![A-Za-z0-9\-])",
+    re.IGNORECASE,
+)
+_FILE_SUFFIXES = frozenset(
+    ["pdf", "xml", "ofd", "csv", "xls", "xlsx", "doc", "docx", "png", "jpg", "jpeg", "gif", "zip", "rar", "txt"]
+    + ["json", "html", "htm", "exe"]
+)
 _EXT = r"(?P<ext>[ ]?(?:转|分机|ext\.?|x|#)[ ]?\d{1,5}|-\d{1,5})?"  # matched, kept out of the span
 _MOBILE = re.compile(
     _PRE_PHONE
@@ -454,7 +479,7 @@ _INTERNATIONAL = re.compile(
 )
 _NANP = re.compile(
     _PRE
-    + r"(?:\([2-9]\d{2}\) ?[2-9]\d{2}[ -]\d{4}|[2-9]\d{2}(?P<s>[-. ])[2-9]\d{2}(?P=s)\d{4})"
+    + r"(?:\([2-9]\d{2}\) ?[2-9]\d{2}[ -]\d{4}|(?:1[-. ])?[2-9]\d{2}(?P<s>[-. ])[2-9]\d{2}(?P=s)\d{4})"
     + _EXT
     + _POST,
     re.IGNORECASE,
@@ -471,11 +496,14 @@ _C = "[0-9A-HJ-NPQRTUWXY]"
 # compact, or grouped as registered (2-6-9-1: department and kind, region, organisation, check) or
 # in fours or sixes
 _CREDIT = re.compile(
-    rf"(?<![0-9A-Za-z_])(?:{_C}{{18}}|{_C}{{2}} \d{{6}} {_C}{{9}} {_C}|(?:{_C}{{4}} ){{4}}{_C}{{2}}|{_C}{{6}} {_C}{{6}} {_C}{{6}})"
+    rf"(?<![0-9A-Za-z_])(?:{_C}{{18}}|{_C}{{2}} \d{{6}} {_C}{{9}} {_C}|(?:{_C}{{4}} ){{4}}{_C}{{2}}|{_C}{{6}} {_C}{{6}} {_C}{{6}}"
+    rf"|{_C}{{8}}[ -]{_C}{{10}}|{_C}{{8}}(?P<g>[ -]){_C}{{9}}(?P=g){_C})"
     r"(?![0-9A-Za-z_])",
     re.IGNORECASE,
 )
-_IBAN = re.compile(r"(?<![0-9A-Za-z_])[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]){11,30}", re.IGNORECASE)
+_IBAN = re.compile(
+    r"(?:(?<=IBAN)|(?<=iban)|(?<![0-9A-Za-z_]))[A-Z]{2}\d{2}(?:(?: {1,2}|-)?[A-Z0-9]){11,30}", re.IGNORECASE
+)
 _VAT_PREFIXES = (
     "CHE|AT|BE|BG|CY|CZ|DE|DK|EE|EL|GR|ES|FI|FR|HR|HU|IE|IT|LT|LU|LV|MT|NL|NO|PL|PT|RO|SE|SI|SK|GB|XI"
 )
@@ -494,6 +522,21 @@ _VAT_WORD = re.compile(
     r"|税号|增值税|纳税人识别号|税务登记"
 )
 _VAT_CONTEXT = 40
+# a national word right before a number names its country ("P.IVA 12345678903", "NIP 123-456-32-18")
+_VAT_CUES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(rf"(?<![A-Za-z])(?:{cue})(?![A-Za-z])\s*[:：.#]?\s*(?:是|为|為)?\s*", re.IGNORECASE), cc)
+    for cue, cc in (
+        (r"p\.?\s?iva|partita\s+iva", "IT"),
+        (r"nip", "PL"),
+        (r"cvr(?:-?n(?:r|ummer)\.?)?", "DK"),
+        (r"vat\s+reg(?:istration)?\.?\s*(?:no|number|nr)\.?", "GB"),
+        (r"cif|nif", "ES"),
+        (r"αφμ|afm", "EL"),
+        (r"btw(?:-?(?:nummer|nr|id))?", "NL"),
+        (r"uid", "CHE"),
+    )
+)
+_UNPREFIXED = re.compile(r"[0-9A-Z](?:[ ./-]?[0-9A-Z]){6,13}", re.IGNORECASE)
 # the words that belong to a number: optional for Switzerland, required for Norway ("NO 123456789"
 # alone is as likely an invoice "No.")
 _MVA_ALONE = re.compile(
@@ -503,14 +546,15 @@ _VAT_SUFFIX: dict[str, tuple[re.Pattern[str], bool]] = {
     "CHE": (re.compile(r"[ ]?(?:MWST|TVA|IVA)(?![0-9A-Za-z_])", re.IGNORECASE), False),
     "NO": (re.compile(r"[ ]?MVA(?![0-9A-Za-z_])", re.IGNORECASE), True),
 }
-_SIGNAL = re.compile(r"[0-9@]")
+_SIGNAL = re.compile(r"[0-9@]|at", re.IGNORECASE)  # every value holds a digit, an @ or an obfuscated "at"
 _COUNTRY_CODE = re.compile(r"[A-Za-z]{2}")  # IBANs and VAT ids start with one
 
 # A number right after one of these words is an invoice / order / reference number, not a phone or a
 # card ("发票号 13812345678", "order no. 4111111111111111").
 _NOT_PII_BEFORE = re.compile(
     r"(?:发票号码?|发票代码|票号|数电票号码?|全电发票号码?|订单号?|订单编号|单号|编号|流水号|交易号|批次号|工单号?|"
-    r"合同号|凭证号|序列号|版本号?|错误码|错误代码|税控盘号|机器编号|金额|价税合计|合计|税额|"
+    r"合同号|凭证号|序列号|版本号?|错误码|错误代码|税控盘号|机器编号|金额|价税合计|合计|税额|快递单?号?|运单号?|物流单号?|"
+    r"顺丰|中通|圆通|申通|韵达|(?<![a-z])(?:zto|yto|sto|sf|ems|dhl|ups|fedex|awb)|"
     r"(?<![a-z])(?:invoice|order|ref(?:erence)?|ticket|tracking|serial|sku|batch|case|transaction|po|error|"
     r"receipt|shipment|item|product|model|build|version|amount|total|sum)(?:\s*(?:no|nr|num|number|code|id|#))?)"
     r"\s*[.#:]*\s*(?:是|为|為)?\s*:?\s*$"
@@ -552,6 +596,8 @@ def _part_of_longer_run(text: str, start: int, end: int) -> bool:
         n = 0
         while 0 <= i < len(text) and text[i].isdigit():
             n, i = n + 1, i + step
+        if 0 <= i < len(text) and text[i].isascii() and text[i].isalpha():
+            return 0  # the end of a code ("…BAG78 (0512) 3697 0276"), no group of this number
         return n
 
     after = group_at(end + 1, 1) if text[end : end + 1] == " " else 0
@@ -603,7 +649,15 @@ _Cand = tuple[int, int, int, PiiKind]
 
 
 def _emails(text: str) -> list[_Cand]:
-    return [(0, m.start(), m.end(), PiiKind.EMAIL) for m in _EMAIL.finditer(text)]
+    plain: list[_Cand] = [(0, m.start(), m.end(), PiiKind.EMAIL) for m in _EMAIL.finditer(text)]
+    return plain + _scan(_OBFUSCATED_EMAIL, text, _obfuscated_email_in)
+
+
+def _obfuscated_email_in(text: str, m: re.Match[str]) -> _Cand | None:
+    spelled = m.group("at") == " at "  # "look at invoice.pdf" is no address: the local part must look like one
+    if spelled and (m.group("tld").lower() in _FILE_SUFFIXES or not re.search(r"[0-9._+\-]", m.group("local"))):
+        return None
+    return (0, m.start(), m.end(), PiiKind.EMAIL)
 
 
 def _scan(
@@ -654,7 +708,33 @@ def _vats(text: str) -> list[_Cand]:
     found = _scan(_VAT_CANDIDATE, text, lambda t, m: _vat_in(t, m, among_vat_ids=False)) + alone
     if found:  # a list of VAT ids: "LT142166613, LU85336230, mt 1238 5990"
         found = _scan(_VAT_CANDIDATE, text, lambda t, m: _vat_in(t, m, among_vat_ids=True)) + alone
-    return found
+    return found + _unprefixed_vats(text)
+
+
+def _unprefixed_vats(text: str) -> list[_Cand]:
+    out: list[_Cand] = []
+    for cue, cc in _VAT_CUES:
+        for c in cue.finditer(text):
+            m = _UNPREFIXED.match(text, c.end())  # right after the word and its punctuation ("NIP: 123…")
+            if m is None:
+                continue
+            end = _vat_end(text, m.start(), m.end(), cc, lower=False)
+            if end is not None:
+                out.append((2, m.start(), end, PiiKind.VAT_ID))
+    return out
+
+
+def _vat_end(text: str, start: int, stop: int, cc: str, lower: bool) -> int | None:
+    """Where the longest valid number of ``cc`` starting at ``start`` ends (cut where a group ends)."""
+    pattern, check = _VAT[cc]
+    for end in reversed([i + 1 for i in range(start, stop) if i + 1 == len(text) or not (text[i + 1].isascii() and text[i + 1].isalnum())]):
+        raw = "".join(c for c in text[start:end] if c.isalnum())
+        letters = "".join(c for c in raw if c.isalpha())
+        if letters and not (letters.isupper() or (lower and letters.islower())):
+            continue
+        if pattern.fullmatch(raw.upper()) and check(raw.upper()):
+            return end
+    return None
 
 
 def _vat_in(text: str, m: re.Match[str], among_vat_ids: bool) -> _Cand | None:
@@ -666,9 +746,10 @@ def _vat_in(text: str, m: re.Match[str], among_vat_ids: bool) -> _Cand | None:
     start = m.start("body")
     apart = prefix.islower() and m.group("sep") != ""
     after_vat_word = _VAT_WORD.search(text[max(0, m.start() - _VAT_CONTEXT) : m.start()].lower()) is not None
-    if apart and cc in _WORD_PREFIXES and not among_vat_ids and not after_vat_word:
-        return None
     suffix_re, required = _VAT_SUFFIX.get(cc, (None, False))
+    swiss = suffix_re is not None and suffix_re.search(text, start, min(len(text), m.end() + 6)) is not None
+    if apart and cc in _WORD_PREFIXES and not among_vat_ids and not after_vat_word and not swiss:
+        return None  # "che-126.953.882 iva" is Swiss by its suffix
     # cut where a group ends (the next character is no letter or digit), longest first
     cuts = [
         i + 1
@@ -702,7 +783,7 @@ def _ids(folded: str) -> list[_Cand]:
         if _resident_valid(compact):
             out.append((3, m.start(), m.end(), PiiKind.RESIDENT_ID))
     for m in _CREDIT.finditer(folded):
-        code = m.group().replace(" ", "")
+        code = m.group().replace(" ", "").replace("-", "")
         letters = [c for c in code if c.isalpha()]
         if letters and not (code.isupper() or code.islower()):
             continue
@@ -781,6 +862,55 @@ def _phones(folded: str) -> list[_Cand]:
     return out
 
 
+# A number as a country writes it at home ("069 33590099", "07 82 05 22 58", "(02) 8805-0919",
+# "2135-0126"), taken only right after a phone word, a signature's label ("T:", "M ") or a place
+# ("Berlin:", "SG", "香港"); never a date, an IP address or a number a reference word claims.
+_NATIONAL = re.compile(
+    _PRE_PHONE + r"(?:\(\+?\d{1,4}\)[ ]?)?\d{1,5}(?:(?:[ ./-]|/ )\d{1,8}){0,5}" + _EXT + _POST, re.IGNORECASE
+)
+_PHONE_LABEL = re.compile(r"(?:^|[\s|/,;(])(?:t|m|d|f|p|ph|tel|mob|hp|o)\s*[.:：]?\s*$")
+_PLACE = re.compile(
+    r"香港|澳门|澳門|新加坡|台湾|台灣|日本|韩国|韓國|德国|法国|英国|美国|(?<![a-z])(?:hong kong|singapore|macau|macao|"
+    r"taiwan|taipei|japan|tokyo|osaka|korea|seoul|berlin|munich|hamburg|paris|lyon|london|manchester|"
+    r"office|hotline|switchboard|toll-free|hk|sg|mo|tw|jp|kr|uk|us|de|fr|(?:my|new|our|your|the) number)(?![a-z])"
+)
+_DATE_LIKE = re.compile(r"(?:19|20)\d{2}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./](?:19|20)\d{2}")
+_IP_LIKE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+
+
+_NATIONAL_SHAPES = re.compile(
+    r"\(\+?\d{1,4}\)[ ]?\d.*"  # an area code or a country code in parentheses
+    r"|0[1-9][\d ./-]*"  # a trunk 0, then the area code or mobile prefix
+    r"|[2-9]\d{3}[ -]\d{4}"  # Hong Kong, Macau, Singapore: 4-4
+    r"|(?:852|853|65)[ -][2-9]\d{3}[ -]\d{4}"  # their country code without the +
+)
+
+
+def _national_shape(number: str) -> bool:
+    d = _digits(number)
+    if not _NATIONAL_SHAPES.fullmatch(number):
+        return False
+    if number.startswith("0"):
+        return 10 <= len(d) <= 12 if number.isdigit() else 9 <= len(d) <= 12
+    return 8 <= len(d) <= 13
+
+
+def _national_phones(folded: str) -> list[_Cand]:
+    out: list[_Cand] = []
+    for m in _NATIONAL.finditer(folded):
+        end = _number_end(m)
+        number = folded[m.start() : end]
+        if not _national_shape(number) or _DATE_LIKE.match(number) or _IP_LIKE.fullmatch(number):
+            continue
+        if _not_pii_here(folded, m.start()):
+            continue
+        before = _before(folded, m.start())
+        if _PHONE_WORD.search(before) is None and _PHONE_LABEL.search(before) is None and _PLACE.search(before) is None:
+            continue
+        out.append((7, m.start(), end, PiiKind.PHONE))
+    return out
+
+
 def _number_end(m: re.Match[str]) -> int:
     """Where the number ends: an extension (转8012, ext. 12, -123) is matched but is not personal data."""
     return m.start("ext") if m.group("ext") else m.end()
@@ -808,10 +938,10 @@ def find_pii(text: str) -> list[PiiSpan]:
     folded = _fold(text)
     if not _SIGNAL.search(folded):
         return []
-    cands = _emails(folded) if "@" in folded or "%40" in folded else []
+    cands = _emails(folded) if "@" in folded or "%40" in folded or "at" in folded.lower() else []
     if _COUNTRY_CODE.search(folded):
         cands += _ibans(folded) + _vats(folded)
-    cands += _ids(folded) + _cards(folded) + _phones(folded)
+    cands += _ids(folded) + _cards(folded) + _phones(folded) + _national_phones(folded)
     cands.sort(key=lambda c: (c[0], c[1] - c[2], c[1]))
     taken: list[_Cand] = []
     for c in cands:

@@ -112,6 +112,28 @@ def found(text: str) -> list[tuple[str, str]]:
         ("btw nl004495445b01", "vat_id", "nl004495445b01"),
         ("VAT ids: ATU13585627, mt 1167 9112", "vat_id", "ATU13585627"),
         ("徐婷／11010519491231002X／6222021234567890128", "resident_id", "11010519491231002X"),
+        # without the country prefix, right after the national word for the number
+        ("CVR 13585628 on the invoice", "vat_id", "13585628"),
+        ("Polish NIP 123-456-32-18 please", "vat_id", "123-456-32-18"),
+        ("VAT Reg No 980 7806 84, thanks", "vat_id", "980 7806 84"),
+        ("Spanish CIF B-40846479 ok", "vat_id", "B-40846479"),
+        ("btw-nummer 0044.95.445.B01", "vat_id", "0044.95.445.B01"),
+        ("Swiss che-116.281.710 mwst", "vat_id", "che-116.281.710 mwst"),  # Swiss by its suffix
+        # written against harvesters
+        ("mail li.na[at]example.com pls", "email", "li.na[at]example.com"),
+        ("邮箱wang（at）example.cn", "email", "wang（at）example.cn"),
+        ("write to j.doe at example dot com", "email", "j.doe at example dot com"),
+        # national numbers, after a phone word, a signature's label or a place
+        ("Berlin: 030 1234567", "phone", "030 1234567"),
+        ("T: 020 7946 0958", "phone", "020 7946 0958"),
+        ("Seoul: 02-3248-1983", "phone", "02-3248-1983"),
+        ("SG 9123 4567", "phone", "9123 4567"),
+        ("HK (852) 2134-8404", "phone", "(852) 2134-8404"),
+        ("toll-free 1-800-555-0199", "phone", "1-800-555-0199"),
+        ("税号91350100-M000100Y4-3", "credit_code", "91350100-M000100Y4-3"),  # 8-9-1
+        ("税号 91350100 M000100Y43", "credit_code", "91350100 M000100Y43"),  # 8-10
+        ("IBAN DE89  3704  0044  0532  0130  00", "iban", "DE89  3704  0044  0532  0130  00"),
+        ("IBANDE89370400440532013000", "iban", "DE89370400440532013000"),
     ],
 )
 def test_each_kind_is_found_with_exact_offsets(text: str, kind: str, value: str) -> None:
@@ -130,6 +152,11 @@ def test_a_lower_case_prefix_apart_counts_among_other_vat_ids() -> None:
         ("resident_id", "11010519491231002X"),
         ("bank_card", "6222021234567890128"),
     ]  # a full-width solidus separates fields
+
+
+def test_a_code_just_before_a_number_is_no_group_of_it() -> None:
+    text = "开票信息 51360102MARY1BAG78 (0512) 3697 0276"
+    assert found(text) == [("credit_code", "51360102MARY1BAG78"), ("phone", "(0512) 3697 0276")]
 
 
 def test_digits_next_to_chinese_characters_need_no_boundary() -> None:
@@ -183,6 +210,10 @@ def test_full_width_digits_keep_offsets_into_the_original() -> None:
         "订单4008208820 / 编号 4008208820 / 4008208820",  # a service number written together needs a phone word
         "15-digit 123456789012347 written together",  # a UATP card is printed grouped
         "de 136695976 personnes, it 00743110157",  # word-like lower-case prefixes apart need a VAT word
+        "look at invoice.pdf / copy office at pixel dot agency",  # " at " needs a local part like an address's
+        "call on 2026-12-01 10:00 / 电话 114 069 783 / tel server 192.168.100.200",
+        "快递 ZTO 0094 0767 3752",  # a courier's tracking number
+        "SG 1234 5678 901",  # too long for Singapore's 4-4
     ],
 )
 def test_look_alikes_are_left_alone(text: str) -> None:
