@@ -30,7 +30,7 @@ from bench.datasets import ROOT
 from bench.server import running_server
 from bot.settings import DEFAULT_RATE_LIMITS
 from indexer.build import build_and_publish
-from indexer.embedders import load_embedders
+from indexer.embedders import E5_BACKENDS, default_e5_backend, load_embedders
 from indexer.search import encode_all
 from indexer.store import IndexLocation, make_index
 from knowledge.corpus import load_knowledge
@@ -239,32 +239,35 @@ PROFILES = {  # each desk calibrates itself from the FAQ at its first start
 }
 
 
-def run(n_tickets: int, seconds: float, profile: str = "full", keep_index: bool = False) -> dict:
+def run(
+    n_tickets: int, seconds: float, profile: str = "full", keep_index: bool = False, e5_backend: str | None = None
+) -> dict:
     models = PROFILES[profile]
-    work = OUT / "load" / f"n{n_tickets}"
+    backend = e5_backend or default_e5_backend()
+    work = OUT / "load" / f"n{n_tickets}-{backend}"
     tickets_dir = work / "tickets"
     write_tickets(tickets_dir, n_tickets)
     faq = work / "faq"
     shutil.rmtree(faq, ignore_errors=True)
     shutil.copytree(FAQ, faq)
     data = work / "state"
-    previous = OUT / f"load-{n_tickets}-{profile}.json"
+    previous = OUT / f"load-{n_tickets}-{profile}-{backend}.json"
     reuse = keep_index and (data / "index" / "current").exists() and previous.exists()
     if not reuse:
         shutil.rmtree(data, ignore_errors=True)
         data.mkdir(parents=True)
     else:  # server phases only: keep the built index, its build and search figures come from the last run
         (data / "helpdesk.sqlite").unlink(missing_ok=True)
-    embedders = load_embedders(models)
+    embedders = load_embedders(models, e5_backend=backend)
     questions = [json.loads(line)["question"] for line in (ROOT / "data/eval/questions.jsonl").open()]
     rates = encoder_rates(embedders, questions)
     print("encoder rates", rates, flush=True)
 
-    header: dict = {"tickets": n_tickets, "profile": profile, "models": models, "encoder": rates}
+    header: dict = {"tickets": n_tickets, "profile": profile, "models": models, "e5 backend": backend, "encoder": rates}
     if reuse:
         last = json.loads(previous.read_text())
         header["build"], header["search"] = last["build"], {**last["search"], "note": "from the previous run"}
-        return _serve_phases(header, data, faq, tickets_dir, models, questions, seconds)
+        return _serve_phases(header, data, faq, tickets_dir, models, questions, seconds, backend)
     kb = load_knowledge(faq, [tickets_dir])
     captured: dict[str, np.ndarray] = {}
     t = time.perf_counter()
@@ -293,6 +296,7 @@ def run(n_tickets: int, seconds: float, profile: str = "full", keep_index: bool 
         models,
         questions,
         seconds,
+        backend,
     )
 
 
@@ -304,10 +308,15 @@ def _serve_phases(
     models: list[str],
     questions: list[str],
     seconds: float,
+    backend: str,
 ) -> dict:
     # every simulated customer comes from 127.0.0.1: the per-address limits are lifted for the load test
     unlimited = {name: "0/minute" for name in DEFAULT_RATE_LIMITS}
-    env = {"HELPDESK_MODELS": json.dumps(models), "HELPDESK_RATE_LIMITS": json.dumps(unlimited)}
+    env = {
+        "HELPDESK_MODELS": json.dumps(models),
+        "HELPDESK_RATE_LIMITS": json.dumps(unlimited),
+        "HELPDESK_E5_BACKEND": backend,
+    }
     with running_server(data, faq, tickets_dir=tickets_dir, **env) as base:
         port = int(base.rsplit(":", 1)[1])
         pid = server_pid(port)
@@ -364,7 +373,7 @@ def render(r: dict) -> str:
     batched = e["all models batched/s"]
     lines = [
         f"\n### {r['tickets']:,} synthetic resolved tickets + shipped FAQ, profile `{r['profile']}` "
-        f"({' + '.join(r['models'])})\n",
+        f"({' + '.join(r['models'])}), e5 on {r.get('e5 backend', 'torch')}\n",
         "| measure | value |",
         "|---|---|",
         *[f"| raw encoder: {k} | {v:.0f} |" for k, v in e.items()],
@@ -403,15 +412,17 @@ def main() -> None:
         default="full",
         help="full: both models (default service); fast: USE-multilingual only",
     )
+    ap.add_argument("--e5-backend", nargs="+", choices=E5_BACKENDS, help="e5 backends to run, one after the other")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     OUT.mkdir(parents=True, exist_ok=True)
-    for n in args.tickets:
-        r = run(n, args.seconds, args.profile, args.keep_index)
-        md = render(r)
-        print(md, flush=True)
-        (OUT / f"load-{n}-{args.profile}.md").write_text(md + "\n")
-        (OUT / f"load-{n}-{args.profile}.json").write_text(json.dumps(r, indent=2, default=str))
+    for backend in args.e5_backend or [default_e5_backend()]:
+        for n in args.tickets:
+            r = run(n, args.seconds, args.profile, args.keep_index, backend)
+            md = render(r)
+            print(md, flush=True)
+            (OUT / f"load-{n}-{args.profile}-{backend}.md").write_text(md + "\n")
+            (OUT / f"load-{n}-{args.profile}-{backend}.json").write_text(json.dumps(r, indent=2, default=str))
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from bot.calibration.guarantee import choose_threshold_mixture, point_threshold
 from bot.calibration.model import Calibration
 from indexer.build import build_store
 from indexer.cache import encode_cached
-from indexer.embedders import Embedder, load_embedders
+from indexer.embedders import E5_BACKENDS, Embedder, load_embedders
 from indexer.lexical import Terms
 from indexer.search import BM25, LEXICAL, HybridWeights, Retriever
 from knowledge.corpus import KnowledgeBase
@@ -298,8 +298,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     ap.add_argument("--tuned", action="store_true", help="Also evaluate with e5 fine-tuned on each task's FAQ.")
+    ap.add_argument("--e5-backend", choices=E5_BACKENDS, help="How e5 runs (default: the product's default).")
     args = ap.parse_args()
-    embedders = load_embedders()
+    embedders = load_embedders(e5_backend=args.e5_backend)
+    suffix = f"-{args.e5_backend}" if args.e5_backend else ""
     results: list[Result] = []
     for name in args.tasks:
         task = TASKS[name]()
@@ -308,9 +310,11 @@ def main() -> None:
             results.append(res)
             print(render([res]), flush=True)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "quality.json").write_text(json.dumps([r.__dict__ for r in results], indent=2, default=lambda o: o.__dict__))
-    (OUT / "quality.md").write_text(render(results) + "\n")
-    print(f"\nwritten {OUT / 'quality.md'}")
+    (OUT / f"quality{suffix}.json").write_text(
+        json.dumps([r.__dict__ for r in results], indent=2, default=lambda o: o.__dict__)
+    )
+    (OUT / f"quality{suffix}.md").write_text(render(results) + "\n")
+    print(f"\nwritten {OUT / f'quality{suffix}.md'}")
 
 
 if __name__ == "__main__":

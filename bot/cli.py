@@ -157,7 +157,7 @@ def index(data_dir: Path | None, faq_dir: Path | None, tickets_dir: Path | None)
         click.echo(f"warning: {p}", err=True)
     from bot.services import tuned_model
 
-    embedders = load_embedders(s.models, s.model_cache_dir, tuned_model(s))
+    embedders = load_embedders(s.models, s.model_cache_dir, tuned_model(s), s.e5_backend)
     total = total_work(kb, embedders)
     update, close = _progress_bar("embedding")
     done = [0]

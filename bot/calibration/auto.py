@@ -26,6 +26,7 @@ from bot.calibration.examples import Example, from_outcomes, leave_one_out
 from bot.calibration.fitting import ASSUMED_OOS_SHARE, fit
 from bot.calibration.model import Calibration
 from indexer.cache import encode_cached
+from indexer.embedders import vectors_key
 from indexer.search import Retriever
 
 log = logging.getLogger("helpdesk.calibration")
@@ -58,7 +59,7 @@ class Calibrator:
         self.last_seconds: float | None = None
 
     def key(self, content_hash: str, retriever: Retriever, outcomes: Sequence[Outcome]) -> str:
-        h = hashlib.sha256(f"v{VERSION}\x1f{content_hash}\x1f{[e.name for e in retriever.embedders]}".encode())
+        h = hashlib.sha256(f"v{VERSION}\x1f{content_hash}\x1f{[vectors_key(e) for e in retriever.embedders]}".encode())
         h.update(json.dumps({**self.settings.__dict__, "labelled": str(self.settings.labelled)}, sort_keys=True).encode())
         if self.settings.labelled is not None and self.settings.labelled.exists():
             h.update(self.settings.labelled.read_bytes())

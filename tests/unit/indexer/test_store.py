@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from indexer.build import build_and_publish, is_stale, load_current
+from indexer.embedders import vectors_key
 from indexer.store import IndexLocation, IndexMismatch, VectorStore
 from knowledge.corpus import load_knowledge
 
@@ -31,6 +32,7 @@ class Counting:
 
     def __init__(self, inner: object, calls: list[int]) -> None:
         self.inner, self.name, self.dim = inner, inner.name, inner.dim  # type: ignore[attr-defined]
+        self.key = vectors_key(inner)  # type: ignore[arg-type]
         self.calls = calls
 
     def encode(self, texts: list[str], passage: bool = False) -> np.ndarray:
@@ -70,6 +72,29 @@ def test_index_built_with_other_models_is_refused(tmp_path: Path, faq: Path, emb
     assert folder is not None
     with pytest.raises(IndexMismatch, match="run `helpdesk index`"):
         VectorStore.load(folder, ["some-other-model"])
+
+
+class OtherBackend:
+    """The same model run another way: same name, other vectors key."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim  # type: ignore[attr-defined]
+        self.key = f"{inner.name}@elsewhere"  # type: ignore[attr-defined]
+
+    def encode(self, texts: list[str], passage: bool = False) -> np.ndarray:
+        return self.inner.encode(texts, passage=passage)  # type: ignore[attr-defined]
+
+
+def test_index_built_on_another_backend_is_not_loaded(tmp_path: Path, faq: Path, embedders: list) -> None:
+    loc = IndexLocation(tmp_path / "index")
+    kb = load_knowledge(faq)
+    build_and_publish(kb, embedders, loc)
+    other = [OtherBackend(e) for e in embedders]
+    assert load_current(loc, other, kb) is None  # so the service rebuilds instead of mixing vectors
+    store = build_and_publish(kb, other, loc)
+    assert store.manifest.model_keys == [f"{e.name}@elsewhere" for e in embedders]
+    assert store.manifest.tickets_folder != store.manifest.tickets_hash  # its own tickets vectors
+    assert load_current(loc, other, kb) is not None and load_current(loc, embedders, kb) is None
 
 
 def test_rebuild_embeds_only_new_texts(tmp_path: Path, faq: Path, embedders: list) -> None:
