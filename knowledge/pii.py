@@ -471,7 +471,7 @@ _LANDLINE = re.compile(
 )
 # service numbers: 400 / 800 and 7 digits, grouped as a company prints them (400-820-8820,
 # 400 8208820, 400-8208-820); written together only next to a phone word
-_SERVICE = re.compile(_PRE_PHONE + r"[48]00(?:[ -]?\d){7}" + _EXT + _POST, re.IGNORECASE)
+_SERVICE = re.compile(_PRE_PHONE + r"(?:[48]00(?:[ -]?\d){7}|[48]00\.\d{3}\.\d{4})" + _EXT + _POST, re.IGNORECASE)
 _INTERNATIONAL = re.compile(
     r"(?<![0-9A-Za-z_+])(?:(?:\+[1-9]\d{0,2}|\(\+[1-9]\d{0,2}\))(?:[ .-]?(?:\(\d{1,4}\)|\d{1,5})){1,6}"
     r"|(?<!\d[ .-])00[1-9]\d{0,2}(?:[ .-]\d{7,8}|(?:[ .-](?:\(\d{1,4}\)|\d{1,8})){2,6}))" + _EXT + _POST,
@@ -496,7 +496,7 @@ _C = "[0-9A-HJ-NPQRTUWXY]"
 # compact, or grouped as registered (2-6-9-1: department and kind, region, organisation, check) or
 # in fours or sixes
 _CREDIT = re.compile(
-    rf"(?<![0-9A-Za-z_])(?:{_C}{{18}}|{_C}{{2}} \d{{6}} {_C}{{9}} {_C}|(?:{_C}{{4}} ){{4}}{_C}{{2}}|{_C}{{6}} {_C}{{6}} {_C}{{6}}"
+    rf"(?<![0-9A-Za-z_])(?:{_C}{{18}}|{_C}{{2}}(?P<r>[ -])\d{{6}}(?P=r){_C}{{9}}(?P=r){_C}|(?:{_C}{{4}} ){{4}}{_C}{{2}}|{_C}{{6}} {_C}{{6}} {_C}{{6}}"
     rf"|{_C}{{8}}[ -]{_C}{{10}}|{_C}{{8}}(?P<g>[ -]){_C}{{9}}(?P=g){_C})"
     r"(?![0-9A-Za-z_])",
     re.IGNORECASE,
@@ -526,14 +526,15 @@ _VAT_CONTEXT = 40
 _VAT_CUES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(rf"(?<![A-Za-z])(?:{cue})(?![A-Za-z])\s*[:：.#]?\s*(?:是|为|為)?\s*", re.IGNORECASE), cc)
     for cue, cc in (
-        (r"p\.?\s?iva|partita\s+iva", "IT"),
+        (r"(?:p\.?\s?iva|partita\s+iva)(?:\s*n(?:r|o)?\.?)?", "IT"),
         (r"nip", "PL"),
-        (r"cvr(?:-?n(?:r|ummer)\.?)?", "DK"),
+        (r"cvr(?:[- ]?n(?:r|ummer)\.?)?", "DK"),
         (r"vat\s+reg(?:istration)?\.?\s*(?:no|number|nr)\.?", "GB"),
         (r"cif|nif", "ES"),
-        (r"αφμ|afm", "EL"),
+        (r"(?:αφμ|afm|α\.φ\.μ)\.?", "EL"),
         (r"btw(?:-?(?:nummer|nr|id))?", "NL"),
         (r"uid", "CHE"),
+        (r"uid", "AT"),  # Austria's UID-Nummer: U and 8 digits
     )
 )
 _UNPREFIXED = re.compile(r"[0-9A-Z](?:[ ./-]?[0-9A-Z]){6,13}", re.IGNORECASE)
@@ -596,7 +597,7 @@ def _part_of_longer_run(text: str, start: int, end: int) -> bool:
         n = 0
         while 0 <= i < len(text) and text[i].isdigit():
             n, i = n + 1, i + step
-        if 0 <= i < len(text) and text[i].isascii() and text[i].isalpha():
+        if step < 0 and 0 <= i < len(text) and text[i].isascii() and text[i].isalpha():
             return 0  # the end of a code ("…BAG78 (0512) 3697 0276"), no group of this number
         return n
 
@@ -866,13 +867,15 @@ def _phones(folded: str) -> list[_Cand]:
 # "2135-0126"), taken only right after a phone word, a signature's label ("T:", "M ") or a place
 # ("Berlin:", "SG", "香港"); never a date, an IP address or a number a reference word claims.
 _NATIONAL = re.compile(
-    _PRE_PHONE + r"(?:\(\+?\d{1,4}\)[ ]?)?\d{1,5}(?:(?:[ ./-]|/ )\d{1,8}){0,5}" + _EXT + _POST, re.IGNORECASE
+    _PRE_PHONE + r"(?:\(\+?\d{1,4}\)[ ]?)?\d{1,12}(?:(?:[ ./-]|/ )\d{1,8}){0,5}" + _EXT + _POST, re.IGNORECASE
 )
 _PHONE_LABEL = re.compile(r"(?:^|[\s|/,;(])(?:t|m|d|f|p|ph|tel|mob|hp|o)\s*[.:：]?\s*$")
 _PLACE = re.compile(
     r"香港|澳门|澳門|新加坡|台湾|台灣|日本|韩国|韓國|德国|法国|英国|美国|(?<![a-z])(?:hong kong|singapore|macau|macao|"
     r"taiwan|taipei|japan|tokyo|osaka|korea|seoul|berlin|munich|hamburg|paris|lyon|london|manchester|"
-    r"office|hotline|switchboard|toll-free|hk|sg|mo|tw|jp|kr|uk|us|de|fr|(?:my|new|our|your|the) number)(?![a-z])"
+    r"madrid|barcelona|rome|milan|sydney|melbourne|"
+    r"office|desk|line|hotline|switchboard|toll-free|hk|sg|mo|tw|jp|kr|uk|us|de|fr|es|au|"
+    r"(?:my|new|our|your|the) number|number is)(?![a-z])"
 )
 _DATE_LIKE = re.compile(r"(?:19|20)\d{2}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./](?:19|20)\d{2}")
 _IP_LIKE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
@@ -881,7 +884,8 @@ _IP_LIKE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _NATIONAL_SHAPES = re.compile(
     r"\(\+?\d{1,4}\)[ ]?\d.*"  # an area code or a country code in parentheses
     r"|0[1-9][\d ./-]*"  # a trunk 0, then the area code or mobile prefix
-    r"|[2-9]\d{3}[ -]\d{4}"  # Hong Kong, Macau, Singapore: 4-4
+    r"|[2-9]\d{3}[ -]?\d{4}"  # Hong Kong, Macau, Singapore: 4-4
+    r"|[6-9]\d{2} \d{2} \d{2} \d{2}"  # Spain: 3-2-2-2
     r"|(?:852|853|65)[ -][2-9]\d{3}[ -]\d{4}"  # their country code without the +
 )
 
@@ -905,8 +909,11 @@ def _national_phones(folded: str) -> list[_Cand]:
         if _not_pii_here(folded, m.start()):
             continue
         before = _before(folded, m.start())
-        if _PHONE_WORD.search(before) is None and _PHONE_LABEL.search(before) is None and _PLACE.search(before) is None:
+        word, place = _PHONE_WORD.search(before) is not None, _PLACE.search(before) is not None
+        if not (word or place or _PHONE_LABEL.search(before)):
             continue
+        if number.isdigit() and len(number) == 8 and not (word and place):
+            continue  # 8 digits together ("电话66966875") only with a phone word and a place: else any number
         out.append((7, m.start(), end, PiiKind.PHONE))
     return out
 
@@ -941,6 +948,8 @@ def find_pii(text: str) -> list[PiiSpan]:
     cands = _emails(folded) if "@" in folded or "%40" in folded or "at" in folded.lower() else []
     if _COUNTRY_CODE.search(folded):
         cands += _ibans(folded) + _vats(folded)
+    else:
+        cands += _unprefixed_vats(folded)  # "Α.Φ.Μ.: 094014201"
     cands += _ids(folded) + _cards(folded) + _phones(folded) + _national_phones(folded)
     cands.sort(key=lambda c: (c[0], c[1] - c[2], c[1]))
     taken: list[_Cand] = []

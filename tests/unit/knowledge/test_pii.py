@@ -134,6 +134,16 @@ def found(text: str) -> list[tuple[str, str]]:
         ("税号 91350100 M000100Y43", "credit_code", "91350100 M000100Y43"),  # 8-10
         ("IBAN DE89  3704  0044  0532  0130  00", "iban", "DE89  3704  0044  0532  0130  00"),
         ("IBANDE89370400440532013000", "iban", "DE89370400440532013000"),
+        ("税号 91-350100-M000100Y4-3", "credit_code", "91-350100-M000100Y4-3"),  # 2-6-9-1 with dashes
+        ("UID U13585627 please", "vat_id", "U13585627"),  # Austria's UID-Nummer
+        ("P.IVA n. 00743110157", "vat_id", "00743110157"),
+        ("CVR nr 13585628", "vat_id", "13585628"),
+        ("Α.Φ.Μ.: 094014201", "vat_id", "094014201"),  # no Latin letter in the message
+        ("My direct line is 07 35 42 85 47 and", "phone", "07 35 42 85 47"),
+        ("Call our Madrid desk at 699 23 16 18 or", "phone", "699 23 16 18"),
+        ("hotline 400.136.2467", "phone", "400.136.2467"),
+        ("澳门的客户说电话66966875打不进来", "phone", "66966875"),  # 8 digits together: a phone word and a place
+        ("Taipei: 0977005680", "phone", "0977005680"),
     ],
 )
 def test_each_kind_is_found_with_exact_offsets(text: str, kind: str, value: str) -> None:
@@ -214,6 +224,8 @@ def test_full_width_digits_keep_offsets_into_the_original() -> None:
         "call on 2026-12-01 10:00 / 电话 114 069 783 / tel server 192.168.100.200",
         "快递 ZTO 0094 0767 3752",  # a courier's tracking number
         "SG 1234 5678 901",  # too long for Singapore's 4-4
+        "IBAN? YE50 ROGG 0356 8754 1257 88L8 L460 39",  # a bad IBAN's groups are no landline
+        "发票号码 20260923 / 电话费 30807779 / 合计 79455198",  # 8 digits together need a phone word and a place
     ],
 )
 def test_look_alikes_are_left_alone(text: str) -> None:
