@@ -27,7 +27,7 @@ import httpx
 import numpy as np
 
 from bench.datasets import ROOT
-from bench.server import running_server
+from bench.server import running_server, wait_calibrated
 from bot.settings import DEFAULT_RATE_LIMITS
 from indexer.build import build_and_publish
 from indexer.embedders import E5_BACKENDS, default_e5_backend, load_embedders
@@ -320,6 +320,7 @@ def _serve_phases(
     with running_server(data, faq, tickets_dir=tickets_dir, **env) as base:
         port = int(base.rsplit(":", 1)[1])
         pid = server_pid(port)
+        out["calibration wait s"] = wait_calibrated(base)
         asyncio.run(drive(base, questions, 4, 3))  # warm up
         out["1 client"] = summarise(asyncio.run(drive(base, questions, 1, seconds)))
         print("1 client", out["1 client"], flush=True)

@@ -75,6 +75,18 @@ def running_server(
         log.close()
 
 
+def wait_calibrated(base: str, timeout: float = 900) -> float:
+    """Wait until the desk's calibration is current (it fits itself in the background at a first start,
+    encoding thousands of examples: measured during that, a benchmark measures the fitting); seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        cal = httpx.get(f"{base}/api/health", timeout=10).json().get("calibration", {})
+        if cal.get("current") and not cal.get("fitting"):
+            return time.monotonic() - started
+        time.sleep(1)
+    raise RuntimeError(f"calibration not current after {timeout:.0f} s")
+
+
 class MailSink:
     """A real SMTP server (aiosmtpd) on 127.0.0.1 standing in for the relay: keeps what it receives;
     recipients starting with ``refuse`` get 550, and ``down()`` / ``up()`` stop and restart it."""

