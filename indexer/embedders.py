@@ -142,7 +142,7 @@ class OnnxE5Embedder:
         self, folder: Path, name: str = "multilingual-e5-small", quantized: bool = True, threads: int | None = None
     ) -> None:
         import onnxruntime as ort
-        from transformers import AutoTokenizer
+        from tokenizers import Tokenizer  # the folder's fast tokenizer itself: no transformers import (5 s)
 
         from indexer.models.onnx_export import ensure_onnx
 
@@ -155,7 +155,10 @@ class OnnxE5Embedder:
         # request threads and the other model (91 -> 44 ms per chat turn here, docs/benchmarks.md)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.enable_truncation(self.max_tokens)
+        pad = self.tokenizer.token_to_id("<pad>")
+        self.tokenizer.enable_padding(pad_id=1 if pad is None else pad, pad_token="<pad>")
         self.name = name
         self.folder = folder
         self.path = path
@@ -172,14 +175,11 @@ class OnnxE5Embedder:
         with self._lock:
             for start in range(0, len(order), 32):
                 idx = order[start : start + 32]
-                enc = self.tokenizer(
-                    [prefixed[int(i)] for i in idx],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_tokens,
-                    return_tensors="np",
-                )
-                feeds = {k: np.asarray(enc[k], dtype=np.int64) for k in ("input_ids", "attention_mask")}
+                enc = self.tokenizer.encode_batch([prefixed[int(i)] for i in idx])
+                feeds = {
+                    "input_ids": np.array([e.ids for e in enc], dtype=np.int64),
+                    "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
+                }
                 out[idx] = self.session.run(None, feeds)[0]
         return _normalise(out)
 
